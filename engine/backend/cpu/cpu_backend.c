@@ -1,0 +1,394 @@
+/*
+ * The CPU reference backend: the whole forward pass in fp32 over fp32/fp16/bf16 weights,
+ * multithreaded, simple enough to be the oracle for the CUDA backend.
+ *
+ * Tensor parallelism is emulated: with a workspace split for tp ranks, every rank's slice
+ * is computed in turn and the partial outputs of wo and w2 are summed (what NCCL's
+ * all-reduce does on the GPUs), so `--tp N` can be checked against `--tp 1` anywhere.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
+#include "core/error.h"
+#include "model/synthetic.h"
+
+typedef struct cpu_backend {
+    ig_backend base;
+    ig_pool *pool;
+    ig_model_desc synth_copy; /* synthetic models: materialized weights live here */
+    const ig_model_desc *d;   /* the desc the forward pass reads */
+    ig_cpu_kv kv;
+    float *inv_freq;          /* [head_dim/2] */
+    /* scratch, grown to the largest batch seen */
+    int cap_tokens;
+    float *x, *xb, *qkv, *att, *delta, *gu, *h, *logits_row;
+} cpu_backend;
+
+static void free_scratch(cpu_backend *b)
+{
+    free(b->x);
+    free(b->xb);
+    free(b->qkv);
+    free(b->att);
+    free(b->delta);
+    free(b->gu);
+    free(b->h);
+    b->x = b->xb = b->qkv = b->att = b->delta = b->gu = b->h = NULL;
+    b->cap_tokens = 0;
+}
+
+static ignis_status ensure_scratch(cpu_backend *b, int n)
+{
+    if (n <= b->cap_tokens) return IGNIS_OK;
+    free_scratch(b);
+    const ig_config *c = &b->d->cfg;
+    int tp = b->d->tp;
+    size_t N = (size_t)n;
+    b->x = malloc(sizeof(float) * N * c->hidden);
+    b->xb = malloc(sizeof(float) * N * c->hidden);
+    b->qkv = malloc(sizeof(float) * N * ig_qkv_rows(c, tp));
+    b->att = malloc(sizeof(float) * N * (c->n_heads / tp) * c->head_dim);
+    b->delta = malloc(sizeof(float) * N * c->hidden);
+    b->gu = malloc(sizeof(float) * N * 2 * (c->inter / tp));
+    b->h = malloc(sizeof(float) * N * (c->inter / tp));
+    if (!b->x || !b->xb || !b->qkv || !b->att || !b->delta || !b->gu || !b->h) {
+        free_scratch(b);
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory for a batch of %d tokens", n);
+    }
+    b->cap_tokens = n;
+    return IGNIS_OK;
+}
+
+/* ---- synthetic weights are generated once into host buffers */
+
+typedef struct fill_ctx {
+    const ig_tensor *t;
+    void *dst;
+} fill_ctx;
+
+static void fill_range(void *arg, int begin, int end, int worker)
+{
+    (void)worker;
+    fill_ctx *f = arg;
+    int64_t n = ig_tensor_numel(f->t), per = (n + 1023) / 1024;
+    for (int c = begin; c < end; c++) {
+        int64_t b = c * per, e = b + per < n ? b + per : n;
+        if (b < e) ig_synth_fill(f->t, b, e, (char *)f->dst + b * (int64_t)ig_dtype_size(f->t->dtype));
+    }
+}
+
+static ignis_status materialize(cpu_backend *b, ig_model_desc *dst, ig_tensor *t)
+{
+    if (!ig_tensor_present(t) || t->data) return IGNIS_OK;
+    void *p = ig_model_desc_alloc(dst, ig_tensor_bytes(t));
+    if (!p) return IGNIS_E_NOMEM;
+    fill_ctx f = {t, p};
+    ig_pool_run(b->pool, 1024, 1, fill_range, &f);
+    t->data = p;
+    return IGNIS_OK;
+}
+
+static ignis_status materialize_all(cpu_backend *b, const ig_model_desc *src, const ig_backend_opts *o)
+{
+    ig_model_desc *m = &b->synth_copy;
+    IG_TRY(ig_model_desc_init(m, &src->cfg, src->tp));
+    m->source = src->source;
+    m->weight_dtype = src->weight_dtype;
+    m->engine = src->engine;
+    for (int r = 0; r < src->tp; r++) {
+        ig_weights *w = &m->ranks[r];
+        ig_layer_weights *layers = w->layers;
+        *w = src->ranks[r];
+        w->layers = layers;
+        memcpy(layers, src->ranks[r].layers, sizeof(ig_layer_weights) * (size_t)src->cfg.n_layers);
+        IG_TRY(materialize(b, m, &w->tok_emb));
+        IG_TRY(materialize(b, m, &w->final_norm));
+        IG_TRY(materialize(b, m, &w->output));
+        for (int l = 0; l < src->cfg.n_layers; l++) {
+            ig_layer_weights *L = &layers[l];
+            ig_tensor *ts[] = {&L->attn_norm, &L->wqkv, &L->bqkv, &L->wo, &L->ffn_norm, &L->w13, &L->w2};
+            for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) IG_TRY(materialize(b, m, ts[k]));
+            if (o && o->progress) o->progress(o->progress_user, "generate", (uint64_t)l + 1, (uint64_t)src->cfg.n_layers);
+        }
+    }
+    return IGNIS_OK;
+}
+
+/* ---- backend ops */
+
+static size_t cpu_kv_block_bytes(const ig_backend *base, int block_len)
+{
+    const ig_config *c = &base->desc->cfg;
+    return sizeof(float) * 2 * (size_t)c->n_layers * c->n_kv_heads * (size_t)block_len * c->head_dim;
+}
+
+static ignis_status cpu_mem_info(ig_backend *base, uint64_t *free_b, uint64_t *total_b)
+{
+    (void)base;
+    long pages = sysconf(_SC_PHYS_PAGES), avail = sysconf(_SC_AVPHYS_PAGES), ps = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || ps <= 0) return ig_err(IGNIS_E_INTERNAL, "cannot read the host memory size");
+    *total_b = (uint64_t)pages * (uint64_t)ps;
+    *free_b = (uint64_t)(avail > 0 ? avail : 0) * (uint64_t)ps;
+    return IGNIS_OK;
+}
+
+static ignis_status cpu_kv_init(ig_backend *base, int block_len, int n_blocks, double mem_fraction, int *n_made)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    if (block_len < 1) return ig_err(IGNIS_E_ARG, "cache_block_seq_len must be >= 1 (got %d)", block_len);
+    size_t bb = cpu_kv_block_bytes(base, block_len);
+    if (n_blocks <= 0) {
+        uint64_t fr, tot;
+        IG_TRY(cpu_mem_info(base, &fr, &tot));
+        n_blocks = (int)((double)fr * mem_fraction / (double)bb);
+    }
+    if (n_blocks < 1)
+        return ig_err(IGNIS_E_CAPACITY, "KV cache: not even one block of %zu bytes fits in host memory", bb);
+    free(b->kv.data);
+    /* calloc: untouched blocks cost no resident memory */
+    b->kv.data = calloc((size_t)n_blocks, bb);
+    if (!b->kv.data)
+        return ig_err(IGNIS_E_NOMEM, "KV cache: cannot allocate %d blocks of %zu bytes", n_blocks, bb);
+    const ig_config *c = &b->d->cfg;
+    b->kv.n_blocks = n_blocks;
+    b->kv.block_len = block_len;
+    b->kv.n_layers = c->n_layers;
+    b->kv.n_kv_heads = c->n_kv_heads;
+    b->kv.head_dim = c->head_dim;
+    base->block_len = block_len;
+    base->n_blocks = n_blocks;
+    if (n_made) *n_made = n_blocks;
+    return IGNIS_OK;
+}
+
+static ignis_status cpu_kv_copy_block(ig_backend *base, int dst, int src, int n)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    const ig_cpu_kv *kv = &b->kv;
+    if (dst < 0 || dst >= kv->n_blocks || src < 0 || src >= kv->n_blocks || n < 0 || n > kv->block_len)
+        return ig_err(IGNIS_E_ARG, "kv_copy_block(%d <- %d, %d slots) out of range", dst, src, n);
+    for (int l = 0; l < kv->n_layers; l++)
+        for (int w = 0; w < 2; w++)
+            for (int h = 0; h < kv->n_kv_heads; h++)
+                memcpy(ig_cpu_kv_at(kv, dst, l, w, h, 0), ig_cpu_kv_at(kv, src, l, w, h, 0),
+                       sizeof(float) * (size_t)n * kv->head_dim);
+    return IGNIS_OK;
+}
+
+static ignis_status check_batch(const cpu_backend *b, const ig_batch *bt)
+{
+    const ig_config *c = &b->d->cfg;
+    if (!b->kv.data) return ig_err(IGNIS_E_STATE, "CPU backend: forward before kv_init");
+    if (bt->n_seqs < 1 || bt->n_tokens < 1 || bt->q_start[0] != 0 || bt->q_start[bt->n_seqs] != bt->n_tokens)
+        return ig_err(IGNIS_E_ARG, "batch: %d sequences / %d tokens are inconsistent", bt->n_seqs, bt->n_tokens);
+    for (int s = 0; s < bt->n_seqs; s++) {
+        int nq = bt->q_start[s + 1] - bt->q_start[s];
+        if (nq < 0 || bt->kv_len[s] < nq)
+            return ig_err(IGNIS_E_ARG, "batch: sequence %d has %d new tokens but context %d", s, nq, bt->kv_len[s]);
+        int need = (bt->kv_len[s] + b->kv.block_len - 1) / b->kv.block_len;
+        if (need > bt->max_blocks)
+            return ig_err(IGNIS_E_ARG, "batch: sequence %d needs %d blocks, table holds %d", s, need, bt->max_blocks);
+        for (int k = 0; k < need; k++) {
+            int blk = bt->block_table[(size_t)s * bt->max_blocks + k];
+            if (blk < 0 || blk >= b->kv.n_blocks)
+                return ig_err(IGNIS_E_ARG, "batch: sequence %d block %d is id %d (pool has %d)", s, k, blk,
+                              b->kv.n_blocks);
+        }
+    }
+    for (int t = 0; t < bt->n_tokens; t++)
+        if (bt->tokens[t] < 0 || bt->tokens[t] >= c->vocab_size)
+            return ig_err(IGNIS_E_ARG, "token id %d at batch position %d is outside the vocabulary [0, %d)",
+                          bt->tokens[t], t, c->vocab_size);
+    for (int i = 0; i < bt->n_logits; i++)
+        if (bt->logit_rows[i] < 0 || bt->logit_rows[i] >= bt->n_tokens)
+            return ig_err(IGNIS_E_ARG, "batch: logit row %d is out of range", bt->logit_rows[i]);
+    return IGNIS_OK;
+}
+
+/* One rank's attention block for all tokens: x (normed) -> delta (partial wo output). */
+static void attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int rank, float *delta)
+{
+    const ig_model_desc *d = b->d;
+    const ig_config *c = &d->cfg;
+    const ig_layer_weights *L = &d->ranks[rank].layers[layer];
+    int tp = d->tp, hd = c->head_dim, nh = c->n_heads / tp, nkv = c->n_kv_heads / tp;
+    int rows = ig_qkv_rows(c, tp), n = bt->n_tokens;
+    ig_cpu_matmul(b->pool, b->qkv, rows, b->xb, n, &L->wqkv, c->qkv_bias ? L->bqkv.data : NULL);
+    for (int s = 0; s < bt->n_seqs; s++) {
+        int t0 = bt->q_start[s], t1 = bt->q_start[s + 1];
+        int pos0 = bt->kv_len[s] - (t1 - t0);
+        const int32_t *table = bt->block_table + (size_t)s * bt->max_blocks;
+        for (int t = t0; t < t1; t++) {
+            int pos = pos0 + (t - t0);
+            float *q = b->qkv + (size_t)t * rows, *k = q + (size_t)nh * hd, *v = k + (size_t)nkv * hd;
+            ig_cpu_rope(q, nh, hd, pos, b->inv_freq);
+            ig_cpu_rope(k, nkv, hd, pos, b->inv_freq);
+            int blk = table[pos / b->kv.block_len], slot = pos % b->kv.block_len;
+            for (int h = 0; h < nkv; h++) {
+                memcpy(ig_cpu_kv_at(&b->kv, blk, layer, 0, rank * nkv + h, slot), k + (size_t)h * hd,
+                       sizeof(float) * hd);
+                memcpy(ig_cpu_kv_at(&b->kv, blk, layer, 1, rank * nkv + h, slot), v + (size_t)h * hd,
+                       sizeof(float) * hd);
+            }
+        }
+        ig_cpu_attn_args a = {&b->kv, layer, table, pos0, t1 - t0, nh, nkv, rank * nkv, hd,
+                              b->qkv + (size_t)t0 * rows, rows, b->att + (size_t)t0 * nh * hd, nh * hd};
+        ig_cpu_attention(b->pool, &a);
+    }
+    ig_cpu_matmul(b->pool, delta, c->hidden, b->att, n, &L->wo, NULL);
+}
+
+static void ffn_rank(cpu_backend *b, int n, int layer, int rank, float *delta)
+{
+    const ig_config *c = &b->d->cfg;
+    const ig_layer_weights *L = &b->d->ranks[rank].layers[layer];
+    int inter = c->inter / b->d->tp;
+    ig_cpu_matmul(b->pool, b->gu, 2 * inter, b->xb, n, &L->w13, NULL);
+    ig_cpu_silu_mul(b->h, b->gu, n, inter);
+    ig_cpu_matmul(b->pool, delta, c->hidden, b->h, n, &L->w2, NULL);
+}
+
+/* Sums rank partials into acc (the emulated all-reduce). */
+static void accumulate(float *acc, const float *part, size_t n, bool first)
+{
+    if (first) memcpy(acc, part, sizeof(float) * n);
+    else
+        for (size_t i = 0; i < n; i++) acc[i] += part[i];
+}
+
+static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_forward_out *out)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    const ig_model_desc *d = b->d;
+    const ig_config *c = &d->cfg;
+    IG_TRY(check_batch(b, bt));
+    IG_TRY(ensure_scratch(b, bt->n_tokens));
+    int n = bt->n_tokens, H = c->hidden, tp = d->tp;
+    size_t nh = (size_t)n * H;
+    float *part = NULL;
+    if (tp > 1 && !(part = malloc(sizeof(float) * nh)))
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
+
+    ig_cpu_embed(b->x, &d->ranks[0].tok_emb, bt->tokens, n);
+    ig_cpu_rmsnorm(b->xb, b->x, d->ranks[0].layers[0].attn_norm.data, n, H, c->norm_eps);
+    for (int l = 0; l < c->n_layers; l++) {
+        for (int r = 0; r < tp; r++) {
+            attention_rank(b, bt, l, r, tp > 1 ? part : b->delta);
+            if (tp > 1) accumulate(b->delta, part, nh, r == 0);
+        }
+        ig_cpu_add_rmsnorm(b->x, b->delta, b->xb, d->ranks[0].layers[l].ffn_norm.data, n, H, c->norm_eps);
+        for (int r = 0; r < tp; r++) {
+            ffn_rank(b, n, l, r, tp > 1 ? part : b->delta);
+            if (tp > 1) accumulate(b->delta, part, nh, r == 0);
+        }
+        const float *next_norm =
+            l + 1 < c->n_layers ? d->ranks[0].layers[l + 1].attn_norm.data : d->ranks[0].final_norm.data;
+        ig_cpu_add_rmsnorm(b->x, b->delta, b->xb, next_norm, n, H, c->norm_eps);
+    }
+    free(part);
+
+    /* LM head over the wanted rows only; b->xb now holds the final-normed hidden states */
+    int V = c->vocab_size;
+    float *rowin = malloc(sizeof(float) * (size_t)H * (bt->n_logits > 0 ? bt->n_logits : 1));
+    float *logits = out->logits;
+    float *own = NULL;
+    if (!logits && bt->n_logits > 0) logits = own = malloc(sizeof(float) * (size_t)bt->n_logits * V);
+    if (!rowin || (bt->n_logits > 0 && !logits)) {
+        free(rowin);
+        free(own);
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory for logits");
+    }
+    for (int i = 0; i < bt->n_logits; i++)
+        memcpy(rowin + (size_t)i * H, b->xb + (size_t)bt->logit_rows[i] * H, sizeof(float) * H);
+    int vslice = d->vocab_padded / tp;
+    float *tmp = tp > 1 ? malloc(sizeof(float) * (size_t)bt->n_logits * vslice) : NULL;
+    for (int r = 0; r < tp; r++) {
+        const ig_weights *w = &d->ranks[r];
+        const ig_tensor *head = ig_tensor_present(&w->output) ? &w->output : &w->tok_emb;
+        if (tp == 1) {
+            ig_cpu_matmul(b->pool, logits, V, rowin, bt->n_logits, head, NULL);
+        } else {
+            ig_cpu_matmul(b->pool, tmp, vslice, rowin, bt->n_logits, head, NULL);
+            for (int i = 0; i < bt->n_logits; i++)
+                for (int j = 0; j < vslice && r * vslice + j < V; j++)
+                    logits[(size_t)i * V + r * vslice + j] = tmp[(size_t)i * vslice + j];
+        }
+    }
+    free(tmp);
+    free(rowin);
+    if (out->tokens)
+        for (int i = 0; i < bt->n_logits; i++) {
+            const ig_sample_row *sr = &out->sampling[i];
+            out->tokens[i] = ignis_sample_logits(logits + (size_t)i * V, V, &sr->params, sr->history,
+                                                 sr->n_history, sr->step);
+        }
+    free(own);
+    return IGNIS_OK;
+}
+
+static void cpu_destroy(ig_backend *base)
+{
+    cpu_backend *b = (cpu_backend *)base;
+    if (!b) return;
+    free_scratch(b);
+    free(b->kv.data);
+    free(b->inv_freq);
+    ig_model_desc_free(&b->synth_copy);
+    ig_pool_destroy(b->pool);
+    free(b);
+}
+
+static const ig_backend_ops k_cpu_ops = {
+    .name = "cpu",
+    .kv_init = cpu_kv_init,
+    .kv_block_bytes = cpu_kv_block_bytes,
+    .forward = cpu_forward,
+    .kv_copy_block = cpu_kv_copy_block,
+    .mem_info = cpu_mem_info,
+    .destroy = cpu_destroy,
+};
+
+static bool needs_materialize(const ig_model_desc *d)
+{
+    return d->source == IG_SRC_SYNTHETIC;
+}
+
+ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out)
+{
+    *out = NULL;
+    if (d->cfg.head_dim > 512) return ig_err(IGNIS_E_UNSUPPORTED, "CPU backend: head_dim %d > 512", d->cfg.head_dim);
+    cpu_backend *b = calloc(1, sizeof *b);
+    if (!b) return ig_err(IGNIS_E_NOMEM, "out of memory");
+    b->base.ops = &k_cpu_ops;
+    b->base.desc = d;
+    b->base.weight_dtype = d->weight_dtype;
+    int threads = o ? o->threads : 0;
+    if (threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (int)c : 1;
+    }
+    if (threads > 256) threads = 256;
+    b->pool = ig_pool_create(threads);
+    b->inv_freq = malloc(sizeof(float) * (size_t)(d->cfg.head_dim / 2));
+    if (!b->pool || !b->inv_freq) {
+        cpu_destroy(&b->base);
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
+    }
+    ig_rope_inv_freq(&d->cfg, 0, b->inv_freq);
+    b->d = d;
+    if (needs_materialize(d)) {
+        ignis_status s = materialize_all(b, d, o);
+        if (s != IGNIS_OK) {
+            cpu_destroy(&b->base);
+            return s;
+        }
+        b->d = &b->synth_copy;
+    }
+    *out = &b->base;
+    return IGNIS_OK;
+}

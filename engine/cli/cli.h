@@ -1,0 +1,39 @@
+/* The ignis command line: one file per subcommand, each a thin layer over ignis.h. */
+#ifndef IG_CLI_H
+#define IG_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "ignis.h"
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
+} cli_cmd;
+
+/* Prints "ignis: <what>: <last error>" and returns the exit code for a status. */
+int cli_fail(ignis_status s, const char *what);
+/* Prints a usage error and returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+/* Parses an integer/float option value or reports which flag was bad. */
+bool cli_int(const char *flag, const char *v, long lo, long hi, long *out);
+bool cli_double(const char *flag, const char *v, double *out);
+/* Progress bar on stderr when it is a TTY (a no-op otherwise). user: unused. */
+void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total);
+/* Shared engine flags (--backend, --threads, --dtype, --session-len, ...): returns 1 when
+ * argv[*i] was one of them (advancing *i past its value), 0 if not, -1 on a bad value. */
+int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine_opts *o);
+extern const char *cli_engine_flags_help;
+
+int cmd_convert(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

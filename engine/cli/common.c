@@ -1,0 +1,151 @@
+/* Helpers shared by the subcommands: errors, numeric flags, progress, engine flags. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_fail(ignis_status s, const char *what)
+{
+    const char *msg = ignis_last_error();
+    fprintf(stderr, "ignis: %s: %s\n", what, msg && *msg ? msg : ignis_status_name(s));
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ignis %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(run 'ignis %s --help' for usage)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+bool cli_int(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "ignis: %s expects an integer in [%ld, %ld], got '%s'\n", flag, lo, hi, v ? v : "");
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+bool cli_double(const char *flag, const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || errno) {
+        fprintf(stderr, "ignis: %s expects a number, got '%s'\n", flag, v ? v : "");
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total)
+{
+    (void)user;
+    static int tty = -1;
+    if (tty < 0) tty = isatty(STDERR_FILENO);
+    if (!tty || total == 0) return;
+    int width = 40, filled = (int)((double)done / (double)total * width);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r%-8s [%s] %5.1f%% %8.1f/%.1f MB", stage, bar, 100.0 * (double)done / (double)total,
+            (double)done / 1e6, (double)total / 1e6);
+    if (done >= total) fprintf(stderr, "\n");
+    fflush(stderr);
+}
+
+const char *cli_engine_flags_help =
+    "engine options:\n"
+    "  --backend auto|cpu|cuda       compute backend (default auto)\n"
+    "  --threads N                   CPU backend threads (default: all cores)\n"
+    "  --device N                    CUDA device ordinal (default 0)\n"
+    "  --dtype auto|fp16|bf16|fp32   weight dtype on the backend\n"
+    "  --tp N                        tensor-parallel ranks (default 1)\n"
+    "  --session-len N               max tokens per sequence\n"
+    "  --max-batch-size N            max sequences per step\n"
+    "  --cache-max-entry-count X     KV pool: < 1 fraction of free memory, >= 1 block count\n"
+    "  --cache-block-seq-len N       tokens per KV block\n"
+    "  --max-prefill-token-num N     prefill chunk size\n"
+    "  --enable-prefix-caching       share KV blocks of common prefixes\n"
+    "  --chat-template NAME|FILE     override the chat template\n"
+    "  --verify                      check weight checksums while loading\n";
+
+int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine_opts *o)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n;
+    double x;
+#define NEED_VALUE                                                                                     \
+    if (!v) {                                                                                          \
+        cli_usage_error(cmd, "%s needs a value", a);                                                   \
+        return -1;                                                                                     \
+    }                                                                                                  \
+    (*i)++
+    if (!strcmp(a, "--backend")) {
+        NEED_VALUE;
+        if (ignis_backend_parse(v, &o->backend) != IGNIS_OK) {
+            cli_usage_error(cmd, "--backend: %s", ignis_last_error());
+            return -1;
+        }
+        return 1;
+    }
+    if (!strcmp(a, "--dtype")) {
+        NEED_VALUE;
+        if (ignis_dtype_parse(v, &o->dtype) != IGNIS_OK) {
+            cli_usage_error(cmd, "--dtype: %s", ignis_last_error());
+            return -1;
+        }
+        return 1;
+    }
+    if (!strcmp(a, "--chat-template")) {
+        NEED_VALUE;
+        o->chat_template = v;
+        return 1;
+    }
+    if (!strcmp(a, "--enable-prefix-caching")) {
+        o->enable_prefix_caching = 1;
+        return 1;
+    }
+    if (!strcmp(a, "--verify")) {
+        o->verify_checksums = true;
+        return 1;
+    }
+    if (!strcmp(a, "--cache-max-entry-count")) {
+        NEED_VALUE;
+        if (!cli_double(a, v, &x) || x <= 0) return -1;
+        o->cache_max_entry_count = x;
+        return 1;
+    }
+    static const struct { const char *flag; long lo, hi; size_t off; } ints[] = {
+        {"--threads", 0, 1024, offsetof(ignis_engine_opts, threads)},
+        {"--device", 0, 64, offsetof(ignis_engine_opts, device)},
+        {"--tp", 1, 64, offsetof(ignis_engine_opts, tp)},
+        {"--session-len", 1, 1 << 24, offsetof(ignis_engine_opts, session_len)},
+        {"--max-batch-size", 1, 1 << 16, offsetof(ignis_engine_opts, max_batch_size)},
+        {"--cache-block-seq-len", 1, 1 << 16, offsetof(ignis_engine_opts, cache_block_seq_len)},
+        {"--max-prefill-token-num", 1, 1 << 24, offsetof(ignis_engine_opts, max_prefill_token_num)},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        if (!strcmp(a, ints[k].flag)) {
+            NEED_VALUE;
+            if (!cli_int(a, v, ints[k].lo, ints[k].hi, &n)) return -1;
+            *(int *)((char *)o + ints[k].off) = (int)n;
+            return 1;
+        }
+#undef NEED_VALUE
+    return 0;
+}

@@ -1,0 +1,438 @@
+/*
+ * ignis.h — the public API of libignis: convert, load, evaluate, generate, tokenize,
+ * and (through the request API) serve many requests at once.
+ *
+ * Conventions (SQLite-style):
+ *  - every handle is opaque and prefixed ignis_;
+ *  - every fallible call returns an ignis_status; on failure ignis_last_error() holds a
+ *    one-line message saying what failed, where and why (per thread);
+ *  - the library never exits the process and never prints except through callbacks,
+ *    progress hooks and the log level the caller sets.
+ *
+ * A "model path" accepted by ignis_model_open() is one of:
+ *  - a workspace written by ignis_convert() (a directory holding ignis.json),
+ *  - a Hugging Face model directory (config.json + safetensors): converted in memory,
+ *  - "synthetic:SHAPE" (tiny, llama2-7b, llama3-8b, internlm2-7b, qwen2-7b, llama2-70b):
+ *    deterministic random weights of a real architecture's shape, generated in memory.
+ */
+#ifndef IGNIS_H
+#define IGNIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IGNIS_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------ errors */
+
+typedef enum ignis_status {
+    IGNIS_OK = 0,
+    IGNIS_E_ARG,         /* a caller's argument is invalid */
+    IGNIS_E_IO,          /* file system or network I/O failed */
+    IGNIS_E_FORMAT,      /* an input file is malformed (JSON, safetensors, protobuf, ...) */
+    IGNIS_E_UNSUPPORTED, /* valid input that ignis does not handle (architecture, dtype, ...) */
+    IGNIS_E_NOMEM,       /* host memory exhausted */
+    IGNIS_E_DEVICE,      /* CUDA/cuBLAS/NCCL failure or no usable device */
+    IGNIS_E_CAPACITY,    /* a request does not fit: session length, KV cache, batch */
+    IGNIS_E_CANCELLED,   /* stopped on request */
+    IGNIS_E_STATE,       /* call out of order, or on a closed/ended object */
+    IGNIS_E_NOT_FOUND,   /* a named thing (file, tensor, session, template) does not exist */
+    IGNIS_E_INTERNAL     /* a bug in ignis: please report */
+} ignis_status;
+
+/* Message of the last failure on the calling thread ("" if none). Valid until the next
+ * failing ignis call on this thread. */
+const char *ignis_last_error(void);
+const char *ignis_status_name(ignis_status s);
+const char *ignis_version(void);
+
+typedef enum ignis_log_level {
+    IGNIS_LOG_ERROR = 0,
+    IGNIS_LOG_WARN,
+    IGNIS_LOG_INFO,
+    IGNIS_LOG_DEBUG
+} ignis_log_level;
+/* Messages at or below `level` go to `fn` (default: stderr, level WARN). fn may be NULL
+ * to silence the library. */
+typedef void (*ignis_log_fn)(void *user, ignis_log_level level, const char *msg);
+void ignis_set_log(ignis_log_level level, ignis_log_fn fn, void *user);
+
+/* Long operations (convert, load) report progress: stage is a short label ("convert",
+ * "load"), done/total in the stage's unit (bytes). Called from the working thread. */
+typedef void (*ignis_progress_fn)(void *user, const char *stage, uint64_t done, uint64_t total);
+
+typedef enum ignis_dtype {
+    IGNIS_DTYPE_AUTO = 0, /* keep the source's dtype (fp32 stays fp32) */
+    IGNIS_DTYPE_F32,
+    IGNIS_DTYPE_F16,
+    IGNIS_DTYPE_BF16
+} ignis_dtype;
+const char *ignis_dtype_name(ignis_dtype d);
+/* Parses "auto", "fp32"/"float32", "fp16"/"float16"/"half", "bf16"/"bfloat16". */
+ignis_status ignis_dtype_parse(const char *s, ignis_dtype *out);
+
+/* ----------------------------------------------------------------- convert */
+
+typedef struct ignis_convert_opts {
+    const char *model_name;    /* LMDeploy-style name; picks the chat template */
+    const char *hf_dir;        /* Hugging Face model directory */
+    const char *dst_path;      /* NULL: "./workspace" */
+    ignis_dtype dtype;         /* weight dtype written */
+    int tp;                    /* tensor-parallel ranks to split for (>= 1) */
+    const char *chat_template; /* NULL: chosen from model_name; else a name or a .json file */
+    ignis_progress_fn progress;
+    void *progress_user;
+} ignis_convert_opts;
+void ignis_convert_opts_init(ignis_convert_opts *o);
+/* Writes the workspace atomically: on failure nothing is left at dst_path. */
+ignis_status ignis_convert(const ignis_convert_opts *opts);
+
+/* ------------------------------------------------------------------- model */
+
+typedef enum ignis_backend_kind {
+    IGNIS_BACKEND_AUTO = 0, /* CUDA when built with it and a device exists, else CPU */
+    IGNIS_BACKEND_CPU,
+    IGNIS_BACKEND_CUDA
+} ignis_backend_kind;
+const char *ignis_backend_name(ignis_backend_kind b);
+ignis_status ignis_backend_parse(const char *s, ignis_backend_kind *out);
+
+/* Options for opening a model. Fields left at their init value take the workspace's
+ * stored knobs (or built-in defaults for HF directories and synthetic models). */
+typedef struct ignis_engine_opts {
+    ignis_backend_kind backend;
+    int threads;                  /* CPU backend worker threads; 0 = online cores */
+    int device;                   /* first CUDA device ordinal */
+    ignis_dtype dtype;            /* AUTO: workspace dtype (fp32 runs as fp16 on CUDA) */
+    int tp;                       /* 0: 1 */
+    int session_len;              /* 0: workspace value */
+    int max_batch_size;           /* 0: workspace value */
+    double cache_max_entry_count; /* 0: workspace value; < 1 fraction of free memory, >= 1 blocks */
+    int cache_block_seq_len;      /* 0: workspace value */
+    int max_prefill_token_num;    /* 0: workspace value */
+    int enable_prefix_caching;    /* -1: workspace value, 0 off, 1 on */
+    bool verify_checksums;        /* check every tensor's CRC32C while loading */
+    const char *chat_template;    /* NULL: workspace's choice; else a name or a .json file */
+    ignis_progress_fn progress;
+    void *progress_user;
+} ignis_engine_opts;
+void ignis_engine_opts_init(ignis_engine_opts *o);
+
+typedef struct ignis_model ignis_model;
+
+ignis_status ignis_model_open(const char *path, const ignis_engine_opts *opts, ignis_model **out);
+void ignis_model_close(ignis_model *m);
+
+typedef struct ignis_model_info {
+    const char *architecture; /* "LlamaForCausalLM", ... */
+    const char *source;       /* "workspace", "hf", "synthetic" */
+    const char *backend;      /* "cpu", "cuda" */
+    const char *weight_dtype; /* as stored/loaded on the backend */
+    int vocab_size;
+    int hidden_size;
+    int num_layers;
+    int num_heads;
+    int num_kv_heads;
+    int head_dim;
+    int intermediate_size;
+    int bos_token_id; /* -1 if none */
+    int eos_token_id; /* first EOS id; -1 if none */
+    int session_len;
+    int max_batch_size;
+    int cache_block_seq_len;
+    int tp;
+    uint64_t num_params;
+    uint64_t weight_bytes; /* bytes one forward pass reads for the weights */
+} ignis_model_info;
+ignis_status ignis_model_get_info(const ignis_model *m, ignis_model_info *out);
+/* Every id that ends generation (config's eos_token_id may be a list). */
+int ignis_model_eos_ids(const ignis_model *m, const int32_t **ids);
+
+/* --------------------------------------------------------------- sampling */
+
+typedef struct ignis_sampling {
+    float temperature;        /* <= 0: greedy (argmax) */
+    int top_k;                /* <= 0: off */
+    float top_p;              /* >= 1: off */
+    float repetition_penalty; /* 1: off; HF semantics over prompt + generated ids */
+    uint64_t seed;            /* same seed, same model, same input: same output */
+} ignis_sampling;
+void ignis_sampling_init(ignis_sampling *s); /* greedy, no penalties, seed 0 */
+
+/* ------------------------------------------------ single sequence (direct path)
+ * One sequence with its own KV cache, evaluated on the calling thread. It is what tests,
+ * `ignis generate` and `ignis chat` use; history stays cached between calls, so only new
+ * tokens are computed. Many concurrent sequences go through the request API below. */
+
+typedef struct ignis_seq ignis_seq;
+
+ignis_status ignis_seq_create(ignis_model *m, int max_len, ignis_seq **out); /* 0: session_len */
+void ignis_seq_destroy(ignis_seq *s);
+int ignis_seq_len(const ignis_seq *s); /* tokens held, a pending generated one included */
+int ignis_seq_capacity(const ignis_seq *s);
+/* Every token the sequence holds, in order (evaluated ones, then a generated token that
+ * is still pending evaluation); *ids is valid until the next call on s. */
+int ignis_seq_tokens(const ignis_seq *s, const int32_t **ids);
+/* Drops tokens past `len` (0 resets the sequence). */
+ignis_status ignis_seq_truncate(ignis_seq *s, int len);
+/* Appends n tokens and runs them. logits (may be NULL) receives vocab_size floats for the
+ * last token, or n * vocab_size floats (row per token) when all_logits is true. */
+ignis_status ignis_seq_eval(ignis_seq *s, const int32_t *ids, int n, float *logits,
+                            bool all_logits);
+
+typedef struct ignis_gen_stats {
+    int prompt_tokens;    /* tokens prefilled by this call */
+    int generated_tokens; /* tokens produced */
+    double prefill_s;     /* wall time of the prefill */
+    double decode_s;      /* wall time from the first generated token to the last */
+    int finish_reason;    /* ignis_finish_reason */
+} ignis_gen_stats;
+
+typedef enum ignis_finish_reason {
+    IGNIS_FINISH_NONE = 0,
+    IGNIS_FINISH_LENGTH,    /* max_new_tokens reached */
+    IGNIS_FINISH_STOP,      /* EOS or a stop id/word */
+    IGNIS_FINISH_CALLBACK,  /* the token callback asked to stop */
+    IGNIS_FINISH_CANCELLED, /* cancelled by the caller */
+    IGNIS_FINISH_CAPACITY,  /* session length reached */
+    IGNIS_FINISH_ERROR
+} ignis_finish_reason;
+const char *ignis_finish_reason_name(int r);
+
+/* Called with each generated token, before the next step. Return non-zero to stop. */
+typedef int (*ignis_token_fn)(void *user, int32_t token);
+
+typedef struct ignis_gen_opts {
+    ignis_sampling sampling;
+    int max_new_tokens;     /* <= 0: until EOS/stop or capacity */
+    bool ignore_eos;        /* keep going past EOS (benchmarks) */
+    const int32_t *stop_ids; /* extra ids that stop generation (included in output) */
+    int n_stop_ids;
+    ignis_token_fn on_token;
+    void *user;
+} ignis_gen_opts;
+void ignis_gen_opts_init(ignis_gen_opts *o);
+
+/* Prefills `prompt` after what the sequence already holds, then samples until a stop.
+ * The generated tokens stay in the cache (except the last one, which was sampled but not
+ * yet evaluated: it is evaluated first by the next eval/generate call). */
+ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_prompt,
+                                const ignis_gen_opts *opts, ignis_gen_stats *stats);
+
+/* Deterministic sampler over a logits row, shared by all backends' host paths:
+ * `history` feeds the repetition penalty; `step` picks the random draw for `seed`. */
+int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling *s,
+                            const int32_t *history, int n_history, uint64_t step);
+
+/* ------------------------------------------------------------- request API
+ * An ignis_engine schedules many concurrent requests over one model on its own thread:
+ * persistent (continuous) batching — requests join and leave the running batch at every
+ * step — with a paged KV cache, chunked prefill mixed with decode, preemption when the
+ * cache runs out (the preempted sequence keeps its token ids and is recomputed later, so
+ * no request is ever dropped or changed), optional prefix caching and interactive
+ * sessions. It is what the OpenAI server, `ignis generate --batch` and the benchmark
+ * harness use. Every function below may be called from any thread.
+ *
+ * One engine per model at a time: it takes its KV blocks from the model's pool (sized by
+ * ignis_model_open), which a direct ignis_seq shares. */
+
+typedef struct ignis_engine ignis_engine;
+typedef struct ignis_request ignis_request;
+
+/* opts NULL: the model's knobs. Of ignis_engine_opts, these take effect here (0 or -1:
+ * the model's value): max_batch_size, max_prefill_token_num, enable_prefix_caching,
+ * session_len (at most the model's), and cache_max_entry_count >= 1, which caps the
+ * number of KV blocks this engine may hold (the pool itself and cache_block_seq_len are
+ * fixed when the model is opened; other values must match or be 0). The model must
+ * outlive the engine. */
+ignis_status ignis_engine_create(ignis_model *m, const ignis_engine_opts *opts, ignis_engine **out);
+/* Stops the scheduler: every unfinished request finishes with IGNIS_FINISH_CANCELLED,
+ * every session ends. Request handles stay valid until released. */
+void ignis_engine_destroy(ignis_engine *e);
+
+typedef enum ignis_event_type {
+    IGNIS_EVENT_NONE = 0, /* poll timed out */
+    IGNIS_EVENT_TOKEN,    /* a generated token */
+    IGNIS_EVENT_FINISHED, /* the request ended normally (see finish_reason); last event */
+    IGNIS_EVENT_ERROR     /* the request failed (status, error); last event */
+} ignis_event_type;
+
+typedef struct ignis_event {
+    ignis_event_type type;
+    int32_t token;       /* TOKEN: the id */
+    int index;           /* TOKEN: 0-based position among this request's generated tokens */
+    /* TOKEN and FINISHED: output text that became final with this event (UTF-8, not
+     * NUL-terminated, len may be 0; always empty without a tokenizer). Text that may
+     * be the start of a stop word is held back until it is known not to be; a matched
+     * stop word and what follows it are never delivered. Valid until the next poll of
+     * this request (or, in a callback, until it returns). */
+    const char *text;
+    size_t text_len;
+    double time_s;       /* seconds from submit to this event */
+    int finish_reason;   /* FINISHED: an ignis_finish_reason */
+    ignis_status status; /* ERROR: what failed */
+    const char *error;   /* ERROR: the message (same lifetime as text) */
+} ignis_event;
+
+/* Event callback, called on the engine's thread in order, one request at a time. It must
+ * not block for long (it stalls every request) and must not destroy the engine; it may
+ * submit, cancel and release. */
+typedef void (*ignis_event_fn)(void *user, ignis_request *req, const ignis_event *ev);
+
+typedef struct ignis_request_params {
+    /* The prompt: ids, or UTF-8 text tokenized with the model's tokenizer (BOS added as
+     * the tokenizer's config says, special tokens written in the text recognised). With
+     * a session, the prompt is appended to what the session already holds. */
+    const int32_t *prompt_ids;
+    int n_prompt_ids;
+    const char *prompt;
+    ignis_sampling sampling;
+    int max_new_tokens;            /* <= 0: until EOS/stop or the session length */
+    bool ignore_eos;               /* keep going past EOS (benchmarks) */
+    const int32_t *stop_ids;       /* ids that end generation (kept in the output ids) */
+    int n_stop_ids;
+    const char *const *stop_words; /* strings that end generation, matched on the decoded
+                                      output (needs a tokenizer); cut from the text */
+    int n_stop_words;
+    bool skip_special;             /* leave special tokens out of the text (default true) */
+    uint64_t session_id;           /* 0: none; else the interactive session to continue */
+    int priority;                  /* higher is admitted first and preempted last; ties FCFS */
+    /* With on_event set, events go to the callback only; without, they queue for
+     * ignis_request_poll. */
+    ignis_event_fn on_event;
+    void *user;
+} ignis_request_params;
+void ignis_request_params_init(ignis_request_params *p); /* greedy, no limit, skip_special */
+
+/* Queues a request. Fails at once (and makes no handle) on bad parameters, a prompt that
+ * can never fit (IGNIS_E_CAPACITY: longer than session_len, or prompt + max_new_tokens
+ * larger than the whole KV cache), or a session that already has a request in flight
+ * (IGNIS_E_STATE). Later failures arrive as an ERROR event. The handle is the caller's
+ * until ignis_request_release. */
+ignis_status ignis_engine_submit(ignis_engine *e, const ignis_request_params *p, ignis_request **out);
+
+/* Waits up to timeout_ms (< 0: forever, 0: no wait) for the next event. On timeout
+ * ev->type is IGNIS_EVENT_NONE. After the last event (FINISHED/ERROR) has been taken,
+ * returns IGNIS_E_STATE. IGNIS_E_STATE too for a request that has a callback. */
+ignis_status ignis_request_poll(ignis_request *r, ignis_event *ev, int timeout_ms);
+/* Asks the engine to stop the request; it finishes with IGNIS_FINISH_CANCELLED at the
+ * next step (tokens already delivered stay delivered). No-op once finished. */
+void ignis_request_cancel(ignis_request *r);
+/* True once the request has finished or failed (its last event is produced). */
+bool ignis_request_done(ignis_request *r);
+/* Waits until done; timeout_ms < 0: forever. Returns IGNIS_E_STATE on timeout. Does not
+ * consume queued events. */
+ignis_status ignis_request_wait(ignis_request *r, int timeout_ms);
+
+typedef struct ignis_request_result {
+    int finish_reason;      /* IGNIS_FINISH_NONE while running */
+    ignis_status status;    /* IGNIS_OK unless it failed */
+    int prompt_tokens;      /* prompt length of this request (not counting session history) */
+    int cached_tokens;      /* prompt + history tokens whose KV came from the prefix cache or
+                               the session instead of being computed (at first admission) */
+    int generated_tokens;
+    int preemptions;        /* times this request was preempted and recomputed */
+    double queue_s;         /* submit -> first scheduled */
+    double ttft_s;          /* submit -> first token (-1: none yet) */
+    double e2e_s;           /* submit -> finished (-1: not yet) */
+} ignis_request_result;
+/* A snapshot; safe while the request runs. */
+void ignis_request_get_result(ignis_request *r, ignis_request_result *out);
+/* Copies up to cap generated ids (and, when times != NULL, each token's seconds from
+ * submit); returns how many tokens there are in all. */
+int ignis_request_tokens(ignis_request *r, int32_t *ids, double *times, int cap);
+/* The output text so far (malloc'd, NUL-terminated; release with free()), as delivered
+ * in events: stop words cut, held-back text excluded until the end. NULL without a
+ * tokenizer or on allocation failure. */
+char *ignis_request_text(ignis_request *r);
+/* The failure message of a request that ended with an ERROR event ("" otherwise). The
+ * pointer stays valid until release. */
+const char *ignis_request_error(ignis_request *r);
+/* Drops the caller's handle. An unfinished request is cancelled first; no callback runs
+ * after this returns (unless called from that request's own callback). */
+void ignis_request_release(ignis_request *r);
+
+/* Frees the KV blocks a session holds and forgets its history. A request of the session
+ * still in flight is cancelled. IGNIS_E_NOT_FOUND when the id is unknown. */
+ignis_status ignis_engine_end_session(ignis_engine *e, uint64_t session_id);
+
+typedef struct ignis_engine_stats {
+    /* configuration */
+    int max_batch_size;
+    int max_prefill_token_num;
+    int session_len;
+    int cache_block_seq_len;
+    int kv_blocks_total;         /* blocks this engine may hold */
+    bool prefix_caching;
+    /* now */
+    int running;                 /* requests admitted (holding or computing KV) */
+    int waiting;                 /* requests queued, including preempted ones */
+    int sessions;                /* live sessions */
+    int kv_blocks_used;          /* referenced by running requests or sessions */
+    int kv_blocks_cached;        /* unreferenced prefix-cache blocks (reclaimable) */
+    int kv_blocks_free;          /* total - used - cached */
+    int kv_blocks_peak_used;
+    int batch_size;              /* sequences in the last step */
+    int batch_tokens;            /* tokens in the last step */
+    /* counters since creation */
+    uint64_t steps;
+    uint64_t requests_submitted;
+    uint64_t requests_finished;  /* FINISHED events, cancellations included */
+    uint64_t requests_failed;    /* ERROR events */
+    uint64_t preemptions;
+    uint64_t prefill_tokens;     /* prompt/history tokens computed (recomputation included) */
+    uint64_t decode_tokens;      /* tokens generated */
+    uint64_t prefix_cache_queries; /* full prompt blocks looked up */
+    uint64_t prefix_cache_hits;    /* of which found cached */
+    double busy_s;               /* time spent in steps */
+} ignis_engine_stats;
+ignis_status ignis_engine_get_stats(ignis_engine *e, ignis_engine_stats *out);
+
+/* --------------------------------------------------------------- tokenizer
+ * SentencePiece (tokenizer.model) and byte-level BPE (tokenizer.json, vocab.json +
+ * merges.txt), with exact Hugging Face parity. Id arrays and strings returned through
+ * out-pointers are malloc'd: release them with free(). */
+
+typedef struct ignis_tokenizer ignis_tokenizer;
+
+/* dir: a workspace, an HF model directory, or a directory holding only tokenizer files
+ * (tokenizer.json wins over tokenizer.model / vocab.json + merges.txt). */
+ignis_status ignis_tokenizer_open(const char *dir, ignis_tokenizer **out);
+void ignis_tokenizer_free(ignis_tokenizer *t);
+/* The tokenizer loaded with a model; NULL when the model has none (synthetic). */
+const ignis_tokenizer *ignis_model_tokenizer(const ignis_model *m);
+
+int ignis_tokenizer_vocab_size(const ignis_tokenizer *t);
+int32_t ignis_tokenizer_bos(const ignis_tokenizer *t); /* -1 if none */
+int32_t ignis_tokenizer_eos(const ignis_tokenizer *t); /* -1 if none */
+/* Piece text of an id as stored in the vocabulary (NULL if out of range). */
+const char *ignis_token_piece(const ignis_tokenizer *t, int32_t id);
+/* Id of an exact piece or special token ("<|im_end|>"), -1 when absent. */
+int32_t ignis_token_id(const ignis_tokenizer *t, const char *piece);
+bool ignis_token_is_special(const ignis_tokenizer *t, int32_t id);
+
+/* Encodes UTF-8 text (invalid bytes are handled, never a crash). add_special adds BOS/EOS
+ * as the tokenizer's config says; parse_special matches special tokens written in text. */
+ignis_status ignis_tokenize(const ignis_tokenizer *t, const char *text, size_t len, bool add_special,
+                            bool parse_special, int32_t **ids, int *n_ids);
+ignis_status ignis_detokenize(const ignis_tokenizer *t, const int32_t *ids, int n, bool skip_special,
+                              char **text, size_t *len);
+
+/* Incremental detokenization for streaming: each push returns the bytes that became
+ * final (never half a UTF-8 character; SentencePiece leading-space rules applied). */
+typedef struct ignis_detok_stream ignis_detok_stream;
+ignis_status ignis_detok_stream_create(const ignis_tokenizer *t, bool skip_special, ignis_detok_stream **out);
+/* *piece points into the stream's buffer, valid until the next call. */
+ignis_status ignis_detok_stream_push(ignis_detok_stream *s, int32_t id, const char **piece, size_t *len);
+ignis_status ignis_detok_stream_flush(ignis_detok_stream *s, const char **piece, size_t *len);
+void ignis_detok_stream_free(ignis_detok_stream *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IGNIS_H */
