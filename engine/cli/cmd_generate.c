@@ -195,6 +195,7 @@ int cmd_generate(int argc, char **argv)
         if (ignis_detok_stream_flush(g.ds, &p, &n2) == IGNIS_OK && n2) fwrite(p, 1, n2, stdout);
     }
     printf("\n");
+    fflush(stdout);
     if (s != IGNIS_OK) {
         rc = cli_fail(s, "generate");
         goto done;
