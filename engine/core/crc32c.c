@@ -16,11 +16,13 @@ static void build_table(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
         g_table[0][i] = c;
     }
     for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++) g_table[t][i] = (g_table[t - 1][i] >> 8) ^ g_table[0][g_table[t - 1][i] & 0xff];
+        for (int t = 1; t < 8; t++)
+            g_table[t][i] = (g_table[t - 1][i] >> 8) ^ g_table[0][g_table[t - 1][i] & 0xff];
     g_table_ready = true;
 }
 
@@ -39,7 +41,8 @@ static uint32_t crc_table(uint32_t crc, const unsigned char *p, size_t n)
         p += 8;
         n -= 8;
     }
-    while (n--) crc = (crc >> 8) ^ g_table[0][(crc ^ *p++) & 0xff];
+    while (n--)
+        crc = (crc >> 8) ^ g_table[0][(crc ^ *p++) & 0xff];
     return crc;
 }
 
@@ -55,7 +58,8 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const 
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n--) c32 = _mm_crc32_u8(c32, *p++);
+    while (n--)
+        c32 = _mm_crc32_u8(c32, *p++);
     return c32;
 }
 #endif

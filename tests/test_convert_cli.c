@@ -1,0 +1,114 @@
+/* `ignis convert` on the command line: exit codes, messages, files written. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "test_convert_fixture.h"
+#include "test_util.h"
+
+static char g_root[2048], g_hf[2100];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_root, sizeof g_root, "%s", tu_tmpdir("conv-cli"));
+    snprintf(g_hf, sizeof g_hf, "%s/hf", g_root);
+    mkdir(g_hf, 0755);
+    tc_model m;
+    tc_model_init(&m, TC_QWEN2, 21);
+    tc_write(&m, g_hf, NULL, false);
+    tc_model_free(&m);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tu_rmrf(g_root);
+    return 0;
+}
+
+static int run(const char *args, char **out, char **err)
+{
+    *out = *err = NULL;
+    int rc = tu_run_cli(args, NULL, out, err);
+    if (rc < 0) fail_msg("could not run ignis %s", args);
+    return rc;
+}
+
+static void test_cli_convert_help_exits_zero(void **state)
+{
+    (void)state;
+    char *out, *err;
+    assert_int_equal(run("convert --help", &out, &err), 0);
+    if (!out || !strstr(out, "usage: ignis convert MODEL_NAME HF_DIR")) fail_msg("help text missing; got: %s", out);
+    free(out);
+    free(err);
+}
+
+static void test_cli_convert_usage_errors_exit_two(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"convert",
+                                  "convert only-name",
+                                  "convert a b --dtype fp8",
+                                  "convert a b --tp 0",
+                                  "convert a b --bogus",
+                                  "convert a b --dst-path"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out, *err;
+        int rc = run(cases[i], &out, &err);
+        if (rc != 2) fail_msg("ignis %s: expected exit 2, got %d (stderr: %s)", cases[i], rc, err ? err : "");
+        free(out);
+        free(err);
+    }
+}
+
+static void test_cli_convert_failure_prints_one_line_and_exits_one(void **state)
+{
+    (void)state;
+    char args[8192], *out, *err;
+    snprintf(args, sizeof args, "convert llama2 '%s/nope' --dst-path '%s/ws-fail'", g_root, g_root);
+    assert_int_equal(run(args, &out, &err), 1);
+    if (!err || strncmp(err, "ignis: convert: ", 16) != 0 || strchr(err, '\n') != err + strlen(err) - 1)
+        fail_msg("expected one line starting 'ignis: convert: '; got: %s", err ? err : "(none)");
+    char ws[2200];
+    snprintf(ws, sizeof ws, "%s/ws-fail", g_root);
+    assert_false(tu_exists(ws));
+    free(out);
+    free(err);
+}
+
+static void test_cli_convert_writes_tp_ranks(void **state)
+{
+    (void)state;
+    char args[8192], *out, *err;
+    snprintf(args, sizeof args, "convert qwen2-7b '%s' --dst-path '%s/ws' --tp 2 --dtype bf16", g_hf, g_root);
+    int rc = run(args, &out, &err);
+    if (rc != 0) fail_msg("expected exit 0, got %d: %s", rc, err ? err : "");
+    char p[2300];
+    const char *files[] = {"ignis.json", "weights/rank0.bin", "weights/rank1.bin", "tokenizer/tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/ws/%s", g_root, files[i]);
+        if (!tu_exists(p)) fail_msg("expected %s to be written", p);
+    }
+    snprintf(p, sizeof p, "%s/ws/ignis.json", g_root);
+    char *js = tu_read_file(p, NULL);
+    assert_non_null(strstr(js, "\"chat_template\": \"qwen\""));
+    assert_non_null(strstr(js, "\"dtype\": \"bf16\""));
+    free(js);
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_convert_help_exits_zero),
+        cmocka_unit_test(test_cli_convert_usage_errors_exit_two),
+        cmocka_unit_test(test_cli_convert_failure_prints_one_line_and_exits_one),
+        cmocka_unit_test(test_cli_convert_writes_tp_ranks),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
