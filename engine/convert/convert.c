@@ -30,20 +30,12 @@ void ignis_convert_opts_init(ignis_convert_opts *o)
     o->tp = 1;
 }
 
-/* LMDeploy picks the chat template from the model name; these are the families ignis
- * knows. Order matters: "internlm2" before anything containing "llama". */
+/* LMDeploy picks the chat template from the model name (the chat module's mapping);
+ * names it does not know get the plain "base" template. */
 static const char *template_for_name(const char *model_name)
 {
-    char low[256];
-    size_t i = 0;
-    for (; model_name[i] && i + 1 < sizeof low; i++)
-        low[i] = (char)tolower((unsigned char)model_name[i]);
-    low[i] = 0;
-    if (strstr(low, "internlm2")) return "internlm2";
-    if (strstr(low, "llama3") || strstr(low, "llama-3")) return "llama3";
-    if (strstr(low, "llama2") || strstr(low, "llama-2")) return "llama2";
-    if (strstr(low, "qwen")) return "qwen";
-    return "base";
+    const char *t = ignis_chat_template_for_model(model_name);
+    return t ? t : "base";
 }
 
 static bool valid_template_name(const char *s)
