@@ -7,6 +7,8 @@
 static const cli_cmd k_cmds[] = {
     {"convert", "convert a Hugging Face model into a workspace", cmd_convert},
     {"generate", "generate a continuation of a prompt (one-shot, scriptable)", cmd_generate},
+    {"tokenize", "text to token ids and back (--decode) with a model's tokenizer", cmd_tokenize},
+    {"chat", "interactive chat in the terminal (streams answers, keeps history in the KV cache)", cmd_chat},
 };
 
 static void usage(FILE *f)

@@ -432,6 +432,62 @@ ignis_status ignis_detok_stream_push(ignis_detok_stream *s, int32_t id, const ch
 ignis_status ignis_detok_stream_flush(ignis_detok_stream *s, const char **piece, size_t *len);
 void ignis_detok_stream_free(ignis_detok_stream *s);
 
+/* ---------------------------------------------------------- chat templates
+ * Turns a conversation into the prompt text a chat model was trained on. Three kinds:
+ *  - built-ins with LMDeploy's names and layout (system/meta_instruction/eosys/user/eoh/
+ *    assistant/eoa/separator + stop words): "internlm2", "llama2", "llama3", "qwen"
+ *    (ChatML, default system "You are a helpful assistant."), "chatml", "base" (contents
+ *    concatenated, for base models);
+ *  - a .json file in LMDeploy's ChatTemplateConfig format: "model_name" picks the
+ *    built-in it starts from (else "base"), the other fields override it;
+ *  - "hf": the Jinja chat_template of the model's tokenizer_config.json (or
+ *    chat_template.jinja / chat_template.json), rendered exactly like transformers'
+ *    apply_chat_template; a .jinja file is rendered the same way.
+ * Strings returned through out-pointers are malloc'd: release them with free(). */
+
+typedef struct ignis_chat_msg {
+    const char *role; /* "system", "user", "assistant" (Jinja templates may accept others) */
+    const char *content;
+} ignis_chat_msg;
+
+typedef struct ignis_chat_template ignis_chat_template;
+
+/* name_or_file: a built-in name, a model name that maps to one (see below), a .json or
+ * .jinja file, or "hf". model_dir_or_null: where "hf" looks (a workspace or HF directory
+ * holding tokenizer_config.json); also supplies bos/eos tokens to Jinja templates. */
+ignis_status ignis_chat_template_open(const char *name_or_file, const char *model_dir_or_null,
+                                      ignis_chat_template **out);
+void ignis_chat_template_free(ignis_chat_template *t);
+/* "internlm2", "hf", the file's path, ... */
+const char *ignis_chat_template_name(const ignis_chat_template *t);
+
+/* Renders n messages; add_generation_prompt appends the assistant's opening so the model
+ * answers next. Fails with IGNIS_E_ARG when the template rejects the conversation
+ * (e.g. roles that do not alternate) or a role it does not know. */
+ignis_status ignis_chat_render(const ignis_chat_template *t, const ignis_chat_msg *msgs, int n,
+                               bool add_generation_prompt, char **out);
+/* Same with an OpenAI-style JSON array of messages (content, tool_calls, ...) and an
+ * optional JSON object of extra template variables ("tools", "enable_thinking", ...). */
+ignis_status ignis_chat_render_json(const ignis_chat_template *t, const char *messages_json,
+                                    const char *extra_vars_json, bool add_generation_prompt, char **out);
+/* Words whose appearance ends the assistant's turn ("<|im_end|>", ...); *words points into t. */
+int ignis_chat_stop_words(const ignis_chat_template *t, const char *const **words);
+/* True when the rendered text should be encoded with the tokenizer's BOS (built-ins, as
+ * LMDeploy does); false for Jinja templates, which write bos_token themselves. */
+bool ignis_chat_template_wants_bos(const ignis_chat_template *t);
+
+/* The template a model chats with: `override` (name or file, e.g. --chat-template) when
+ * given; else the built-in for `model_name` (e.g. --model-name); else a workspace's stored
+ * choice; else the model directory's own Jinja template ("hf") when it has one; else the
+ * built-in matching the directory's name; else "base". model_path: a workspace, an HF
+ * directory or synthetic:SHAPE (no files: override/model_name/"base"). */
+ignis_status ignis_chat_template_for_path(const char *model_path, const char *override, const char *model_name,
+                                          ignis_chat_template **out);
+
+/* Built-in template name for an LMDeploy-style model name or path ("internlm2-chat-7b",
+ * "Meta-Llama-3-8B-Instruct", "Qwen2-7B-Instruct", ...); NULL when none matches. */
+const char *ignis_chat_template_for_model(const char *model_name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,465 @@
+/*
+ * ignis generate MODEL --batch IN.jsonl: offline batch generation through the scheduler.
+ *
+ * Input: one JSON object per line (blank lines skipped), "-" for stdin:
+ *   {"prompt": "text"} or {"prompt_ids": [1, 2, 3]}, plus optional "max_new_tokens" (default
+ *   128), "temperature", "top_k", "top_p", "repetition_penalty", "seed", "ignore_eos",
+ *   "stop" (a string or an array: strings are stop words, integers stop ids), "priority",
+ *   and "id" (any JSON value, echoed back).
+ * Output: one JSON line per request on stdout, in input order, each written as soon as it
+ * and every request before it are done:
+ *   {"index", "id"?, "ids", "text" (with a tokenizer), "finish_reason", "prompt_tokens",
+ *    "generated_tokens", "cached_tokens", "preemptions", "queue_ms", "ttft_ms", "e2e_ms"}
+ *   or {"index", "id"?, "error"} for a request that failed (bad line, too long, ...).
+ * Then one summary line on stderr: {"summary": "generate-batch", ...}.
+ * Exit status 0 when every request succeeded, 1 when any failed (the others still ran).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <time.h>
+
+#include "cli.h"
+
+static double ig_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+#define DEFAULT_MAX_NEW 128
+
+typedef struct breq {
+    int line;   /* 1-based input line */
+    json_t *id; /* echoed "id", or NULL */
+    int32_t *ids;
+    int n_ids;
+    char *prompt;
+    ignis_request_params p;
+    char **stop_words;
+    int n_stop_words;
+    int32_t *stop_ids;
+    int n_stop_ids;
+    char *error; /* a failure before or at submit */
+    ignis_request *req;
+    bool done; /* under bstate.mu */
+    struct bstate *b;
+} breq;
+
+typedef struct bstate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int finished; /* requests whose last event arrived */
+} bstate;
+
+static char *xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static char *fmt_error(const char *fmt, const char *a, const char *b)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, fmt, a, b);
+    return xstrdup(buf);
+}
+
+static const char *k_fields[] = {"prompt", "prompt_ids", "max_new_tokens",     "temperature", "top_k",    "top_p",
+                                 "seed",   "ignore_eos", "repetition_penalty", "stop",        "priority", "id",
+                                 NULL};
+
+/* Fills q from one parsed line; on a problem sets q->error and returns false. */
+static bool parse_request(json_t *o, breq *q)
+{
+    ignis_request_params_init(&q->p);
+    q->p.max_new_tokens = DEFAULT_MAX_NEW;
+    const char *key;
+    json_t *v;
+    json_object_foreach(o, key, v)
+    {
+        bool known = false;
+        for (int i = 0; k_fields[i]; i++)
+            known |= !strcmp(key, k_fields[i]);
+        if (!known) {
+            q->error = fmt_error("unknown field \"%s\" (expected prompt or prompt_ids, max_new_tokens, temperature, "
+                                 "top_k, top_p, repetition_penalty, seed, ignore_eos, stop, priority, id)%s",
+                                 key, "");
+            return false;
+        }
+    }
+    json_t *pr = json_object_get(o, "prompt"), *pi = json_object_get(o, "prompt_ids");
+    if ((pr != NULL) == (pi != NULL)) {
+        q->error = xstrdup("give exactly one of \"prompt\" (text) or \"prompt_ids\" (array of ids)");
+        return false;
+    }
+    if (pr) {
+        if (!json_is_string(pr)) {
+            q->error = xstrdup("\"prompt\" must be a string");
+            return false;
+        }
+        q->prompt = xstrdup(json_string_value(pr));
+        q->p.prompt = q->prompt;
+    } else {
+        if (!json_is_array(pi)) {
+            q->error = xstrdup("\"prompt_ids\" must be an array of token ids");
+            return false;
+        }
+        q->n_ids = (int)json_array_size(pi);
+        q->ids = malloc(sizeof(int32_t) * (size_t)(q->n_ids ? q->n_ids : 1));
+        for (int i = 0; i < q->n_ids; i++) {
+            json_t *x = json_array_get(pi, (size_t)i);
+            if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 0x7fffffff) {
+                char at[32];
+                snprintf(at, sizeof at, "%d", i);
+                q->error = fmt_error("\"prompt_ids\"[%s] is not a non-negative integer%s", at, "");
+                return false;
+            }
+            q->ids[i] = (int32_t)json_integer_value(x);
+        }
+        q->p.prompt_ids = q->ids;
+        q->p.n_prompt_ids = q->n_ids;
+    }
+#define NUM_FIELD(name, lo, hi, dst, cast)                                                                             \
+    if ((v = json_object_get(o, name))) {                                                                              \
+        if (!json_is_number(v) || json_number_value(v) < (lo) || json_number_value(v) > (hi)) {                        \
+            q->error = fmt_error("\"%s\" must be a number in %s", name, #lo " .. " #hi);                               \
+            return false;                                                                                              \
+        }                                                                                                              \
+        dst = (cast)json_number_value(v);                                                                              \
+    }
+    NUM_FIELD("max_new_tokens", 1, 16777216, q->p.max_new_tokens, int);
+    NUM_FIELD("temperature", 0, 100, q->p.sampling.temperature, float);
+    NUM_FIELD("top_k", 0, 16777216, q->p.sampling.top_k, int);
+    NUM_FIELD("top_p", 1e-9, 1, q->p.sampling.top_p, float);
+    NUM_FIELD("repetition_penalty", 1e-9, 100, q->p.sampling.repetition_penalty, float);
+    NUM_FIELD("priority", -1000000, 1000000, q->p.priority, int);
+#undef NUM_FIELD
+    if ((v = json_object_get(o, "seed"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            q->error = xstrdup("\"seed\" must be a non-negative integer");
+            return false;
+        }
+        q->p.sampling.seed = (uint64_t)json_integer_value(v);
+    }
+    if ((v = json_object_get(o, "ignore_eos"))) {
+        if (!json_is_boolean(v)) {
+            q->error = xstrdup("\"ignore_eos\" must be true or false");
+            return false;
+        }
+        q->p.ignore_eos = json_is_true(v);
+    }
+    if ((v = json_object_get(o, "stop"))) {
+        json_t *arr = v;
+        bool single = json_is_string(v);
+        if (!single && !json_is_array(v)) {
+            q->error = xstrdup("\"stop\" must be a string or an array of strings and ids");
+            return false;
+        }
+        size_t n = single ? 1 : json_array_size(arr);
+        q->stop_words = calloc(n ? n : 1, sizeof(char *));
+        q->stop_ids = calloc(n ? n : 1, sizeof(int32_t));
+        for (size_t i = 0; i < n; i++) {
+            json_t *x = single ? v : json_array_get(arr, i);
+            if (json_is_string(x) && json_string_length(x) > 0) {
+                q->stop_words[q->n_stop_words++] = xstrdup(json_string_value(x));
+            } else if (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) <= 0x7fffffff) {
+                q->stop_ids[q->n_stop_ids++] = (int32_t)json_integer_value(x);
+            } else {
+                q->error = xstrdup("\"stop\" entries must be non-empty strings (stop words) or token ids");
+                return false;
+            }
+        }
+        q->p.stop_words = (const char *const *)q->stop_words;
+        q->p.n_stop_words = q->n_stop_words;
+        q->p.stop_ids = q->stop_ids;
+        q->p.n_stop_ids = q->n_stop_ids;
+    }
+    if ((v = json_object_get(o, "id"))) q->id = json_incref(v);
+    return true;
+}
+
+static void breq_free(breq *q)
+{
+    if (q->req) ignis_request_release(q->req);
+    json_decref(q->id);
+    free(q->ids);
+    free(q->prompt);
+    for (int i = 0; i < q->n_stop_words; i++)
+        free(q->stop_words[i]);
+    free(q->stop_words);
+    free(q->stop_ids);
+    free(q->error);
+}
+
+/* JSON strings must be valid UTF-8: bytes that are not become U+FFFD. */
+static json_t *json_text(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j) return j;
+    size_t n = strlen(s);
+    char *o = malloc(3 * n + 1), *w = o;
+    if (!o) return json_string("");
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + (size_t)k] >> 6) == 2;
+        if (ok) {
+            memcpy(w, s + i, (size_t)len);
+            w += len;
+            i += (size_t)len;
+        } else {
+            memcpy(w, "\xef\xbf\xbd", 3);
+            w += 3;
+            i++;
+        }
+    }
+    *w = 0;
+    j = json_string(o);
+    free(o);
+    return j ? j : json_string("");
+}
+
+static void on_event(void *user, ignis_request *r, const ignis_event *ev)
+{
+    (void)r;
+    if (ev->type != IGNIS_EVENT_FINISHED && ev->type != IGNIS_EVENT_ERROR) return;
+    breq *q = user;
+    bstate *b = q->b;
+    pthread_mutex_lock(&b->mu);
+    q->done = true;
+    b->finished++;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void print_result(int index, breq *q, uint64_t *gen_tokens, uint64_t *prompt_tokens, int *failed)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer(index));
+    if (q->id) json_object_set(o, "id", q->id);
+    const char *err = q->error;
+    if (!err && q->req) {
+        ignis_request_result res;
+        ignis_request_get_result(q->req, &res);
+        if (res.finish_reason == IGNIS_FINISH_ERROR) err = ignis_request_error(q->req);
+        if (!err) {
+            int n = ignis_request_tokens(q->req, NULL, NULL, 0);
+            int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+            n = ignis_request_tokens(q->req, ids, NULL, n);
+            json_t *a = json_array();
+            for (int i = 0; i < n; i++)
+                json_array_append_new(a, json_integer(ids[i]));
+            free(ids);
+            json_object_set_new(o, "ids", a);
+            char *text = ignis_request_text(q->req);
+            if (text) json_object_set_new(o, "text", json_text(text));
+            free(text);
+            json_object_set_new(o, "finish_reason", json_string(ignis_finish_reason_name(res.finish_reason)));
+            json_object_set_new(o, "prompt_tokens", json_integer(res.prompt_tokens));
+            json_object_set_new(o, "generated_tokens", json_integer(res.generated_tokens));
+            json_object_set_new(o, "cached_tokens", json_integer(res.cached_tokens));
+            json_object_set_new(o, "preemptions", json_integer(res.preemptions));
+            json_object_set_new(o, "queue_ms", json_real(res.queue_s * 1e3));
+            json_object_set_new(o, "ttft_ms", json_real(res.ttft_s >= 0 ? res.ttft_s * 1e3 : -1));
+            json_object_set_new(o, "e2e_ms", json_real(res.e2e_s * 1e3));
+            *gen_tokens += (uint64_t)res.generated_tokens;
+            *prompt_tokens += (uint64_t)res.prompt_tokens;
+        }
+    }
+    if (err) {
+        json_object_set_new(o, "error", json_text(err));
+        (*failed)++;
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    fflush(stdout);
+    json_decref(o);
+}
+
+/* Reads and parses every line; parse problems become per-request errors. */
+static int read_requests(const char *path, breq **out, int *n_out)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "ignis: generate --batch: cannot open %s: %m\n", path);
+        return -1;
+    }
+    breq *qs = NULL;
+    int n = 0, cap = 0, lineno = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        lineno++;
+        size_t k = 0;
+        while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r' || line[k] == '\n'))
+            k++;
+        if (k == (size_t)len) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            breq *nq = realloc(qs, sizeof *qs * (size_t)cap);
+            if (!nq) {
+                fprintf(stderr, "ignis: generate --batch: out of memory reading %s\n", path);
+                free(line);
+                if (f != stdin) fclose(f);
+                for (int i = 0; i < n; i++)
+                    breq_free(&qs[i]);
+                free(qs);
+                return -1;
+            }
+            qs = nq;
+        }
+        breq *q = &qs[n++];
+        memset(q, 0, sizeof *q);
+        q->line = lineno;
+        json_error_t je;
+        json_t *o = json_loadb(line, (size_t)len, 0, &je);
+        if (!json_is_object(o)) {
+            char where[64];
+            snprintf(where, sizeof where, "%d", lineno);
+            q->error = o ? fmt_error("line %s: not a JSON object%s", where, "")
+                         : fmt_error("line %s: invalid JSON: %s", where, je.text);
+        } else if (!parse_request(o, q)) {
+            char *e = q->error;
+            char where[64];
+            snprintf(where, sizeof where, "%d", lineno);
+            q->error = fmt_error("line %s: %s", where, e);
+            free(e);
+        }
+        json_decref(o);
+    }
+    bool err = ferror(f);
+    free(line);
+    if (f != stdin) fclose(f);
+    if (err) {
+        fprintf(stderr, "ignis: generate --batch: error reading %s\n", path);
+        for (int i = 0; i < n; i++)
+            breq_free(&qs[i]);
+        free(qs);
+        return -1;
+    }
+    *out = qs;
+    *n_out = n;
+    return 0;
+}
+
+int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrency, const ignis_engine_opts *eo_in)
+{
+    breq *qs = NULL;
+    int n = 0;
+    if (read_requests(jsonl_path, &qs, &n) != 0) return 1;
+    if (n == 0) {
+        fprintf(stderr, "ignis: generate --batch: %s holds no requests\n", jsonl_path);
+        free(qs);
+        return 1;
+    }
+    ignis_engine_opts eo = *eo_in;
+    eo.progress = cli_progress;
+    ignis_model *m = NULL;
+    ignis_engine *e = NULL;
+    double t_load = ig_now();
+    ignis_status s = ignis_model_open(model, &eo, &m);
+    if (s != IGNIS_OK) {
+        int rc = cli_fail(s, model);
+        for (int i = 0; i < n; i++)
+            breq_free(&qs[i]);
+        free(qs);
+        return rc;
+    }
+    t_load = ig_now() - t_load;
+    if ((s = ignis_engine_create(m, &eo, &e)) != IGNIS_OK) {
+        int rc = cli_fail(s, "engine");
+        ignis_model_close(m);
+        for (int i = 0; i < n; i++)
+            breq_free(&qs[i]);
+        free(qs);
+        return rc;
+    }
+    bstate b;
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    b.finished = 0;
+    if (concurrency <= 0 || concurrency > n) concurrency = n;
+
+    double t0 = ig_now();
+    int submitted = 0, in_flight_submitted = 0, next_out = 0, failed = 0;
+    uint64_t gen_tokens = 0, prompt_tokens = 0;
+    for (;;) {
+        /* submit while under the concurrency limit */
+        pthread_mutex_lock(&b.mu);
+        int fin = b.finished;
+        pthread_mutex_unlock(&b.mu);
+        while (submitted < n && in_flight_submitted - fin < concurrency) {
+            breq *q = &qs[submitted++];
+            if (q->error) continue;
+            q->p.on_event = on_event;
+            q->p.user = q;
+            q->b = &b;
+            if (ignis_engine_submit(e, &q->p, &q->req) != IGNIS_OK) {
+                char where[64];
+                snprintf(where, sizeof where, "%d", q->line);
+                q->error = fmt_error("line %s: %s", where, ignis_last_error());
+                q->req = NULL;
+                continue;
+            }
+            in_flight_submitted++;
+        }
+        /* write finished results in input order */
+        while (next_out < submitted) {
+            breq *q = &qs[next_out];
+            pthread_mutex_lock(&b.mu);
+            bool done = q->done;
+            pthread_mutex_unlock(&b.mu);
+            if (q->req && !done) break;
+            print_result(next_out, q, &gen_tokens, &prompt_tokens, &failed);
+            if (q->req) {
+                ignis_request_release(q->req);
+                q->req = NULL;
+            }
+            next_out++;
+        }
+        if (next_out == n) break;
+        pthread_mutex_lock(&b.mu);
+        if (b.finished == fin) pthread_cond_wait(&b.cv, &b.mu);
+        pthread_mutex_unlock(&b.mu);
+    }
+    double elapsed = ig_now() - t0;
+    ignis_engine_stats st;
+    ignis_engine_get_stats(e, &st);
+    ignis_engine_destroy(e);
+    ignis_model_info info;
+    ignis_model_get_info(m, &info);
+    json_t *sum = json_pack(
+        "{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I}", "summary",
+        "generate-batch", "model", model, "backend", info.backend, "requests", n, "failed", failed, "concurrency",
+        concurrency, "prompt_tokens", (json_int_t)prompt_tokens, "generated_tokens", (json_int_t)gen_tokens, "load_s",
+        t_load, "elapsed_s", elapsed, "generated_tok_s", elapsed > 0 ? (double)gen_tokens / elapsed : 0.0, "requests_s",
+        elapsed > 0 ? n / elapsed : 0.0, "kv_blocks_total", st.kv_blocks_total, "peak_kv_blocks_used",
+        st.kv_blocks_peak_used, "cache_block_seq_len", st.cache_block_seq_len, "preemptions",
+        (json_int_t)st.preemptions, "prefix_cache_hits", (json_int_t)st.prefix_cache_hits, "prefix_cache_queries",
+        (json_int_t)st.prefix_cache_queries, "steps", (json_int_t)st.steps);
+    char *ss = sum ? json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    if (ss) fprintf(stderr, "%s\n", ss);
+    free(ss);
+    json_decref(sum);
+    ignis_model_close(m);
+    for (int i = 0; i < n; i++)
+        breq_free(&qs[i]);
+    free(qs);
+    pthread_mutex_destroy(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,185 @@
+/* `ignis generate MODEL --batch IN.jsonl`: one JSON line per request in input order, a
+ * summary on stderr, failed lines reported without stopping the others. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+static const char *write_input(const char *name, const char *text)
+{
+    static char path[2048];
+    const char *dir = tu_tmpdir("runtime_cli");
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f) fail_msg("cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static json_t *line_at(const char *out, int k)
+{
+    const char *p = out;
+    for (int i = 0; i < k && p; i++) {
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    if (!p || !*p) fail_msg("output has no line %d:\n%s", k, out);
+    const char *e = strchr(p, '\n');
+    json_error_t je;
+    json_t *j = json_loadb(p, e ? (size_t)(e - p) : strlen(p), 0, &je);
+    if (!j) fail_msg("line %d is not JSON (%s): %.*s", k, je.text, (int)(e ? e - p : (long)strlen(p)), p);
+    return j;
+}
+
+static void test_cli_batch_writes_results_in_order_with_errors_and_summary(void **st)
+{
+    (void)st;
+    const char *in =
+        write_input("in.jsonl", "{\"prompt_ids\":[1,2,3,4,5],\"max_new_tokens\":8,\"id\":\"first\"}\n"
+                                "{\"prompt_ids\":[9,8,7],\"max_new_tokens\":3}\n"
+                                "\n"
+                                "{\"prompt_ids\":[1,999999]}\n"
+                                "{\"prompt_ids\":[4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4,4],\"max_new_tokens\":6,"
+                                "\"temperature\":0.7,\"seed\":5,\"ignore_eos\":true}\n"
+                                "{oops\n"
+                                "{\"prompt_ids\":[1,2,3,4,5],\"max_new_tokens\":8}\n");
+    char cmd[4096], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd,
+             "generate synthetic:tiny --backend cpu --threads 2 --batch '%s' --concurrency 2 "
+             "--max-batch-size 4 --cache-block-seq-len 4",
+             in);
+    int rc = tu_run_cli(cmd, NULL, &out, &err);
+    if (rc != 1) fail_msg("a batch with bad lines should exit 1, got %d\nstderr: %s", rc, err);
+    json_t *l0 = line_at(out, 0), *l1 = line_at(out, 1), *l2 = line_at(out, 2), *l3 = line_at(out, 3),
+           *l4 = line_at(out, 4), *l5 = line_at(out, 5);
+    assert_string_equal(json_string_value(json_object_get(l0, "id")), "first");
+    assert_int_equal(json_integer_value(json_object_get(l0, "index")), 0);
+    assert_int_equal(json_array_size(json_object_get(l0, "ids")), 8);
+    assert_string_equal(json_string_value(json_object_get(l0, "finish_reason")), "length");
+    assert_int_equal(json_integer_value(json_object_get(l0, "prompt_tokens")), 5);
+    assert_true(json_real_value(json_object_get(l0, "ttft_ms")) >= 0);
+    assert_true(json_real_value(json_object_get(l0, "e2e_ms")) >= json_real_value(json_object_get(l0, "ttft_ms")));
+    assert_int_equal(json_array_size(json_object_get(l1, "ids")), 3);
+    const char *e2 = json_string_value(json_object_get(l2, "error"));
+    if (!e2 || !strstr(e2, "line 4") || !strstr(e2, "vocabulary")) fail_msg("line 4 error: %s", e2 ? e2 : "(none)");
+    assert_int_equal(json_array_size(json_object_get(l3, "ids")), 6);
+    const char *e4 = json_string_value(json_object_get(l4, "error"));
+    if (!e4 || !strstr(e4, "line 6") || !strstr(e4, "JSON")) fail_msg("line 6 error: %s", e4 ? e4 : "(none)");
+    /* the same request twice gives the same ids */
+    if (!json_equal(json_object_get(l0, "ids"), json_object_get(l5, "ids")))
+        fail_msg("identical greedy requests differ in one batch");
+    /* and the same as the direct path */
+    char *out2 = NULL;
+    rc = tu_run_cli(
+        "generate synthetic:tiny --backend cpu --threads 2 --prompt-ids '1 2 3 4 5' --max-new-tokens 8 --ids", NULL,
+        &out2, NULL);
+    assert_int_equal(rc, 0);
+    json_t *ids = json_object_get(l0, "ids");
+    char want[1024] = "";
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        char t[32];
+        snprintf(t, sizeof t, i ? " %lld" : "%lld", (long long)json_integer_value(json_array_get(ids, i)));
+        strcat(want, t);
+    }
+    if (strncmp(out2, want, strlen(want))) fail_msg("batch ids '%s' vs direct path '%s'", want, out2);
+    const char *sum = strstr(err, "{\"summary\":\"generate-batch\"");
+    if (!sum) fail_msg("no summary line on stderr:\n%s", err);
+    json_t *js = json_loads(sum, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(js);
+    assert_int_equal(json_integer_value(json_object_get(js, "requests")), 6);
+    assert_int_equal(json_integer_value(json_object_get(js, "failed")), 2);
+    assert_int_equal(json_integer_value(json_object_get(js, "generated_tokens")), 8 + 3 + 6 + 8);
+    assert_true(json_object_get(js, "peak_kv_blocks_used") && json_object_get(js, "preemptions") &&
+                json_object_get(js, "prefix_cache_hits") && json_object_get(js, "generated_tok_s"));
+    json_decref(js);
+    json_decref(l0);
+    json_decref(l1);
+    json_decref(l2);
+    json_decref(l3);
+    json_decref(l4);
+    json_decref(l5);
+    free(out);
+    free(out2);
+    free(err);
+}
+
+static void test_cli_batch_missing_file_is_one_clear_error(void **st)
+{
+    (void)st;
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli("generate synthetic:tiny --batch /nonexistent/in.jsonl", NULL, &out, &err);
+    assert_int_not_equal(rc, 0);
+    if (!strstr(err, "/nonexistent/in.jsonl")) fail_msg("error should name the file: %s", err);
+    if (out && *out) fail_msg("nothing should be written to stdout, got: %s", out);
+    free(out);
+    free(err);
+}
+
+static void test_cli_batch_text_prompts_and_stop_words_with_tokenizer(void **st)
+{
+    (void)st;
+    TU_ASSET_OR_SKIP(model_rel, "models/stories260K/hf");
+    char model[2048];
+    snprintf(model, sizeof model, "%s", model_rel); /* tu_asset's buffer is reused */
+    const char *in =
+        write_input("text.jsonl", "{\"prompt\":\"Once upon a time\",\"max_new_tokens\":40}\n"
+                                  "{\"prompt\":\"Once upon a time\",\"max_new_tokens\":40,\"stop\":[\"the\"]}\n");
+    char cmd[4096], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd, "generate '%s' --backend cpu --threads 2 --batch '%s'", model, in);
+    int rc = tu_run_cli(cmd, NULL, &out, &err);
+    if (rc != 0) fail_msg("exit %d\nstderr: %s", rc, err);
+    json_t *a = line_at(out, 0), *b = line_at(out, 1);
+    const char *ta = json_string_value(json_object_get(a, "text")), *tb = json_string_value(json_object_get(b, "text"));
+    if (!ta || !tb) fail_msg("text missing: %s", out);
+    const char *hit = strstr(ta, "the");
+    if (hit) {
+        /* the stopped text is exactly the full text up to the stop word */
+        if (strlen(tb) != (size_t)(hit - ta) || strncmp(ta, tb, strlen(tb)))
+            fail_msg("stop word 'the': expected '%.*s', got '%s'", (int)(hit - ta), ta, tb);
+        assert_string_equal(json_string_value(json_object_get(b, "finish_reason")), "stop");
+    } else {
+        assert_string_equal(ta, tb);
+    }
+    /* a stop word spanning several tokens: the text before it is delivered, not a byte more */
+    if (strlen(ta) < 30) fail_msg("reference text too short: '%s'", ta);
+    char sw[16];
+    memcpy(sw, ta + 14, 9);
+    sw[9] = 0;
+    json_t *line = json_pack("{s:s, s:i, s:[s]}", "prompt", "Once upon a time", "max_new_tokens", 40, "stop", sw);
+    char *ls = json_dumps(line, JSON_COMPACT);
+    char body[1024];
+    snprintf(body, sizeof body, "%s\n", ls);
+    free(ls);
+    json_decref(line);
+    const char *in2 = write_input("stop2.jsonl", body);
+    snprintf(cmd, sizeof cmd, "generate '%s' --backend cpu --threads 2 --batch '%s'", model, in2);
+    char *out2 = NULL, *err2 = NULL;
+    rc = tu_run_cli(cmd, NULL, &out2, &err2);
+    if (rc != 0) fail_msg("exit %d\nstderr: %s", rc, err2);
+    json_t *c = line_at(out2, 0);
+    const char *tc = json_string_value(json_object_get(c, "text"));
+    size_t want = (size_t)(strstr(ta, sw) - ta);
+    if (!tc || strlen(tc) != want || strncmp(tc, ta, want))
+        fail_msg("stop word '%s': expected '%.*s', got '%s'", sw, (int)want, ta, tc ? tc : "(none)");
+    assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "stop");
+    json_decref(c);
+    free(out2);
+    free(err2);
+    json_decref(a);
+    json_decref(b);
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_batch_writes_results_in_order_with_errors_and_summary),
+        cmocka_unit_test(test_cli_batch_missing_file_is_one_clear_error),
+        cmocka_unit_test(test_cli_batch_text_prompts_and_stop_words_with_tokenizer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

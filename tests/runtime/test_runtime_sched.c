@@ -1,0 +1,827 @@
+/*
+ * Scheduler tests on a fake backend (fake_backend.h): its logits depend on every token of
+ * the context as read back through the block table, so these pin the scheduler's
+ * bookkeeping — batching, chunked prefill, preemption, prefix sharing, sessions,
+ * cancellation — without a model.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fake_backend.h"
+#include "rt_util.h"
+#include "runtime/engine_internal.h"
+#include "test_util.h"
+
+#define VOCAB 256
+#define EOS 2
+
+typedef struct env {
+    fake_model fm;
+    ignis_engine *e;
+} env;
+
+static void env_open(env *v, int n_blocks, int block_len, int max_batch, int max_prefill, int caching)
+{
+    if (fake_model_init(&v->fm, VOCAB, EOS, n_blocks, block_len) != 0) fail_msg("fake model");
+    ignis_engine_opts o;
+    ignis_engine_opts_init(&o);
+    o.max_batch_size = max_batch;
+    o.max_prefill_token_num = max_prefill;
+    o.enable_prefix_caching = caching;
+    ig_engine_deps d = {v->fm.backend, &v->fm.desc, NULL, &v->fm.pool};
+    TU_CHECK(ig_engine_create_deps(&d, &v->fm.desc.engine, &o, &v->e));
+}
+
+/* Destroys the engine and checks every block went back to the pool. */
+static void env_close(env *v)
+{
+    ignis_engine_destroy(v->e);
+    int nf = ig_kv_pool_free_count(&v->fm.pool);
+    if (nf != v->fm.pool.n_blocks)
+        fail_msg("pool after destroy: expected %d free blocks, got %d", v->fm.pool.n_blocks, nf);
+    fake_model_free(&v->fm);
+}
+
+static void make_prompt(int32_t *p, int n, unsigned seed)
+{
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = 3 + (int32_t)((seed >> 16) % (VOCAB - 3)); /* never EOS */
+    }
+}
+
+/* The reference continuation: greedy, stopping after EOS unless ignore_eos. */
+static int reference(const env *v, const int32_t *prompt, int n, int max_new, bool ignore_eos, int32_t *out)
+{
+    fake_reference(v->fm.backend, prompt, n, max_new, out);
+    if (ignore_eos) return max_new;
+    for (int i = 0; i < max_new; i++)
+        if (out[i] == EOS) return i + 1;
+    return max_new;
+}
+
+static void expect_pool_full(env *v, const char *when)
+{
+    rt_wait_idle(v->e);
+    ignis_engine_stats st;
+    TU_CHECK(ignis_engine_get_stats(v->e, &st));
+    if (st.kv_blocks_used != 0 || st.kv_blocks_free + st.kv_blocks_cached != st.kv_blocks_total)
+        fail_msg("%s: expected every block back (used 0, free+cached %d), got used %d free %d cached %d", when,
+                 st.kv_blocks_total, st.kv_blocks_used, st.kv_blocks_free, st.kv_blocks_cached);
+}
+
+/* Submits n requests at once, collects them all, compares with the reference. */
+static void run_batch_and_check(env *v, int n, const int *lens, int max_new, bool ignore_eos, const char *what)
+{
+    int32_t *prompts = malloc(sizeof(int32_t) * 4096 * (size_t)n);
+    ignis_request **rs = calloc((size_t)n, sizeof *rs);
+    for (int i = 0; i < n; i++) {
+        make_prompt(prompts + 4096 * i, lens[i], 100u + (unsigned)i);
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.prompt_ids = prompts + 4096 * i;
+        p.n_prompt_ids = lens[i];
+        p.max_new_tokens = max_new;
+        p.ignore_eos = ignore_eos;
+        TU_CHECK(ignis_engine_submit(v->e, &p, &rs[i]));
+    }
+    for (int i = 0; i < n; i++) {
+        rt_out o;
+        rt_collect(rs[i], &o);
+        if (o.finish_reason == IGNIS_FINISH_ERROR) fail_msg("%s: request %d failed: %s", what, i, o.error);
+        int32_t want[4096];
+        int nw = reference(v, prompts + 4096 * i, lens[i], max_new, ignore_eos, want);
+        char tag[128];
+        snprintf(tag, sizeof tag, "%s: request %d (prompt %d)", what, i, lens[i]);
+        rt_expect_ids(tag, want, nw, o.ids, o.n);
+        int want_reason =
+            nw < max_new || (!ignore_eos && want[nw - 1] == EOS) ? IGNIS_FINISH_STOP : IGNIS_FINISH_LENGTH;
+        if (o.finish_reason != want_reason)
+            fail_msg("%s: finish reason: expected %s, got %s", tag, ignis_finish_reason_name(want_reason),
+                     ignis_finish_reason_name(o.finish_reason));
+        rt_out_free(&o);
+        ignis_request_release(rs[i]);
+    }
+    free(prompts);
+    free(rs);
+}
+
+static void test_sched_single_request_matches_reference(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 16, 8, 512, 0);
+    int lens[1] = {37};
+    run_batch_and_check(&v, 1, lens, 20, true, "single");
+    expect_pool_full(&v, "after a single request");
+    env_close(&v);
+}
+
+static void test_sched_batch_of_16_matches_alone_with_chunked_prefill(void **st)
+{
+    (void)st;
+    env v;
+    /* prefill chunks of 13 tokens force long prompts through several steps mixed with decodes */
+    env_open(&v, 256, 16, 16, 13, 0);
+    int lens[16];
+    for (int i = 0; i < 16; i++)
+        lens[i] = 1 + (i * 37) % 90;
+    run_batch_and_check(&v, 16, lens, 24, false, "batch of 16");
+    fake_stats fs = fake_backend_stats(v.fm.backend);
+    if (fs.max_batch_seqs < 8) fail_msg("expected batches of >= 8 sequences, got at most %d", fs.max_batch_seqs);
+    ignis_engine_stats es;
+    TU_CHECK(ignis_engine_get_stats(v.e, &es));
+    if (es.preemptions != 0)
+        fail_msg("expected no preemption with a large pool, got %llu", (unsigned long long)es.preemptions);
+    expect_pool_full(&v, "after the batch");
+    env_close(&v);
+}
+
+static void test_sched_max_batch_size_bounds_every_step(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 256, 8, 3, 512, 0);
+    int lens[10];
+    for (int i = 0; i < 10; i++)
+        lens[i] = 5 + i;
+    run_batch_and_check(&v, 10, lens, 12, true, "max batch 3");
+    fake_stats fs = fake_backend_stats(v.fm.backend);
+    if (fs.max_batch_seqs > 3) fail_msg("max_batch_size 3: a step ran %d sequences", fs.max_batch_seqs);
+    env_close(&v);
+}
+
+static void test_sched_small_pool_preempts_and_outputs_are_unchanged(void **st)
+{
+    (void)st;
+    env v;
+    /* 12 blocks of 4 = 48 tokens; 16 requests of up to 40 tokens each */
+    env_open(&v, 12, 4, 16, 64, 0);
+    int lens[16];
+    for (int i = 0; i < 16; i++)
+        lens[i] = 3 + (i * 7) % 18;
+    run_batch_and_check(&v, 16, lens, 20, true, "small pool");
+    ignis_engine_stats es;
+    TU_CHECK(ignis_engine_get_stats(v.e, &es));
+    if (es.preemptions == 0) fail_msg("expected preemptions with 12 blocks for 16 requests, got 0");
+    if (es.kv_blocks_peak_used > 12) fail_msg("peak used %d blocks of 12", es.kv_blocks_peak_used);
+    print_message("small pool: %llu preemptions, peak %d blocks\n", (unsigned long long)es.preemptions,
+                  es.kv_blocks_peak_used);
+    expect_pool_full(&v, "after preemptions");
+    env_close(&v);
+}
+
+static void test_sched_small_pool_with_prefix_cache_preempts_correctly(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 12, 4, 16, 64, 1);
+    int lens[16];
+    for (int i = 0; i < 16; i++)
+        lens[i] = 3 + (i * 7) % 18;
+    run_batch_and_check(&v, 16, lens, 20, true, "small pool + prefix cache");
+    ignis_engine_stats es;
+    TU_CHECK(ignis_engine_get_stats(v.e, &es));
+    if (es.preemptions == 0) fail_msg("expected preemptions, got 0");
+    expect_pool_full(&v, "after preemptions with caching");
+    env_close(&v);
+}
+
+static void test_sched_request_that_can_never_fit_gets_capacity_error(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 4, 4, 4, 64, 0); /* 16 tokens in all */
+    int32_t prompt[32];
+    make_prompt(prompt, 32, 1);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = prompt;
+    p.n_prompt_ids = 10;
+    p.max_new_tokens = 7;
+    ignis_request *r = NULL;
+    ignis_status s = ignis_engine_submit(v.e, &p, &r);
+    if (s != IGNIS_E_CAPACITY)
+        fail_msg("prompt 10 + 7 new in 16 tokens: expected capacity error, got %s", ignis_status_name(s));
+    if (!strstr(ignis_last_error(), "KV cache")) fail_msg("message should name the KV cache: %s", ignis_last_error());
+    assert_null(r);
+    p.n_prompt_ids = 16;
+    p.max_new_tokens = 0;
+    s = ignis_engine_submit(v.e, &p, &r);
+    if (s != IGNIS_E_CAPACITY)
+        fail_msg("prompt of 16 in 16 tokens: expected capacity error, got %s", ignis_status_name(s));
+    /* what fits still runs, up to the cache: without max_new_tokens it ends at capacity */
+    p.n_prompt_ids = 10;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    rt_out o;
+    rt_collect(r, &o);
+    if (o.finish_reason != IGNIS_FINISH_CAPACITY && o.finish_reason != IGNIS_FINISH_STOP)
+        fail_msg("unbounded request in a 16-token cache: expected capacity (or EOS), got %s",
+                 ignis_finish_reason_name(o.finish_reason));
+    if (o.finish_reason == IGNIS_FINISH_CAPACITY && o.n != 6) fail_msg("expected 6 tokens to fill 16, got %d", o.n);
+    rt_out_free(&o);
+    ignis_request_release(r);
+    expect_pool_full(&v, "after capacity");
+    env_close(&v);
+}
+
+static void test_sched_prefix_cache_hits_and_outputs_identical_on_and_off(void **st)
+{
+    (void)st;
+    int32_t got[2][8][64];
+    int n_got[2][8];
+    for (int caching = 0; caching < 2; caching++) {
+        env v;
+        env_open(&v, 128, 8, 8, 512, caching);
+        int32_t prompts[8][64];
+        int lens[8];
+        for (int i = 0; i < 8; i++) {
+            make_prompt(prompts[i], 40, 77); /* shared 40-token prefix (5 blocks) */
+            lens[i] = 40 + (i % 4) * 5;      /* i%4 == 0: the whole prompt is cached: copy-on-write */
+            make_prompt(prompts[i] + 40, lens[i] - 40, 1000u + (unsigned)(i % 4));
+        }
+        for (int i = 0; i < 8; i++) { /* one after another, so later ones find earlier blocks */
+            rt_out o;
+            rt_run_one(v.e, prompts[i], lens[i], 16, true, &o);
+            if (o.finish_reason == IGNIS_FINISH_ERROR) fail_msg("request %d failed: %s", i, o.error);
+            memcpy(got[caching][i], o.ids, sizeof(int32_t) * (size_t)o.n);
+            n_got[caching][i] = o.n;
+            int32_t want[64];
+            reference(&v, prompts[i], lens[i], 16, true, want);
+            rt_expect_ids(caching ? "prefix cache on" : "prefix cache off", want, 16, o.ids, o.n);
+            rt_out_free(&o);
+        }
+        ignis_engine_stats es;
+        TU_CHECK(ignis_engine_get_stats(v.e, &es));
+        fake_stats fs = fake_backend_stats(v.fm.backend);
+        if (caching) {
+            /* requests 1..7 each hit at least the 5 shared blocks; 4..7 repeat 0..3 entirely */
+            if (es.prefix_cache_hits < 35)
+                fail_msg("expected >= 35 prefix-cache block hits, got %llu", (unsigned long long)es.prefix_cache_hits);
+            if (fs.copies < 1) fail_msg("a fully cached prompt should copy its last block, got %d copies", fs.copies);
+            if (es.kv_blocks_cached == 0) fail_msg("expected cached blocks after the requests finished");
+        } else if (es.prefix_cache_hits != 0) {
+            fail_msg("caching off: expected 0 hits, got %llu", (unsigned long long)es.prefix_cache_hits);
+        }
+        expect_pool_full(&v, "after prefix-cache runs");
+        env_close(&v);
+    }
+    for (int i = 0; i < 8; i++)
+        rt_expect_ids("cache on vs off", got[0][i], n_got[0][i], got[1][i], n_got[1][i]);
+}
+
+static void test_sched_prefix_cache_shared_blocks_concurrently(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 4, 16, 512, 1);
+    int32_t base[24];
+    make_prompt(base, 24, 5);
+    /* warm the cache, then 12 concurrent requests sharing the prefix */
+    rt_out o;
+    rt_run_one(v.e, base, 24, 4, true, &o);
+    rt_out_free(&o);
+    int lens[12];
+    ignis_request *rs[12];
+    int32_t prompts[12][40];
+    for (int i = 0; i < 12; i++) {
+        lens[i] = 24 + i;
+        memcpy(prompts[i], base, sizeof base);
+        make_prompt(prompts[i] + 24, i, 300u + (unsigned)i);
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.prompt_ids = prompts[i];
+        p.n_prompt_ids = lens[i];
+        p.max_new_tokens = 10;
+        p.ignore_eos = true;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
+    }
+    for (int i = 0; i < 12; i++) {
+        rt_collect(rs[i], &o);
+        int32_t want[16];
+        reference(&v, prompts[i], lens[i], 10, true, want);
+        rt_expect_ids("shared prefix", want, 10, o.ids, o.n);
+        ignis_request_result res;
+        ignis_request_get_result(rs[i], &res);
+        if (res.cached_tokens < 20) fail_msg("request %d: expected >= 20 cached tokens, got %d", i, res.cached_tokens);
+        rt_out_free(&o);
+        ignis_request_release(rs[i]);
+    }
+    expect_pool_full(&v, "after shared prefixes");
+    env_close(&v);
+}
+
+static void test_sched_cancel_returns_every_block(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 32, 0);
+    fake_backend_delay(v.fm.backend, 200);
+    ignis_request *rs[12];
+    int32_t prompt[50];
+    for (int i = 0; i < 12; i++) {
+        make_prompt(prompt, 50, (unsigned)i);
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.prompt_ids = prompt;
+        p.n_prompt_ids = 10 + i * 3;
+        p.max_new_tokens = 200;
+        p.ignore_eos = true;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
+    }
+    usleep(5000);
+    for (int i = 0; i < 12; i++)
+        ignis_request_cancel(rs[i]);
+    for (int i = 0; i < 12; i++) {
+        rt_out o;
+        rt_collect(rs[i], &o);
+        if (o.finish_reason != IGNIS_FINISH_CANCELLED && o.finish_reason != IGNIS_FINISH_LENGTH)
+            fail_msg("request %d: expected cancelled, got %s", i, ignis_finish_reason_name(o.finish_reason));
+        ignis_request_cancel(rs[i]); /* no-op once finished */
+        rt_out_free(&o);
+        ignis_request_release(rs[i]);
+    }
+    expect_pool_full(&v, "after cancelling everything");
+    /* releasing without collecting cancels too */
+    ignis_request *r;
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = prompt;
+    p.n_prompt_ids = 20;
+    p.max_new_tokens = 400;
+    p.ignore_eos = true;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    usleep(2000);
+    ignis_request_release(r);
+    expect_pool_full(&v, "after releasing a running request");
+    env_close(&v);
+}
+
+static void test_sched_session_prefills_only_new_tokens_and_end_frees(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 0);
+    int32_t a[30], b[12], ctx[128];
+    make_prompt(a, 30, 11);
+    make_prompt(b, 12, 12);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.session_id = 42;
+    p.prompt_ids = a;
+    p.n_prompt_ids = 30;
+    p.max_new_tokens = 9;
+    p.ignore_eos = true;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    /* a session runs one request at a time */
+    ignis_request *r2 = NULL;
+    ignis_status s = ignis_engine_submit(v.e, &p, &r2);
+    if (s != IGNIS_E_STATE)
+        fail_msg("second request on a busy session: expected invalid state, got %s", ignis_status_name(s));
+    rt_out o1;
+    rt_collect(r, &o1);
+    ignis_request_release(r);
+    int32_t want1[16];
+    reference(&v, a, 30, 9, true, want1);
+    rt_expect_ids("session turn 1", want1, 9, o1.ids, o1.n);
+    rt_wait_idle(v.e);
+    ignis_engine_stats s1;
+    TU_CHECK(ignis_engine_get_stats(v.e, &s1));
+    if (s1.kv_blocks_used == 0) fail_msg("an idle session should keep its blocks");
+    if (s1.sessions != 1) fail_msg("expected 1 live session, got %d", s1.sessions);
+
+    p.prompt_ids = b;
+    p.n_prompt_ids = 12;
+    p.max_new_tokens = 7;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    rt_out o2;
+    rt_collect(r, &o2);
+    ignis_request_result res;
+    ignis_request_get_result(r, &res);
+    ignis_request_release(r);
+    ignis_engine_stats s2;
+    TU_CHECK(ignis_engine_get_stats(v.e, &s2));
+    /* turn 2 computes the last token of turn 1 and its own 12 */
+    uint64_t prefilled = s2.prefill_tokens - s1.prefill_tokens;
+    if (prefilled != 13) fail_msg("turn 2: expected 13 tokens prefilled, got %llu", (unsigned long long)prefilled);
+    if (res.cached_tokens != 38) fail_msg("turn 2: expected 38 cached tokens (30 + 8), got %d", res.cached_tokens);
+    memcpy(ctx, a, sizeof a);
+    memcpy(ctx + 30, o1.ids, sizeof(int32_t) * 9);
+    memcpy(ctx + 39, b, sizeof b);
+    int32_t want2[16];
+    reference(&v, ctx, 51, 7, true, want2);
+    rt_expect_ids("session turn 2", want2, 7, o2.ids, o2.n);
+    rt_out_free(&o1);
+    rt_out_free(&o2);
+
+    TU_CHECK(ignis_engine_end_session(v.e, 42));
+    s = ignis_engine_end_session(v.e, 42);
+    if (s != IGNIS_E_NOT_FOUND) fail_msg("ending an ended session: expected not found, got %s", ignis_status_name(s));
+    /* the session end is processed by the scheduler: wait for it */
+    for (int i = 0; i < 1000; i++) {
+        ignis_engine_stats se;
+        TU_CHECK(ignis_engine_get_stats(v.e, &se));
+        if (se.sessions == 0 && se.kv_blocks_used == 0) break;
+        usleep(1000);
+    }
+    expect_pool_full(&v, "after ending the session");
+    ignis_engine_stats se;
+    TU_CHECK(ignis_engine_get_stats(v.e, &se));
+    if (se.sessions != 0) fail_msg("expected no session left, got %d", se.sessions);
+    env_close(&v);
+}
+
+static void test_sched_ending_a_busy_session_cancels_its_request(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 0);
+    fake_backend_delay(v.fm.backend, 300);
+    int32_t a[20];
+    make_prompt(a, 20, 3);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.session_id = 7;
+    p.prompt_ids = a;
+    p.n_prompt_ids = 20;
+    p.max_new_tokens = 300;
+    p.ignore_eos = true;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    usleep(3000);
+    TU_CHECK(ignis_engine_end_session(v.e, 7));
+    /* the id is free again at once: a new session starts from nothing */
+    p.max_new_tokens = 3;
+    ignis_request *r2;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r2));
+    rt_out o;
+    rt_collect(r, &o);
+    if (o.finish_reason != IGNIS_FINISH_CANCELLED)
+        fail_msg("expected cancelled, got %s", ignis_finish_reason_name(o.finish_reason));
+    rt_out_free(&o);
+    rt_collect(r2, &o);
+    int32_t want[4];
+    reference(&v, a, 20, 3, true, want);
+    rt_expect_ids("new session after end", want, 3, o.ids, o.n);
+    rt_out_free(&o);
+    ignis_request_release(r);
+    ignis_request_release(r2);
+    TU_CHECK(ignis_engine_end_session(v.e, 7));
+    for (int i = 0; i < 1000; i++) {
+        ignis_engine_stats se;
+        TU_CHECK(ignis_engine_get_stats(v.e, &se));
+        if (se.sessions == 0) break;
+        usleep(1000);
+    }
+    expect_pool_full(&v, "after ending a busy session");
+    env_close(&v);
+}
+
+static void test_sched_idle_sessions_give_blocks_to_new_requests(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 16, 4, 8, 512, 0); /* 64 tokens */
+    int32_t a[40];
+    make_prompt(a, 40, 21);
+    for (uint64_t sid = 1; sid <= 3; sid++) { /* three idle sessions of ~44 tokens each cannot all stay */
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.session_id = sid;
+        p.prompt_ids = a;
+        p.n_prompt_ids = 40;
+        p.max_new_tokens = 4;
+        p.ignore_eos = true;
+        ignis_request *r;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+        rt_out o;
+        rt_collect(r, &o);
+        if (o.finish_reason != IGNIS_FINISH_LENGTH)
+            fail_msg("session %d: %s %s", (int)sid, ignis_finish_reason_name(o.finish_reason), o.error);
+        rt_out_free(&o);
+        ignis_request_release(r);
+    }
+    /* session 1 was evicted: its next turn recomputes and still gives the right answer */
+    int32_t b[5], ctx[64];
+    make_prompt(b, 5, 22);
+    int32_t first[8];
+    reference(&v, a, 40, 4, true, first);
+    memcpy(ctx, a, sizeof a);
+    memcpy(ctx + 40, first, sizeof(int32_t) * 4);
+    memcpy(ctx + 44, b, sizeof b);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.session_id = 1;
+    p.prompt_ids = b;
+    p.n_prompt_ids = 5;
+    p.max_new_tokens = 6;
+    p.ignore_eos = true;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    rt_out o;
+    rt_collect(r, &o);
+    int32_t want[8];
+    reference(&v, ctx, 49, 6, true, want);
+    rt_expect_ids("evicted session turn 2", want, 6, o.ids, o.n);
+    rt_out_free(&o);
+    ignis_request_release(r);
+    env_close(&v); /* destroy ends the sessions; env_close checks the pool */
+}
+
+/* A session request that waits keeps its session's blocks; a higher-priority request
+ * that then needs them must be able to take them, or the two wait for each other. */
+static void test_sched_waiting_session_does_not_pin_blocks_against_the_head(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 16, 4, 8, 512, 0); /* 64 tokens */
+    int32_t a[36], x[20], b[8], h[30];
+    make_prompt(a, 36, 1);
+    make_prompt(x, 20, 2);
+    make_prompt(b, 8, 3);
+    make_prompt(h, 30, 4);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.ignore_eos = true;
+    p.session_id = 1;
+    p.prompt_ids = a;
+    p.n_prompt_ids = 36;
+    p.max_new_tokens = 4;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    TU_CHECK(ignis_request_wait(r, 10000));
+    ignis_request_release(r); /* the session now holds 10 idle blocks */
+    /* X holds 6 blocks for ~5 slow steps; S (session, 10 blocks) then waits for 2 more
+     * (none free); H (priority 5, 8 blocks) arrives behind it and goes first */
+    fake_backend_delay(v.fm.backend, 5000);
+    ignis_request *rx, *rs, *rh;
+    p.session_id = 0;
+    p.prompt_ids = x;
+    p.n_prompt_ids = 20;
+    p.max_new_tokens = 4;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &rx));
+    usleep(5000);
+    p.session_id = 1;
+    p.prompt_ids = b;
+    p.n_prompt_ids = 8;
+    p.max_new_tokens = 4;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &rs));
+    usleep(6000);
+    p.session_id = 0;
+    p.prompt_ids = h;
+    p.n_prompt_ids = 30;
+    p.priority = 5;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &rh));
+    ignis_request *all[3] = {rx, rs, rh};
+    for (int i = 0; i < 3; i++)
+        if (ignis_request_wait(all[i], 20000) != IGNIS_OK) fail_msg("request %d never finished (deadlock)", i);
+    for (int i = 0; i < 3; i++) {
+        ignis_request_result res;
+        ignis_request_get_result(all[i], &res);
+        if (res.finish_reason != IGNIS_FINISH_LENGTH) fail_msg("request %d: %s", i, ignis_request_error(all[i]));
+        ignis_request_release(all[i]);
+    }
+    env_close(&v);
+}
+
+static void test_sched_stop_ids_eos_and_ignore_eos(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 0);
+    int32_t prompt[16], want[64];
+    make_prompt(prompt, 16, 9);
+    reference(&v, prompt, 16, 40, true, want);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = prompt;
+    p.n_prompt_ids = 16;
+    p.max_new_tokens = 40;
+    p.ignore_eos = true;
+    int32_t stop = want[5];
+    int first = 0;
+    while (want[first] != stop)
+        first++;
+    p.stop_ids = &stop;
+    p.n_stop_ids = 1;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    rt_out o;
+    rt_collect(r, &o);
+    if (o.finish_reason != IGNIS_FINISH_STOP)
+        fail_msg("stop id: expected stop, got %s", ignis_finish_reason_name(o.finish_reason));
+    rt_expect_ids("stop id (kept in output)", want, first + 1, o.ids, o.n);
+    rt_out_free(&o);
+    ignis_request_release(r);
+    env_close(&v);
+}
+
+static void test_sched_forward_failure_fails_that_batch_only(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 0);
+    int32_t bad[8] = {5, 6, 7, 200, 8, 9, 10, 11};
+    fake_backend_fail_on(v.fm.backend, 200);
+    rt_out o;
+    rt_run_one(v.e, bad, 8, 5, true, &o);
+    if (o.finish_reason != IGNIS_FINISH_ERROR || o.status != IGNIS_E_DEVICE)
+        fail_msg("expected a device error, got %s (%s)", ignis_finish_reason_name(o.finish_reason),
+                 ignis_status_name(o.status));
+    if (!strstr(o.error, "injected")) fail_msg("error should carry the backend's message, got '%s'", o.error);
+    rt_out_free(&o);
+    int lens[4] = {5, 9, 17, 3};
+    run_batch_and_check(&v, 4, lens, 8, true, "after a failure");
+    ignis_engine_stats es;
+    TU_CHECK(ignis_engine_get_stats(v.e, &es));
+    if (es.requests_failed != 1)
+        fail_msg("expected 1 failed request, got %llu", (unsigned long long)es.requests_failed);
+    expect_pool_full(&v, "after a failure");
+    env_close(&v);
+}
+
+static void test_sched_rejects_bad_parameters(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 16, 8, 8, 512, 0);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    ignis_request *r = NULL;
+    int32_t ids[3] = {1, VOCAB, 3};
+    p.prompt_ids = ids;
+    p.n_prompt_ids = 3;
+    if (ignis_engine_submit(v.e, &p, &r) != IGNIS_E_ARG || !strstr(ignis_last_error(), "position 1"))
+        fail_msg("out-of-vocabulary id: expected an argument error naming position 1, got '%s'", ignis_last_error());
+    p.n_prompt_ids = 0;
+    if (ignis_engine_submit(v.e, &p, &r) != IGNIS_E_ARG) fail_msg("empty prompt: expected an argument error");
+    p.prompt = "hello";
+    p.prompt_ids = NULL;
+    if (ignis_engine_submit(v.e, &p, &r) != IGNIS_E_ARG || !strstr(ignis_last_error(), "tokenizer"))
+        fail_msg("text prompt without tokenizer: expected an argument error, got '%s'", ignis_last_error());
+    const char *sw[1] = {"x"};
+    p.prompt = NULL;
+    p.prompt_ids = ids;
+    p.n_prompt_ids = 1;
+    p.stop_words = sw;
+    p.n_stop_words = 1;
+    if (ignis_engine_submit(v.e, &p, &r) != IGNIS_E_ARG)
+        fail_msg("stop words without tokenizer: expected an argument error");
+    assert_null(r);
+    if (ignis_engine_end_session(v.e, 99) != IGNIS_E_NOT_FOUND) fail_msg("unknown session: expected not found");
+    env_close(&v);
+}
+
+typedef struct cb_state {
+    int32_t ids[64];
+    int n;
+    int finished;
+    int reason;
+} cb_state;
+
+static void on_event(void *user, ignis_request *r, const ignis_event *ev)
+{
+    cb_state *s = user;
+    if (ev->type == IGNIS_EVENT_TOKEN && s->n < 64) s->ids[s->n++] = ev->token;
+    if (ev->type == IGNIS_EVENT_FINISHED || ev->type == IGNIS_EVENT_ERROR) {
+        s->reason = ev->finish_reason;
+        __atomic_store_n(&s->finished, 1, __ATOMIC_RELEASE);
+    }
+}
+
+static void test_sched_callback_gets_every_token_and_poll_is_refused(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 0);
+    int32_t prompt[20], want[32];
+    make_prompt(prompt, 20, 4);
+    reference(&v, prompt, 20, 12, true, want);
+    cb_state s = {0};
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = prompt;
+    p.n_prompt_ids = 20;
+    p.max_new_tokens = 12;
+    p.ignore_eos = true;
+    p.on_event = on_event;
+    p.user = &s;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+    TU_CHECK(ignis_request_wait(r, 30000));
+    assert_true(__atomic_load_n(&s.finished, __ATOMIC_ACQUIRE));
+    ignis_event ev;
+    if (ignis_request_poll(r, &ev, 0) != IGNIS_E_STATE) fail_msg("poll on a callback request should be refused");
+    rt_expect_ids("callback", want, 12, s.ids, s.n);
+    int32_t ids[32];
+    double times[32];
+    int n = ignis_request_tokens(r, ids, times, 32);
+    rt_expect_ids("ignis_request_tokens", want, 12, ids, n);
+    for (int i = 1; i < n; i++)
+        if (times[i] < times[i - 1]) fail_msg("token times go backwards at %d", i);
+    ignis_request_result res;
+    ignis_request_get_result(r, &res);
+    if (res.finish_reason != IGNIS_FINISH_LENGTH || res.generated_tokens != 12 || res.ttft_s < 0 ||
+        res.e2e_s < res.ttft_s || res.queue_s < 0 || res.queue_s > res.ttft_s)
+        fail_msg("result: reason %d, %d tokens, queue %f ttft %f e2e %f", res.finish_reason, res.generated_tokens,
+                 res.queue_s, res.ttft_s, res.e2e_s);
+    ignis_request_release(r);
+    env_close(&v);
+}
+
+static void test_sched_priority_admits_higher_first(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 1, 512, 0); /* one sequence at a time */
+    fake_backend_delay(v.fm.backend, 500);
+    int32_t prompt[8];
+    make_prompt(prompt, 8, 1);
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = prompt;
+    p.n_prompt_ids = 8;
+    p.max_new_tokens = 20;
+    p.ignore_eos = true;
+    ignis_request *first, *low, *high;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &first));
+    p.max_new_tokens = 2;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &low));
+    p.priority = 5;
+    TU_CHECK(ignis_engine_submit(v.e, &p, &high));
+    TU_CHECK(ignis_request_wait(low, 30000));
+    TU_CHECK(ignis_request_wait(high, 30000));
+    ignis_request_result rl, rh;
+    ignis_request_get_result(low, &rl);
+    ignis_request_get_result(high, &rh);
+    if (!(rh.e2e_s < rl.e2e_s + 0.0))
+        fail_msg("priority 5 should finish before priority 0: e2e %f vs %f", rh.e2e_s, rl.e2e_s);
+    ignis_request_release(first);
+    ignis_request_release(low);
+    ignis_request_release(high);
+    env_close(&v);
+}
+
+static void test_sched_destroy_with_requests_in_flight_cancels_them(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 1);
+    fake_backend_delay(v.fm.backend, 200);
+    int32_t prompt[30];
+    make_prompt(prompt, 30, 2);
+    ignis_request *rs[20];
+    for (int i = 0; i < 20; i++) {
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.prompt_ids = prompt;
+        p.n_prompt_ids = 10 + i;
+        p.max_new_tokens = 100;
+        p.ignore_eos = true;
+        p.session_id = i % 3 == 0 ? (uint64_t)(100 + i) : 0;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
+    }
+    usleep(3000);
+    ignis_request *keep = rs[0];
+    for (int i = 1; i < 20; i++)
+        if (i % 2) ignis_request_release(rs[i]);
+    env_close(&v);
+    /* handles outlive the engine */
+    TU_CHECK(ignis_request_wait(keep, 0));
+    ignis_request_result res;
+    ignis_request_get_result(keep, &res);
+    if (res.finish_reason != IGNIS_FINISH_CANCELLED && res.finish_reason != IGNIS_FINISH_LENGTH)
+        fail_msg("after destroy: expected cancelled, got %s", ignis_finish_reason_name(res.finish_reason));
+    ignis_request_cancel(keep);
+    for (int i = 0; i < 20; i++)
+        if (i % 2 == 0) ignis_request_release(rs[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sched_single_request_matches_reference),
+        cmocka_unit_test(test_sched_batch_of_16_matches_alone_with_chunked_prefill),
+        cmocka_unit_test(test_sched_max_batch_size_bounds_every_step),
+        cmocka_unit_test(test_sched_small_pool_preempts_and_outputs_are_unchanged),
+        cmocka_unit_test(test_sched_small_pool_with_prefix_cache_preempts_correctly),
+        cmocka_unit_test(test_sched_request_that_can_never_fit_gets_capacity_error),
+        cmocka_unit_test(test_sched_prefix_cache_hits_and_outputs_identical_on_and_off),
+        cmocka_unit_test(test_sched_prefix_cache_shared_blocks_concurrently),
+        cmocka_unit_test(test_sched_cancel_returns_every_block),
+        cmocka_unit_test(test_sched_session_prefills_only_new_tokens_and_end_frees),
+        cmocka_unit_test(test_sched_ending_a_busy_session_cancels_its_request),
+        cmocka_unit_test(test_sched_idle_sessions_give_blocks_to_new_requests),
+        cmocka_unit_test(test_sched_waiting_session_does_not_pin_blocks_against_the_head),
+        cmocka_unit_test(test_sched_stop_ids_eos_and_ignore_eos),
+        cmocka_unit_test(test_sched_forward_failure_fails_that_batch_only),
+        cmocka_unit_test(test_sched_rejects_bad_parameters),
+        cmocka_unit_test(test_sched_callback_gets_every_token_and_poll_is_refused),
+        cmocka_unit_test(test_sched_priority_admits_higher_first),
+        cmocka_unit_test(test_sched_destroy_with_requests_in_flight_cancels_them),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
