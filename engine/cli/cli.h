@@ -31,6 +31,9 @@ extern const char *cli_engine_flags_help;
 
 int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+/* `generate --batch`: many requests through the scheduler; defaults: the sampling flags. */
+int cmd_generate_batch(const char *model, const char *jsonl, int concurrency, const ignis_engine_opts *eo,
+                       const ignis_gen_opts *defaults);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -19,7 +19,8 @@ static const char *k_usage =
     "  --seed S                    sampling seed (default 0)\n"
     "  --ignore-eos                do not stop at EOS (benchmarks)\n"
     "  --ids                       print token ids instead of text\n"
-    "  --batch IN.jsonl            offline batch generation through the scheduler\n"
+    "  --batch IN.jsonl            offline batch generation through the scheduler; the sampling\n"
+    "                              flags above are each line's defaults\n"
     "  --concurrency N             requests in flight in --batch mode (default: all)\n";
 
 typedef struct gen_state {
@@ -66,8 +67,6 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     return 0;
 }
 
-/* --batch: runtime (engine/cli/cmd_generate_batch.c) */
-int cmd_generate_batch(const char *model, const char *jsonl, int concurrency, const ignis_engine_opts *eo);
 
 int cmd_generate(int argc, char **argv)
 {
@@ -145,7 +144,7 @@ int cmd_generate(int argc, char **argv)
     if (!model) return cli_usage_error("generate", "no MODEL given");
     if (batch) {
         if (prompt || prompt_ids) return cli_usage_error("generate", "--batch excludes --prompt/--prompt-ids");
-        return cmd_generate_batch(model, batch, (int)concurrency, &eo);
+        return cmd_generate_batch(model, batch, (int)concurrency, &eo, &go);
     }
     if (!prompt == !prompt_ids) return cli_usage_error("generate", "give exactly one of --prompt or --prompt-ids");
 

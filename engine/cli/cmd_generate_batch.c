@@ -76,10 +76,16 @@ static const char *k_fields[] = {"prompt", "prompt_ids", "max_new_tokens",     "
                                  NULL};
 
 /* Fills q from one parsed line; on a problem sets q->error and returns false. */
-static bool parse_request(json_t *o, breq *q)
+static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
 {
     ignis_request_params_init(&q->p);
     q->p.max_new_tokens = DEFAULT_MAX_NEW;
+    if (defaults) {
+        /* the command line's sampling flags are every line's defaults */
+        q->p.sampling = defaults->sampling;
+        q->p.max_new_tokens = defaults->max_new_tokens;
+        q->p.ignore_eos = defaults->ignore_eos;
+    }
     const char *key;
     json_t *v;
     json_object_foreach(o, key, v)
@@ -290,7 +296,7 @@ static void print_result(int index, breq *q, uint64_t *gen_tokens, uint64_t *pro
 }
 
 /* Reads and parses every line; parse problems become per-request errors. */
-static int read_requests(const char *path, breq **out, int *n_out)
+static int read_requests(const char *path, const ignis_gen_opts *defaults, breq **out, int *n_out)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f) {
@@ -332,7 +338,7 @@ static int read_requests(const char *path, breq **out, int *n_out)
             snprintf(where, sizeof where, "%d", lineno);
             q->error = o ? fmt_error("line %s: not a JSON object%s", where, "")
                          : fmt_error("line %s: invalid JSON: %s", where, je.text);
-        } else if (!parse_request(o, q)) {
+        } else if (!parse_request(o, defaults, q)) {
             char *e = q->error;
             char where[64];
             snprintf(where, sizeof where, "%d", lineno);
@@ -356,11 +362,12 @@ static int read_requests(const char *path, breq **out, int *n_out)
     return 0;
 }
 
-int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrency, const ignis_engine_opts *eo_in)
+int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrency, const ignis_engine_opts *eo_in,
+                       const ignis_gen_opts *defaults)
 {
     breq *qs = NULL;
     int n = 0;
-    if (read_requests(jsonl_path, &qs, &n) != 0) return 1;
+    if (read_requests(jsonl_path, defaults, &qs, &n) != 0) return 1;
     if (n == 0) {
         fprintf(stderr, "ignis: generate --batch: %s holds no requests\n", jsonl_path);
         free(qs);

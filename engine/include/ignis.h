@@ -246,7 +246,7 @@ typedef struct ignis_request ignis_request;
 
 /* opts NULL: the model's knobs. Of ignis_engine_opts, these take effect here (0 or -1:
  * the model's value): max_batch_size, max_prefill_token_num, enable_prefix_caching,
- * session_len (at most the model's), and cache_max_entry_count >= 1, which caps the
+ * session_len, and cache_max_entry_count >= 1, which caps the
  * number of KV blocks this engine may hold (the pool itself and cache_block_seq_len are
  * fixed when the model is opened; other values must match or be 0). The model must
  * outlive the engine. */

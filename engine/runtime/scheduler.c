@@ -290,6 +290,11 @@ static size_t stop_prefix_len(const ig_active *a)
 }
 
 /* Ends a request that has left the queues. reason IGNIS_FINISH_ERROR uses st/msg. */
+static void publish(ignis_engine *e);
+
+/* Ends a request that has left the queues. reason IGNIS_FINISH_ERROR uses st/msg. Its
+ * blocks are released and the statistics published before the last event goes out, so a
+ * caller who saw the end also sees its effect on the engine. */
 static void finish(ignis_engine *e, ig_active *a, int reason, ignis_status st, const char *msg)
 {
     ignis_request *r = a->req;
@@ -302,6 +307,8 @@ static void finish(ignis_engine *e, ig_active *a, int reason, ignis_status st, c
         a->sess->active = NULL;
         a->sess->last_used = e->step_no;
         session_rec_idle(e, r->session_id, r->seqno);
+    } else {
+        seq_release_blocks(e, &a->own);
     }
     if (reason != IGNIS_FINISH_ERROR) {
         if (a->detok) {
@@ -311,11 +318,13 @@ static void finish(ignis_engine *e, ig_active *a, int reason, ignis_status st, c
             long k = find_stop_word(a);
             if (k >= 0) a->hold_len = (size_t)k;
         }
-        ig_request_emit_finish(r, reason, a->hold, a->hold_len, now);
         e->st.requests_finished++;
+        publish(e);
+        ig_request_emit_finish(r, reason, a->hold, a->hold_len, now);
     } else {
-        ig_request_emit_error(r, st, msg, now);
         e->st.requests_failed++;
+        publish(e);
+        ig_request_emit_error(r, st, msg, now);
     }
     ig_request_unref(r);
     ig_active_free(e, a);
@@ -764,6 +773,7 @@ void *ig_scheduler_main(void *arg)
             if (n_ends) memcpy(ends, e->ends, sizeof *ends * (size_t)n_ends);
             e->n_incoming = 0;
             e->n_ends = 0;
+            e->stats.waiting += n_in; /* they stay visible until the next publish */
         } else {
             n_in = n_ends = 0; /* leave them queued; retry next round */
         }
