@@ -29,7 +29,11 @@ ignis_status ig_err_prefix(ignis_status s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
-    snprintf(tl_msg, sizeof tl_msg, "%s%s", pre, old);
+    /* truncation is acceptable: a message is a single line for a human */
+    size_t np = strnlen(pre, sizeof tl_msg - 1), no = strnlen(old, sizeof tl_msg - 1 - np);
+    memcpy(tl_msg, pre, np);
+    memcpy(tl_msg + np, old, no);
+    tl_msg[np + no] = 0;
     return s;
 }
 

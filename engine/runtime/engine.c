@@ -150,18 +150,6 @@ static ig_sess_rec *find_rec(ignis_engine *e, uint64_t id)
     return NULL;
 }
 
-static bool grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n) return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
 
 static ignis_status check_params(const ignis_engine *e, const ignis_request_params *p)
 {
@@ -231,10 +219,10 @@ ignis_status ignis_engine_submit(ignis_engine *e, const ignis_request_params *p,
         if (rec && rec->inflight)
             s = ig_err(IGNIS_E_STATE, "request: session %llu already has a request in flight",
                        (unsigned long long)p->session_id);
-        else if (!rec && !grow((void **)&e->sess_recs, &e->cap_sess_recs, e->n_sess_recs + 1, sizeof *e->sess_recs))
+        else if (!rec && !ig_grow((void **)&e->sess_recs, &e->cap_sess_recs, e->n_sess_recs + 1, sizeof *e->sess_recs))
             s = ig_err(IGNIS_E_NOMEM, "out of memory for a session");
     }
-    if (s == IGNIS_OK && !grow((void **)&e->incoming, &e->cap_incoming, e->n_incoming + 1, sizeof *e->incoming))
+    if (s == IGNIS_OK && !ig_grow((void **)&e->incoming, &e->cap_incoming, e->n_incoming + 1, sizeof *e->incoming))
         s = ig_err(IGNIS_E_NOMEM, "out of memory queueing a request");
     if (s != IGNIS_OK) {
         pthread_mutex_unlock(&e->mu);
@@ -270,7 +258,7 @@ ignis_status ignis_engine_end_session(ignis_engine *e, uint64_t session_id)
         return ig_err(IGNIS_E_NOT_FOUND, "session %llu does not exist (never used, or already ended)",
                       (unsigned long long)session_id);
     }
-    if (!grow((void **)&e->ends, &e->cap_ends, e->n_ends + 1, sizeof *e->ends)) {
+    if (!ig_grow((void **)&e->ends, &e->cap_ends, e->n_ends + 1, sizeof *e->ends)) {
         pthread_mutex_unlock(&e->mu);
         return ig_err(IGNIS_E_NOMEM, "out of memory ending a session");
     }

@@ -6,6 +6,7 @@
 #define IG_ENGINE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -132,5 +133,19 @@ void ig_engine_wake(ignis_engine *e);
 void *ig_scheduler_main(void *arg);
 /* Frees a scheduler-side request record (and its private KV) after it left the queues. */
 void ig_active_free(ignis_engine *e, ig_active *a);
+
+/* Grows *p (an array of *cap elements of elem bytes) to hold need, doubling. */
+static inline bool ig_grow(void **p, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) return true;
+    int c = *cap ? *cap : 16;
+    while (c < need)
+        c *= 2;
+    void *n = realloc(*p, (size_t)c * elem);
+    if (!n) return false;
+    *p = n;
+    *cap = c;
+    return true;
+}
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "model/synth_fn.h"
 
 ignis_status ig_pc_init(ig_prefix_cache *pc, int n_blocks, int block_len)
 {
@@ -51,23 +52,13 @@ void ig_pc_free(ig_prefix_cache *pc)
     memset(pc, 0, sizeof *pc);
 }
 
-/* splitmix64 finaliser: cheap, and every input bit reaches every output bit */
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
 
 uint64_t ig_pc_chain_hash(uint64_t parent, const int32_t *toks, int n)
 {
-    uint64_t h = mix64(parent ^ 0x9e3779b97f4a7c15ULL);
+    uint64_t h = ig_mix64(parent ^ 0x9e3779b97f4a7c15ULL);
     for (int i = 0; i < n; i++)
-        h = mix64(h + (uint64_t)(uint32_t)toks[i] + 0x632be59bd9b4e019ULL * (uint64_t)(i + 1));
-    h = mix64(h ^ (uint64_t)n);
+        h = ig_mix64(h + (uint64_t)(uint32_t)toks[i] + 0x632be59bd9b4e019ULL * (uint64_t)(i + 1));
+    h = ig_mix64(h ^ (uint64_t)n);
     return h ? h : 1; /* 0 is the "no parent" hash of the first block */
 }
 

@@ -29,25 +29,13 @@
 
 static inline int blocks_for(int tokens, int bl) { return (tokens + bl - 1) / bl; }
 
-static bool grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n) return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
 
 /* ------------------------------------------------------------ sequence KV state */
 
 static bool seq_append(ig_seqkv *kv, const int32_t *ids, int n)
 {
     if (n <= 0) return true;
-    if (!grow((void **)&kv->tokens, &kv->cap_tokens, kv->n_tokens + n, sizeof(int32_t))) return false;
+    if (!ig_grow((void **)&kv->tokens, &kv->cap_tokens, kv->n_tokens + n, sizeof(int32_t))) return false;
     memcpy(kv->tokens + kv->n_tokens, ids, sizeof(int32_t) * (size_t)n);
     kv->n_tokens += n;
     return true;
@@ -77,7 +65,7 @@ static uint64_t seq_hash(ignis_engine *e, ig_seqkv *kv, int b)
 {
     int bl = e->block_len;
     if (b < kv->n_hashes) return kv->hashes[b];
-    if (!grow((void **)&kv->hashes, &kv->cap_hashes, b + 1, sizeof(uint64_t))) return 0;
+    if (!ig_grow((void **)&kv->hashes, &kv->cap_hashes, b + 1, sizeof(uint64_t))) return 0;
     while (kv->n_hashes <= b) {
         int k = kv->n_hashes;
         uint64_t parent = k ? kv->hashes[k - 1] : 0;
@@ -111,7 +99,7 @@ static int seq_match_prefix(ignis_engine *e, ig_seqkv *kv, int *queries)
     *queries = 0;
     if (!e->kvm.caching || kv->n_blocks != 0) return 0;
     int full = kv->n_tokens / bl;
-    if (!grow((void **)&kv->blocks, &kv->cap_blocks, full, sizeof(int32_t))) return 0;
+    if (!ig_grow((void **)&kv->blocks, &kv->cap_blocks, full, sizeof(int32_t))) return 0;
     for (int b = 0; b < full; b++) {
         (*queries)++;
         uint64_t h = seq_hash(e, kv, b);
@@ -156,7 +144,7 @@ static bool before(const ig_active *a, const ig_active *b)
 
 static bool queue_insert(ig_active ***q, int *n, int *cap, ig_active *a)
 {
-    if (!grow((void **)q, cap, *n + 1, sizeof **q)) return false;
+    if (!ig_grow((void **)q, cap, *n + 1, sizeof **q)) return false;
     int lo = 0, hi = *n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -383,7 +371,7 @@ static ignis_status attach(ignis_engine *e, ig_active *a)
 /* Takes `need` more blocks for a (the caller made sure they are available). */
 static bool take_blocks(ignis_engine *e, ig_seqkv *kv, int need)
 {
-    if (!grow((void **)&kv->blocks, &kv->cap_blocks, kv->n_blocks + need, sizeof(int32_t))) return false;
+    if (!ig_grow((void **)&kv->blocks, &kv->cap_blocks, kv->n_blocks + need, sizeof(int32_t))) return false;
     for (int k = 0; k < need; k++) {
         int b = ig_kvm_alloc(&e->kvm);
         if (b < 0) return false; /* the pool is shared: a direct sequence took it meanwhile */
@@ -766,8 +754,8 @@ void *ig_scheduler_main(void *arg)
         bool stop = e->stop;
         e->wake = false;
         int n_in = e->n_incoming, n_ends = e->n_ends;
-        bool ok = grow((void **)&batch_in, &cap_in, n_in, sizeof *batch_in) &&
-                  grow((void **)&ends, &cap_ends, n_ends, sizeof *ends);
+        bool ok = ig_grow((void **)&batch_in, &cap_in, n_in, sizeof *batch_in) &&
+                  ig_grow((void **)&ends, &cap_ends, n_ends, sizeof *ends);
         if (ok) {
             if (n_in) memcpy(batch_in, e->incoming, sizeof *batch_in * (size_t)n_in);
             if (n_ends) memcpy(ends, e->ends, sizeof *ends * (size_t)n_ends);
