@@ -187,7 +187,7 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
     if (!json_object_get(root, "head_dim") && c->hidden % c->n_heads)
         return ig_err(IGNIS_E_FORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", what, c->hidden,
                       c->n_heads);
-    double eps;
+    double eps = 0;
     IG_TRY(get_num(root, what, "rms_norm_eps", false, 1e-6, &eps));
     c->norm_eps = (float)eps;
     IG_TRY(parse_rope(root, what, c));

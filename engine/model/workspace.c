@@ -330,7 +330,7 @@ static ignis_status open_ws(const char *dir, bool verify, ig_model_desc *d, json
 
     json_t *w = json_object_get(root, "weights");
     if (!json_is_object(w)) return ig_err(IGNIS_E_FORMAT, "%s: \"weights\" section is missing", j->file);
-    int tp;
+    int tp = 0;
     char dts[16];
     IG_TRY(jint(j, w, "weights", "tp", true, 0, 1, &tp));
     IG_TRY(jstr(j, w, "weights", "dtype", dts, sizeof dts));

@@ -46,7 +46,7 @@ static void test_cli_batch_writes_results_in_order_with_errors_and_summary(void 
                                 "\"temperature\":0.7,\"seed\":5,\"ignore_eos\":true}\n"
                                 "{oops\n"
                                 "{\"prompt_ids\":[1,2,3,4,5],\"max_new_tokens\":8}\n");
-    char cmd[4096], *out = NULL, *err = NULL;
+    char cmd[8192], *out = NULL, *err = NULL;
     snprintf(cmd, sizeof cmd,
              "generate synthetic:tiny --backend cpu --threads 2 --batch '%s' --concurrency 2 "
              "--max-batch-size 4 --cache-block-seq-len 4",
@@ -127,7 +127,7 @@ static void test_cli_batch_text_prompts_and_stop_words_with_tokenizer(void **st)
     const char *in =
         write_input("text.jsonl", "{\"prompt\":\"Once upon a time\",\"max_new_tokens\":40}\n"
                                   "{\"prompt\":\"Once upon a time\",\"max_new_tokens\":40,\"stop\":[\"the\"]}\n");
-    char cmd[4096], *out = NULL, *err = NULL;
+    char cmd[8192], *out = NULL, *err = NULL;
     snprintf(cmd, sizeof cmd, "generate '%s' --backend cpu --threads 2 --batch '%s'", model, in);
     int rc = tu_run_cli(cmd, NULL, &out, &err);
     if (rc != 0) fail_msg("exit %d\nstderr: %s", rc, err);

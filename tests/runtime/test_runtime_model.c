@@ -11,12 +11,14 @@
  *  - sessions: a second turn equals a fresh request over the whole conversation.
  */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "backend/backend.h"
+#include "model/synth_fn.h"
 #include "rt_util.h"
 #include "test_util.h"
 
@@ -228,6 +230,81 @@ static void test_model_batch_of_16_matches_alone_and_direct_path(void **state)
         rt_out_free(&batch[i]);
 }
 
+/* On the CPU backend a recomputed (preempted) sequence is bit-identical to an
+ * uninterrupted one. On CUDA in fp16 it is not: recomputation runs the prefill kernels
+ * (cuBLAS GEMM, tensor-core attention) where the uninterrupted run used the decode ones, so
+ * the same math rounds differently. There a divergence is accepted only at a step whose
+ * outcome the rounding can flip: greedy, the two tokens' logits within NEAR_TIE_REL of the
+ * row's largest |logit|; sampled, the draw within NEAR_TIE_P of the cumulative-probability
+ * boundary between the two tokens. Anything else fails. */
+#define NEAR_TIE_REL 2e-2f /* the CUDA e2e tolerance for fp16 logits vs the CPU backend */
+#define NEAR_TIE_P 2e-2f
+
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = ((const float *)a)[0], y = ((const float *)b)[0];
+    if (x != y) return x > y ? -1 : 1;
+    float i = ((const float *)a)[1], j = ((const float *)b)[1];
+    return i < j ? -1 : i > j;
+}
+
+static bool step_is_near_tie(model_case *c, const req_spec *sp, const int32_t *prefix_out, int k, int32_t a, int32_t b)
+{
+    int n = sp->n + k;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+    float *l = malloc(sizeof(float) * (size_t)c->vocab);
+    memcpy(ids, sp->prompt, sizeof(int32_t) * (size_t)sp->n);
+    memcpy(ids + sp->n, prefix_out, sizeof(int32_t) * (size_t)k);
+    ignis_seq *s;
+    TU_CHECK(ignis_seq_create(c->m, n + 1, &s));
+    TU_CHECK(ignis_seq_eval(s, ids, n, l, false));
+    ignis_seq_destroy(s);
+    float mx = 0;
+    for (int i = 0; i < c->vocab; i++) mx = fabsf(l[i]) > mx ? fabsf(l[i]) : mx;
+    bool tie = fabsf(l[a] - l[b]) <= NEAR_TIE_REL * mx;
+    if (!tie && sp->samp.temperature > 0) {
+        /* the CPU sampler's order: (logit desc, id asc), top-k, softmax */
+        float (*cand)[2] = malloc(sizeof(float[2]) * (size_t)c->vocab);
+        for (int i = 0; i < c->vocab; i++) {
+            cand[i][0] = l[i] / sp->samp.temperature;
+            cand[i][1] = (float)i;
+        }
+        qsort(cand, (size_t)c->vocab, sizeof cand[0], cmp_desc);
+        int kk = sp->samp.top_k > 0 && sp->samp.top_k < c->vocab ? sp->samp.top_k : c->vocab;
+        double sum = 0, cum = 0;
+        for (int i = 0; i < kk; i++) sum += exp((double)(cand[i][0] - cand[0][0]));
+        double u = ig_uniform01(sp->samp.seed, (uint64_t)k);
+        for (int i = 0; i < kk && !tie; i++) {
+            cum += exp((double)(cand[i][0] - cand[0][0])) / sum;
+            int id = (int)cand[i][1];
+            /* the boundary after a or b that the draw sits on */
+            if ((id == a || id == b) && fabs(cum - u) <= NEAR_TIE_P) tie = true;
+        }
+        free(cand);
+    }
+    free(ids);
+    free(l);
+    return tie;
+}
+
+static void expect_same_or_near_tie(model_case *c, const req_spec *sp, const char *what, const rt_out *want,
+                                    const rt_out *got)
+{
+    if (g_backend != IGNIS_BACKEND_CUDA) {
+        rt_expect_ids(what, want->ids, want->n, got->ids, got->n);
+        return;
+    }
+    if (want->n != got->n) fail_msg("%s: expected %d ids, got %d", what, want->n, got->n);
+    for (int k = 0; k < want->n; k++)
+        if (want->ids[k] != got->ids[k]) {
+            if (!step_is_near_tie(c, sp, want->ids, k, want->ids[k], got->ids[k]))
+                fail_msg("%s: ids differ at %d (expected %d, got %d) where the step is not a near-tie", what, k,
+                         want->ids[k], got->ids[k]);
+            print_message("%s: diverged at a near-tie step %d (%d vs %d)\n", what, k, want->ids[k], got->ids[k]);
+            return; /* past a legitimate flip the continuations are different texts */
+        }
+}
+
 static void test_model_small_kv_preempts_with_unchanged_outputs(void **state)
 {
     model_case *c = get_case(state);
@@ -250,7 +327,7 @@ static void test_model_small_kv_preempts_with_unchanged_outputs(void **state)
     for (int i = 0; i < N_REQ; i++) {
         char what[1400];
         snprintf(what, sizeof what, "%s: request %d with preemption vs without", c->path, i);
-        rt_expect_ids(what, free_run[i].ids, free_run[i].n, tight[i].ids, tight[i].n);
+        expect_same_or_near_tie(c, &sp[i], what, &free_run[i], &tight[i]);
         rt_out_free(&free_run[i]);
         rt_out_free(&tight[i]);
     }

@@ -143,7 +143,7 @@ static ignis_status cpu_kv_init(ig_backend *base, int block_len, int n_blocks, d
     if (block_len < 1) return ig_err(IGNIS_E_ARG, "cache_block_seq_len must be >= 1 (got %d)", block_len);
     size_t bb = cpu_kv_block_bytes(base, block_len);
     if (n_blocks <= 0) {
-        uint64_t fr, tot;
+        uint64_t fr = 0, tot = 0;
         IG_TRY(cpu_mem_info(base, &fr, &tot));
         n_blocks = (int)((double)fr * mem_fraction / (double)bb);
     }
