@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/dtype.h"
+#include "model/synth_fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,10 @@ typedef struct ig_batch_dev {
  * i.e. exactly what the host's ig_synth_fill gives in src_dt, then converted to dst_dt. */
 cudaError_t ig_k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
                        float bias, cudaStream_t st);
+/* The same for a tensor-parallel slice: element i takes the value of its full-tensor index
+ * (ig_synth_full_index), so every rank's slice belongs to one tp-1 model. */
+cudaError_t ig_k_synth_map(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
+                           float bias, const ig_synth_map *map, cudaStream_t st);
 /* Element conversion (fp32/fp16/bf16 to fp32/fp16/bf16), round-to-nearest-even. */
 cudaError_t ig_k_convert(ig_dtype src_dt, const void *src, ig_dtype dst_dt, void *dst, int64_t n, cudaStream_t st);
 

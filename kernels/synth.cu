@@ -4,6 +4,8 @@
  * Both are pure streaming kernels: one element per thread-iteration, grid-stride, the
  * output written once (synthetic: no reads at all; convert: one read). They run once at
  * load time, so they favour simplicity over vector width. */
+#include <string.h>
+
 #include "common.cuh"
 #include "ig_kernels.h"
 #include "model/synth_fn.h"
@@ -40,10 +42,10 @@ __device__ __forceinline__ float load_dt(ig_dtype dt, const void *src, int64_t i
 }
 
 __global__ void k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
-                        float bias)
+                        float bias, ig_synth_map map)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = ig_synth_elem(seed, (uint64_t)i, scale, bias);
+        float v = ig_synth_elem(seed, ig_synth_full_index(&map, (uint64_t)i), scale, bias);
         store_dt(dst_dt, dst, i, round_to(src_dt, v));
     }
 }
@@ -63,8 +65,16 @@ static int grid_for(int64_t n)
 extern "C" cudaError_t ig_k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
                                   float bias, cudaStream_t st)
 {
+    ig_synth_map identity;
+    memset(&identity, 0, sizeof identity);
+    return ig_k_synth_map(src_dt, dst_dt, dst, n, seed, scale, bias, &identity, st);
+}
+
+extern "C" cudaError_t ig_k_synth_map(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed,
+                                      float scale, float bias, const ig_synth_map *map, cudaStream_t st)
+{
     if (n <= 0) return cudaSuccess;
-    k_synth<<<grid_for(n), 256, 0, st>>>(src_dt, dst_dt, dst, n, seed, scale, bias);
+    k_synth<<<grid_for(n), 256, 0, st>>>(src_dt, dst_dt, dst, n, seed, scale, bias, *map);
     return cudaGetLastError();
 }
 

@@ -25,6 +25,7 @@
 
 #include "core/dtype.h"
 #include "ignis.h"
+#include "model/synth_fn.h"
 
 #define IG_MAX_EOS 8
 
@@ -86,6 +87,7 @@ typedef struct ig_tensor {
     uint64_t synth_seed; /* synthetic: values = ig_synth_value(seed, i) * synth_scale + synth_bias */
     float synth_scale;
     float synth_bias;
+    ig_synth_map synth_map; /* synthetic: this slice's place in the full tensor */
 } ig_tensor;
 
 static inline int64_t ig_tensor_numel(const ig_tensor *t)

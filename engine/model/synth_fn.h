@@ -43,6 +43,36 @@ IG_HD float ig_synth_elem(uint64_t seed, uint64_t i, float scale, float bias)
 #endif
 }
 
+/* Where a tensor-parallel rank's slice sits in the full (tp 1) tensor, so every rank's
+ * synthetic weights are slices of one model and `--tp N` computes what `--tp 1` does.
+ * The slice's rows come in up to three runs of consecutive full rows (wqkv: this rank's
+ * q, k and v heads); its columns start at col0 of a full row of full_cols. n_runs 0 is
+ * the identity (an unsplit tensor). */
+typedef struct ig_synth_map {
+    int n_runs;
+    int64_t run_len[3];   /* slice rows in each run */
+    int64_t run_full0[3]; /* full row of each run's first row */
+    int64_t cols;         /* slice row length */
+    int64_t col0;         /* full column of the slice's first column */
+    int64_t full_cols;    /* full row length */
+} ig_synth_map;
+
+/* Index in the full tensor of element e of the slice. */
+IG_HD uint64_t ig_synth_full_index(const ig_synth_map *m, uint64_t e)
+{
+    if (m->n_runs == 0) return e;
+    int64_t row = (int64_t)(e / (uint64_t)m->cols), col = (int64_t)(e % (uint64_t)m->cols);
+    int64_t full_row = row;
+    for (int k = 0; k < m->n_runs; k++) {
+        if (row < m->run_len[k]) {
+            full_row = m->run_full0[k] + row;
+            break;
+        }
+        row -= m->run_len[k];
+    }
+    return (uint64_t)(full_row * m->full_cols + m->col0 + col);
+}
+
 /* Uniform in [0, 1) for sampling: the draw of (seed, step) on any backend. */
 IG_HD float ig_uniform01(uint64_t seed, uint64_t step)
 {

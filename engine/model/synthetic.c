@@ -45,10 +45,40 @@ static void synth(ig_tensor *t, ig_dtype dt, int ndim, int64_t d0, int64_t d1, u
     t->synth_seed = seed;
     t->synth_scale = scale;
     t->synth_bias = bias;
+    memset(&t->synth_map, 0, sizeof t->synth_map);
 }
 
-/* Seeds name the tensor by (rank, layer, role) so every rank/backend agrees. */
-static uint64_t seed_of(int rank, int layer, int role) { return ig_mix64(((uint64_t)rank << 40) ^ ((uint64_t)(layer + 1) << 8) ^ (uint64_t)role); }
+/* Seeds name the tensor by (layer, role); a rank's slice takes its elements at their
+ * full-tensor indices (ig_synth_map), so all ranks and backends agree with tp 1. */
+static uint64_t seed_of(int rank, int layer, int role)
+{
+    (void)rank;
+    return ig_mix64(((uint64_t)(layer + 1) << 8) ^ (uint64_t)role);
+}
+
+static void rows_map(ig_tensor *t, int n_runs, const int64_t *len, const int64_t *full0)
+{
+    ig_synth_map *m = &t->synth_map;
+    m->n_runs = n_runs;
+    for (int k = 0; k < n_runs; k++) {
+        m->run_len[k] = len[k];
+        m->run_full0[k] = full0[k];
+    }
+    m->cols = t->ndim == 2 ? t->shape[1] : 1;
+    m->col0 = 0;
+    m->full_cols = m->cols;
+}
+
+static void cols_map(ig_tensor *t, int64_t col0, int64_t full_cols)
+{
+    ig_synth_map *m = &t->synth_map;
+    m->n_runs = 1;
+    m->run_len[0] = t->shape[0];
+    m->run_full0[0] = 0;
+    m->cols = t->shape[1];
+    m->col0 = col0;
+    m->full_cols = full_cols;
+}
 
 ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_model_desc *d)
 {
@@ -103,6 +133,13 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
         synth(&w->tok_emb, dtype, 2, c.vocab_size, c.hidden, seed_of(0, -1, 1), 1.0f, 0.0f);
         synth(&w->final_norm, IG_F32, 1, c.hidden, 0, seed_of(0, -1, 2), 0.0f, 1.0f);
         synth(&w->output, dtype, 2, d->vocab_padded / tp, c.hidden, seed_of(r, -1, 3), a_h, 0.0f);
+        /* where this rank's slices sit in the full tensors (the converter's split) */
+        int64_t hd = c.head_dim, qh = c.n_heads / tp * hd, kh = c.n_kv_heads / tp * hd, ih = c.inter / tp;
+        int64_t qkv_len[3] = {qh, kh, kh};
+        int64_t qkv_full[3] = {r * qh, (int64_t)c.n_heads * hd + r * kh, (int64_t)(c.n_heads + c.n_kv_heads) * hd + r * kh};
+        int64_t w13_len[2] = {ih, ih}, w13_full[2] = {r * ih, c.inter + r * ih};
+        int64_t out_len[1] = {d->vocab_padded / tp}, out_full[1] = {r * (int64_t)(d->vocab_padded / tp)};
+        if (tp > 1) rows_map(&w->output, 1, out_len, out_full);
         for (int l = 0; l < c.n_layers; l++) {
             ig_layer_weights *L = &w->layers[l];
             synth(&L->attn_norm, IG_F32, 1, c.hidden, 0, seed_of(0, l, 10), 0.0f, 1.0f);
@@ -112,6 +149,13 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
             synth(&L->ffn_norm, IG_F32, 1, c.hidden, 0, seed_of(0, l, 14), 0.0f, 1.0f);
             synth(&L->w13, dtype, 2, 2LL * c.inter / tp, c.hidden, seed_of(r, l, 15), a_h, 0.0f);
             synth(&L->w2, dtype, 2, c.hidden, c.inter / tp, seed_of(r, l, 16), a_i, 0.0f);
+            if (tp > 1) {
+                rows_map(&L->wqkv, 3, qkv_len, qkv_full);
+                if (c.qkv_bias) rows_map(&L->bqkv, 3, qkv_len, qkv_full);
+                cols_map(&L->wo, r * qh, (int64_t)c.n_heads * hd);
+                rows_map(&L->w13, 2, w13_len, w13_full);
+                cols_map(&L->w2, r * ih, c.inter);
+            }
         }
     }
     return IGNIS_OK;
@@ -120,7 +164,8 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
 void ig_synth_fill(const ig_tensor *t, int64_t begin, int64_t end, void *dst)
 {
     for (int64_t i = begin; i < end; i++) {
-        float v = ig_synth_elem(t->synth_seed, (uint64_t)i, t->synth_scale, t->synth_bias);
+        float v = ig_synth_elem(t->synth_seed, ig_synth_full_index(&t->synth_map, (uint64_t)i), t->synth_scale,
+                                t->synth_bias);
         switch (t->dtype) {
         case IG_F32: ((float *)dst)[i - begin] = v; break;
         case IG_F16: ((uint16_t *)dst)[i - begin] = ig_f32_to_f16(v); break;

@@ -73,7 +73,7 @@ static void test_cuda_embed_matches_cpu(void **state)
         ig_from_f32(e, dt, e32, (size_t)vocab * hidden);
         int32_t tok[37];
         for (int t = 0; t < T; t++) tok[t] = (t * 131 + 7) % vocab;
-        ig_tensor te = {dt, 2, {vocab, hidden}, e, 0, 0, 0};
+        ig_tensor te = {.dtype = dt, .ndim = 2, .shape = {vocab, hidden}, .data = e};
         float *ref = malloc(sizeof(float) * T * hidden);
         ig_cpu_embed(ref, &te, tok, T);
         void *de = ct_dev_from(e, 2 * (size_t)vocab * hidden);
@@ -190,7 +190,7 @@ static void test_cuda_gemv_matches_cpu(void **state)
         for (size_t i = 0; i < (size_t)N * K; i++) w32[i] = ct_round(dt, ct_rand(&rs) * 0.05f);
         uint16_t *w = malloc(2 * (size_t)N * K);
         ig_from_f32(w, dt, w32, (size_t)N * K);
-        ig_tensor tw = {dt, 2, {N, K}, w, 0, 0, 0};
+        ig_tensor tw = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = w};
         void *dw = ct_dev_from(w, 2 * (size_t)N * K);
         for (int M = 1; M <= 4; M++) {
             float *x = malloc(sizeof(float) * M * K);
@@ -368,7 +368,7 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
             for (int epi = 0; epi < 3; epi++) {
                 int n = epi == IG_GEMV_STORE ? NS : epi == IG_GEMV_GLU ? I : QKV;
                 int rows_w = epi == IG_GEMV_GLU ? 2 * I : n;
-                ig_tensor tw = {dt, 2, {rows_w, K}, wh, 0, 0, 0};
+                ig_tensor tw = {.dtype = dt, .ndim = 2, .shape = {rows_w, K}, .data = wh};
                 float *y = malloc(sizeof(float) * M * rows_w);
                 ig_cpu_matmul(pool, y, rows_w, xn, M, &tw, epi == IG_GEMV_ROPE ? bias : NULL);
                 double *absum = malloc(sizeof(double) * M * rows_w);

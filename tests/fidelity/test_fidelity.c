@@ -223,6 +223,27 @@ static void test_tp2_workspace_equals_tp1(void **state)
     ignis_model_close(b);
 }
 
+/* A synthetic model split for tp 2 is the tp-1 model cut in slices (its ranks take their
+ * elements at full-tensor indices), so the emulated --tp 2 gives the --tp 1 logits. */
+static void test_synthetic_tp2_slices_equal_tp1(void **state)
+{
+    (void)state;
+    ignis_model *a = open_cpu("synthetic:tiny", 1), *b = open_cpu("synthetic:tiny", 2);
+    int32_t prompt[6] = {1, 50, 7, 300, 12, 99};
+    float la[6 * 512], lb[6 * 512];
+    ignis_seq *sa, *sb;
+    TU_CHECK(ignis_seq_create(a, 16, &sa));
+    TU_CHECK(ignis_seq_create(b, 16, &sb));
+    TU_CHECK(ignis_seq_eval(sa, prompt, 6, la, true));
+    TU_CHECK(ignis_seq_eval(sb, prompt, 6, lb, true));
+    float d = max_abs_diff(la, lb, 6 * 512, NULL);
+    if (!(d <= TP_LOGIT_TOL)) fail_msg("synthetic:tiny tp2 vs tp1 logits differ by %g > %g", d, TP_LOGIT_TOL);
+    ignis_seq_destroy(sa);
+    ignis_seq_destroy(sb);
+    ignis_model_close(a);
+    ignis_model_close(b);
+}
+
 static void test_synthetic_tiny_is_deterministic(void **state)
 {
     (void)state;
@@ -295,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_internlm2_fixture_logits_match_hf_converted),
         cmocka_unit_test(test_internlm2_fixture_tp2_matches_hf),
         cmocka_unit_test(test_tp2_workspace_equals_tp1),
+        cmocka_unit_test(test_synthetic_tp2_slices_equal_tp1),
         cmocka_unit_test(test_synthetic_tiny_is_deterministic),
         cmocka_unit_test(test_chunked_prefill_equals_one_shot),
         cmocka_unit_test(test_seq_rejects_out_of_vocab_and_overflow),

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_internal.h"
+#include "backend/cuda/cuda_tp.h"
 
 int ig_cuda_device_count(void)
 {
@@ -93,6 +94,7 @@ static void cuda_destroy(ig_backend *base)
     if (!b) return;
     cudaSetDevice(b->device);
     if (b->st) cudaStreamSynchronize(b->st);
+    if (b->comm) b->nccl->CommDestroy(b->comm);
     ig_cuda_drop_graphs(b);
     ig_cuda_free_step(b);
     if (b->cublas) cublasDestroy(b->cublas);
@@ -118,10 +120,6 @@ static const ig_backend_ops k_cuda_ops = {
 static ignis_status check_shape(const ig_model_desc *d)
 {
     const ig_config *c = &d->cfg;
-    if (d->tp != 1)
-        return ig_err(IGNIS_E_UNSUPPORTED,
-                      "%s: weights are split for --tp %d; the CUDA backend runs one device (tp 1): re-convert with --tp 1",
-                      d->path, d->tp);
     if (c->head_dim % 8 != 0 || c->head_dim > 256)
         return ig_err(IGNIS_E_UNSUPPORTED, "%s: head_dim %d: the CUDA attention kernels need a multiple of 8 up to 256",
                       d->path, c->head_dim);
@@ -131,12 +129,12 @@ static ignis_status check_shape(const ig_model_desc *d)
     return IGNIS_OK;
 }
 
-ignis_status ig_backend_cuda_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out)
+/* One rank's backend over d->ranks[rank] on device dev (rank 0 of 1 without TP). */
+static ignis_status create_rank(const ig_model_desc *d, int rank, int dev, const ig_backend_opts *o, ig_backend **out)
 {
     *out = NULL;
     IG_TRY(check_shape(d));
     int n = ig_cuda_device_count();
-    int dev = o ? o->device : 0;
     if (n == 0) return ig_err(IGNIS_E_DEVICE, "no CUDA device is available (cudaGetDeviceCount found none)");
     if (dev < 0 || dev >= n) return ig_err(IGNIS_E_DEVICE, "CUDA device %d does not exist (%d found)", dev, n);
     ig_dtype dt = o ? o->dtype : IG_F16;
@@ -150,15 +148,18 @@ ignis_status ig_backend_cuda_create(const ig_model_desc *d, const ig_backend_opt
     b->device = dev;
     b->dt = dt;
     const ig_config *c = &d->cfg;
+    b->rank = rank;
+    b->tp = d->tp;
     b->H = c->hidden;
-    b->nh = c->n_heads;
-    b->nkv = c->n_kv_heads;
+    b->nh = c->n_heads / d->tp;
+    b->nkv = c->n_kv_heads / d->tp;
     b->D = c->head_dim;
-    b->inter = c->inter;
+    b->inter = c->inter / d->tp;
     b->vocab = c->vocab_size;
     b->vocab_padded = d->vocab_padded;
+    b->vslice = d->vocab_padded / d->tp;
     b->n_layers = c->n_layers;
-    b->qkv_rows = ig_qkv_rows(c, 1);
+    b->qkv_rows = ig_qkv_rows(c, d->tp);
     b->eps = c->norm_eps;
     b->scale = 1.0f / sqrtf((float)c->head_dim);
     b->gemv_max_m = 4; /* measured: ig_gemv beats cuBLAS up to 4 rows (bench/NOTES-cuda.md) */
@@ -225,4 +226,37 @@ fail:
     cuda_destroy(&b->base);
     return s;
 #undef TRY_
+}
+
+ignis_status ig_cuda_rank_create(const ig_model_desc *d, int rank, int nranks, int device, const ncclUniqueId *id,
+                                 const ig_backend_opts *o, ig_backend **out)
+{
+    IG_TRY(create_rank(d, rank, device, o, out));
+    if (!id) return IGNIS_OK;
+    cuda_backend *b = (cuda_backend *)*out;
+    ignis_status s = ig_nccl_load(&b->nccl);
+    ncclResult_t r = ncclSuccess;
+    if (s == IGNIS_OK) {
+        cudaSetDevice(device);
+        r = b->nccl->CommInitRank(&b->comm, nranks, *id, rank);
+        if (r != ncclSuccess) {
+            b->comm = NULL;
+            s = ig_err(IGNIS_E_DEVICE, "NCCL: ncclCommInitRank(rank %d of %d) on device %d: %s", rank, nranks, device,
+                       b->nccl->GetErrorString(r));
+        }
+    }
+    if (s != IGNIS_OK) {
+        cuda_destroy(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+ignis_status ig_backend_cuda_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out)
+{
+    /* IGNIS_CUDA_NCCL=1 runs even one rank through NCCL: the TP path, testable on one GPU */
+    const char *force = getenv("IGNIS_CUDA_NCCL");
+    if (d->tp > 1 || (force && force[0] == '1')) return ig_cuda_tp_create(d, o, out);
+    ig_backend_opts defaults = {0, 0, IG_F16, false, NULL, NULL};
+    return create_rank(d, 0, o ? o->device : 0, o ? o : &defaults, out);
 }

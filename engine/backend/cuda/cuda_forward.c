@@ -59,6 +59,9 @@ void ig_cuda_free_step(cuda_backend *b)
     cudaFree(b->qkv);
     cudaFree(b->gu);
     cudaFree(b->logits);
+    cudaFree(b->tp_part);
+    cudaFree(b->tp_recv);
+    b->tp_part = b->tp_recv = NULL;
     cudaFree(b->hbuf);
     cudaFree(b->act);
     cudaFree(b->q);
@@ -120,6 +123,9 @@ static ignis_status ensure_step(cuda_backend *b, int T, int S, int MB, int L)
     cudaFree(b->qkv);
     cudaFree(b->gu);
     cudaFree(b->logits);
+    cudaFree(b->tp_part);
+    cudaFree(b->tp_recv);
+    b->tp_part = b->tp_recv = NULL;
     cudaFree(b->hbuf);
     cudaFree(b->act);
     cudaFree(b->q);
@@ -142,6 +148,10 @@ static ignis_status ensure_step(cuda_backend *b, int T, int S, int MB, int L)
     DMALLOC(b->att, es * (size_t)cT * b->nh * b->D);
     DMALLOC(b->hl, es * (size_t)cL * b->H);
     DMALLOC(b->logits, sizeof(float) * (size_t)cL * b->vocab_padded);
+    if (b->comm) {
+        DMALLOC(b->tp_part, sizeof(float) * (size_t)cL * b->vslice);
+        DMALLOC(b->tp_recv, sizeof(float) * (size_t)cL * b->vslice * b->tp);
+    }
     meta_off m = meta_layout(cT, cS, cMB, cL);
     DMALLOC(b->meta_d, sizeof(int32_t) * m.total);
     cudaError_t e = cudaMallocHost((void **)&b->meta_h, sizeof(int32_t) * m.total);
@@ -213,6 +223,27 @@ static ignis_status gemm(cuda_backend *b, const void *W, const void *X, float *Y
     return IGNIS_OK;
 }
 
+/* Tensor parallelism: after wo and w2 every rank holds part of the new residual (rank 0
+ * x + its partial product, the others their partial products); the sum is the whole. */
+static ignis_status allreduce_x(cuda_backend *b, int T)
+{
+    if (!b->comm) return IGNIS_OK;
+    IG_CKN(b->nccl, b->nccl->AllReduce(b->x, b->x, (size_t)T * b->H, ncclFloat32, ncclSum, b->comm, b->st));
+    return IGNIS_OK;
+}
+
+/* LM-head slices [L][vslice] of every rank -> full rows [L][vocab_padded] in b->logits. */
+static ignis_status gather_logits(cuda_backend *b, int L)
+{
+    size_t n = (size_t)L * b->vslice;
+    IG_CKN(b->nccl, b->nccl->AllGather(b->tp_part, b->tp_recv, n, ncclFloat32, b->comm, b->st));
+    for (int r = 0; r < b->tp; r++)
+        IG_CK(cudaMemcpy2DAsync(b->logits + (size_t)r * b->vslice, sizeof(float) * (size_t)b->vocab_padded,
+                                b->tp_recv + (size_t)r * n, sizeof(float) * (size_t)b->vslice,
+                                sizeof(float) * (size_t)b->vslice, (size_t)L, cudaMemcpyDeviceToDevice, b->st));
+    return IGNIS_OK;
+}
+
 static ig_batch_dev batch_dev(const cuda_backend *b, const plan *p)
 {
     meta_off m = meta_layout(b->cap_tokens, b->cap_seqs, b->cap_blocks, b->cap_logits);
@@ -239,7 +270,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     /* decode-sized steps: RMSNorm fused into the GEMVs, RoPE + KV store into the QKV GEMV,
      * SiLU*mul into the gate/up GEMV */
     const bool fused = T <= b->gemv_max_m && H % 8 == 0 && ig_gemv_supported(T, b->qkv_rows, H) &&
-                       ig_gemv_supported(T, I, H) && ig_gemv_supported(T, b->vocab_padded, H);
+                       ig_gemv_supported(T, I, H) && ig_gemv_supported(T, b->vslice, H);
     ig_gemv_fused fa;
     memset(&fa, 0, sizeof fa);
     fa.x = b->x;
@@ -272,7 +303,8 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
         if (p->n_dec > 0)
             IG_CK(ig_k_attn_decode(b->dt, b->q, bd, kv, l, b->nh, b->scale, b->meta_d + m.dec_sel, p->n_dec,
                                    p->n_splits, p->split_len, b->attn_ws, b->attn_cnt, b->att, b->st));
-        IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, 1));
+        IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, b->rank == 0));
+        IG_TRY(allreduce_x(b, T));
         if (fused) {
             fa.epilogue = IG_GEMV_GLU;
             fa.w = L->w13;
@@ -285,19 +317,22 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
             IG_TRY(gemm(b, L->w13, b->hbuf, b->gu, T, 2 * I, H, 0));
             IG_CK(ig_k_silu_mul(b->dt, b->gu, b->act, T, I, b->st));
         }
-        IG_TRY(gemm(b, L->w2, b->act, b->x, T, H, I, 1));
+        IG_TRY(gemm(b, L->w2, b->act, b->x, T, H, I, b->rank == 0));
+        IG_TRY(allreduce_x(b, T));
     }
+    float *head_out = b->comm ? b->tp_part : b->logits;
     if (p->L > 0 && fused && p->rows_identity && p->L == T) {
         fa.epilogue = IG_GEMV_STORE;
         fa.w = b->out_w;
         fa.norm_w = b->final_norm;
-        fa.n = b->vocab_padded;
-        fa.y = b->logits;
+        fa.n = b->vslice;
+        fa.y = head_out;
         IG_CK(ig_k_gemv_fused(b->dt, &fa, b->st));
     } else if (p->L > 0) {
         IG_CK(ig_k_rmsnorm(b->dt, b->x, NULL, b->final_norm, b->eps, b->hl, b->meta_d + m.logit_rows, p->L, H, b->st));
-        IG_TRY(gemm(b, b->out_w, b->hl, b->logits, p->L, b->vocab_padded, H, 0));
+        IG_TRY(gemm(b, b->out_w, b->hl, head_out, p->L, b->vslice, H, 0));
     }
+    if (p->L > 0 && b->comm) IG_TRY(gather_logits(b, p->L));
     return IGNIS_OK;
 }
 

@@ -21,6 +21,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/backend.h"
+#include "backend/cuda/nccl.h"
 #include "core/error.h"
 #include "ig_kernels.h"
 
@@ -63,8 +64,16 @@ typedef struct cuda_backend {
     size_t cublas_ws_bytes;
     ig_dtype dt;
 
-    /* model shape */
+    /* model shape, of this rank: nh, nkv, inter, qkv_rows and vslice are the rank's share */
     int H, nh, nkv, D, inter, vocab, vocab_padded, n_layers, qkv_rows;
+    int vslice; /* LM-head rows on this rank: vocab_padded / tp */
+
+    /* tensor parallelism (cuda_tp.c): rank 0 adds the residual in wo/w2, every rank
+     * all-reduces it; LM-head slices are all-gathered into the full logits */
+    int rank, tp;
+    ncclComm_t comm; /* NULL: a single rank, no collectives */
+    const ig_nccl_api *nccl;
+    float *tp_part, *tp_recv; /* [cap_logits][vslice], [tp][cap_logits][vslice] */
     float eps, scale;
 
     /* weights (one allocation) */

@@ -56,7 +56,7 @@ static ignis_status put(upload *u, const ig_tensor *t, bool matrix, void *dst)
         return ig_err(IGNIS_E_UNSUPPORTED, "tensor of dtype %s cannot be loaded on the CUDA backend",
                       ig_dtype_str(t->dtype));
     if (!t->data) {
-        IG_CK(ig_k_synth(t->dtype, want, dst, n, t->synth_seed, t->synth_scale, t->synth_bias, b->st));
+        IG_CK(ig_k_synth_map(t->dtype, want, dst, n, t->synth_seed, t->synth_scale, t->synth_bias, &t->synth_map, b->st));
         progress(u, (uint64_t)n * ig_dtype_size(want));
         return IGNIS_OK;
     }
@@ -85,7 +85,7 @@ static ignis_status put(upload *u, const ig_tensor *t, bool matrix, void *dst)
 static ignis_status upload_all(upload *u, const ig_model_desc *d)
 {
     cuda_backend *b = u->b;
-    const ig_weights *w = &d->ranks[0];
+    const ig_weights *w = &d->ranks[b->rank];
     const ig_config *c = &d->cfg;
     /* layout pass: offsets in one allocation */
     size_t off = 0;
@@ -163,7 +163,7 @@ static ignis_status upload_all(upload *u, const ig_model_desc *d)
 
 static ignis_status check_tensors(const cuda_backend *b, const ig_model_desc *d)
 {
-    const ig_weights *w = &d->ranks[0];
+    const ig_weights *w = &d->ranks[b->rank];
     if (!ig_tensor_present(&w->tok_emb) || !ig_tensor_present(&w->final_norm))
         return ig_err(IGNIS_E_FORMAT, "%s: token embedding or final norm missing", d->path);
     for (int l = 0; l < d->cfg.n_layers; l++) {
