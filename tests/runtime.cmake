@@ -30,7 +30,8 @@ set_tests_properties(test_runtime_model_cuda PROPERTIES SKIP_RETURN_CODE 77 TIME
 find_program(IGNIS_VALGRIND valgrind)
 if(IGNIS_VALGRIND AND NOT IGNIS_SANITIZE)
   add_test(NAME test_runtime_stress_valgrind
-           COMMAND ${IGNIS_VALGRIND} --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
+           COMMAND ${IGNIS_VALGRIND} --error-exitcode=99 --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/valgrind.supp
+                   --leak-check=full --errors-for-leak-kinds=definite,indirect
                    --show-leak-kinds=definite,indirect $<TARGET_FILE:test_runtime_stress>)
   set_tests_properties(test_runtime_stress_valgrind PROPERTIES TIMEOUT 900 LABELS valgrind
                        ENVIRONMENT "${IGNIS_RT_ENV};IGNIS_STRESS_FAKE_ONLY=1")
