@@ -35,6 +35,11 @@ typedef struct ig_batch {
     int n_logits;
 } ig_batch;
 
+/* Checks a batch against the model and the KV pool (every backend's forward calls it):
+ * consistent sequence ranges, context lengths covered by the block tables, block ids in
+ * the pool, token ids in the vocabulary, logit rows in range. */
+ignis_status ig_batch_check(const ig_batch *b, int vocab, int block_len, int n_blocks);
+
 /* Per-row sampling (row i of logit_rows). */
 typedef struct ig_sample_row {
     ignis_sampling params;
