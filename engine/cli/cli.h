@@ -28,6 +28,11 @@ void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total);
  * argv[*i] was one of them (advancing *i past its value), 0 if not, -1 on a bad value. */
 int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine_opts *o);
 extern const char *cli_engine_flags_help;
+/* Sampling flags shared by generate and chat (--max-new-tokens, --temperature, --top-k,
+ * --top-p, --repetition-penalty, --seed): same contract as cli_engine_flag; *seeded (may be
+ * NULL) is set when --seed was given. */
+int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded);
+extern const char *cli_sampling_flags_help;
 
 int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

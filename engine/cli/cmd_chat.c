@@ -415,14 +415,13 @@ int cmd_chat(int argc, char **argv)
     c.go.sampling.top_p = 0.8f;
     c.go.sampling.repetition_penalty = 1.0f;
     bool seeded = false;
-    long n;
-    double x;
     const char *env = getenv("IGNIS_CHAT_STATS");
     c.verbose = env && !strcmp(env, "1");
     if ((env = getenv("IGNIS_CHAT_TOKEN_DELAY_MS")) && *env) c.delay_ms = atoi(env);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = cli_engine_flag("chat", argc, argv, &i, &eo);
+        if (r == 0) r = cli_sampling_flag("chat", argc, argv, &i, &c.go, &seeded);
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -435,34 +434,6 @@ int cmd_chat(int argc, char **argv)
         if (!strcmp(a, "--model-name")) {
             VAL;
             model_name = v;
-        } else if (!strcmp(a, "--max-new-tokens")) {
-            VAL;
-            if (!cli_int(a, v, 1, 1 << 24, &n)) return 2;
-            c.go.max_new_tokens = (int)n;
-        } else if (!strcmp(a, "--temperature")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x < 0) return cli_usage_error("chat", "--temperature must be >= 0");
-            c.go.sampling.temperature = (float)x;
-        } else if (!strcmp(a, "--top-k")) {
-            VAL;
-            if (!cli_int(a, v, 0, 1 << 24, &n)) return 2;
-            c.go.sampling.top_k = (int)n;
-        } else if (!strcmp(a, "--top-p")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x <= 0 || x > 1) return cli_usage_error("chat", "--top-p must be in (0, 1]");
-            c.go.sampling.top_p = (float)x;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x <= 0) return cli_usage_error("chat", "--repetition-penalty must be > 0");
-            c.go.sampling.repetition_penalty = (float)x;
-        } else if (!strcmp(a, "--seed")) {
-            VAL;
-            char *end;
-            errno = 0;
-            c.seed = strtoull(v, &end, 10);
-            if (*end || !*v || v[0] == '-' || errno)
-                return cli_usage_error("chat", "--seed expects a non-negative integer, got '%s'", v);
-            seeded = true;
         } else if (!strcmp(a, "--verbose")) {
             c.verbose = true;
         } else if (a[0] == '-' && a[1]) {
@@ -483,7 +454,7 @@ int cmd_chat(int argc, char **argv)
                 model);
         return 1;
     }
-    if (!seeded) c.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    c.seed = seeded ? c.go.sampling.seed : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 
     /* the template first: a bad --chat-template should fail before a long model load */
     const char *override = eo.chat_template;

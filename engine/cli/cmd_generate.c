@@ -77,11 +77,11 @@ int cmd_generate(int argc, char **argv)
     ignis_gen_opts_init(&go);
     go.max_new_tokens = 128;
     bool ids = false;
-    long concurrency = 0, n;
-    double x;
+    long concurrency = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int r = cli_engine_flag("generate", argc, argv, &i, &eo);
+        if (r == 0) r = cli_sampling_flag("generate", argc, argv, &i, &go, NULL);
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -103,31 +103,6 @@ int cmd_generate(int argc, char **argv)
         } else if (!strcmp(a, "--concurrency")) {
             VAL;
             if (!cli_int(a, v, 1, 1 << 20, &concurrency)) return 2;
-        } else if (!strcmp(a, "--max-new-tokens")) {
-            VAL;
-            if (!cli_int(a, v, 1, 1 << 24, &n)) return 2;
-            go.max_new_tokens = (int)n;
-        } else if (!strcmp(a, "--temperature")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x < 0) return 2;
-            go.sampling.temperature = (float)x;
-        } else if (!strcmp(a, "--top-k")) {
-            VAL;
-            if (!cli_int(a, v, 0, 1 << 24, &n)) return 2;
-            go.sampling.top_k = (int)n;
-        } else if (!strcmp(a, "--top-p")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x <= 0 || x > 1) return 2;
-            go.sampling.top_p = (float)x;
-        } else if (!strcmp(a, "--repetition-penalty")) {
-            VAL;
-            if (!cli_double(a, v, &x) || x <= 0) return 2;
-            go.sampling.repetition_penalty = (float)x;
-        } else if (!strcmp(a, "--seed")) {
-            VAL;
-            char *end;
-            go.sampling.seed = strtoull(v, &end, 10);
-            if (*end || !*v) return cli_usage_error("generate", "--seed expects a non-negative integer, got '%s'", v);
         } else if (!strcmp(a, "--ignore-eos")) {
             go.ignore_eos = true;
         } else if (!strcmp(a, "--ids")) {

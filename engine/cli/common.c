@@ -149,3 +149,62 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
 #undef NEED_VALUE
     return 0;
 }
+
+const char *cli_sampling_flags_help =
+    "sampling options:\n"
+    "  --max-new-tokens N            tokens to generate\n"
+    "  --temperature T               0 = greedy\n"
+    "  --top-k K, --top-p P          sampling filters (0 / 1 = off)\n"
+    "  --repetition-penalty R        HF-style penalty (1 = off)\n"
+    "  --seed S                      sampling seed: same seed, same output\n";
+
+int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded)
+{
+    const char *a = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    static const char *const flags[] = {"--max-new-tokens", "--temperature", "--top-k",
+                                        "--top-p",          "--repetition-penalty", "--seed"};
+    int k = -1;
+    for (int j = 0; j < 6; j++)
+        if (!strcmp(a, flags[j])) k = j;
+    if (k < 0) return 0;
+    if (!v) {
+        cli_usage_error(cmd, "%s needs a value", a);
+        return -1;
+    }
+    (*i)++;
+    long n;
+    double x;
+    switch (k) {
+    case 0:
+        if (!cli_int(a, v, 1, 1 << 24, &n)) return -1;
+        go->max_new_tokens = (int)n;
+        break;
+    case 1:
+        if (!cli_double(a, v, &x) || x < 0) return cli_usage_error(cmd, "--temperature must be >= 0"), -1;
+        go->sampling.temperature = (float)x;
+        break;
+    case 2:
+        if (!cli_int(a, v, 0, 1 << 24, &n)) return -1;
+        go->sampling.top_k = (int)n;
+        break;
+    case 3:
+        if (!cli_double(a, v, &x) || x <= 0 || x > 1) return cli_usage_error(cmd, "--top-p must be in (0, 1]"), -1;
+        go->sampling.top_p = (float)x;
+        break;
+    case 4:
+        if (!cli_double(a, v, &x) || x <= 0) return cli_usage_error(cmd, "--repetition-penalty must be > 0"), -1;
+        go->sampling.repetition_penalty = (float)x;
+        break;
+    default: {
+        char *end;
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 10);
+        if (*end || !*v || v[0] == '-' || errno)
+            return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", v), -1;
+        go->sampling.seed = seed;
+        if (seeded) *seeded = true;
+    }
+    }
+    return 1;
+}
