@@ -86,7 +86,9 @@ extern "C" cudaError_t ig_k_rope_kv(ig_dtype dt, const float *qkv, const float *
 {
     if (b.n_tokens <= 0) return cudaSuccess;
     int work = (n_heads + kv.n_kv_heads) * kv.head_dim / 2;
-    int gy = (work + 127) / 128;
+    /* about four pairs per thread: each block first resolves its token's position and
+     * cache block (three dependent loads), which one pair per thread would not amortise */
+    int gy = (work + 511) / 512;
     IG_DISPATCH_T(dt, T, return ig_launch(k_rope_kv<T>, dim3(b.n_tokens, gy), dim3(128), 0, st, qkv, bias, inv_freq, b, kv,
                                           layer, n_heads, (T *)q_out));
     return cudaErrorInvalidValue;
