@@ -1,6 +1,7 @@
 #include "backend/cpu/cpu_ops.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,33 @@ static float dot(const float *a, const float *b, int n)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + t;
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* fp16 -> fp32 with the F16C instructions: exact, like ig_f16_to_f32, 8 at a time. */
+__attribute__((target("f16c,avx"))) static void f16_row_f16c(float *dst, const uint16_t *src, int n)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++) dst[i] = ig_f16_to_f32(src[i]);
+}
+static bool have_f16c(void)
+{
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    return cached;
+}
+#else
+static bool have_f16c(void) { return false; }
+static void f16_row_f16c(float *dst, const uint16_t *src, int n) { ig_to_f32(dst, src, IG_F16, (size_t)n); }
+#endif
+
+static void row_to_f32(float *dst, const void *src, ig_dtype t, int n)
+{
+    if (t == IG_F16 && have_f16c()) f16_row_f16c(dst, src, n);
+    else ig_to_f32(dst, src, t, (size_t)n);
+}
+
 static void mm_range(void *arg, int begin, int end, int worker)
 {
     mm_ctx *c = arg;
@@ -92,7 +120,7 @@ static void mm_range(void *arg, int begin, int end, int worker)
         if (c->w->dtype == IG_F32) {
             wr = src;
         } else {
-            ig_to_f32(c->rowbuf[worker], src, c->w->dtype, (size_t)c->in);
+            row_to_f32(c->rowbuf[worker], src, c->w->dtype, c->in);
             wr = c->rowbuf[worker];
         }
         float b = c->bias ? c->bias[o] : 0.0f;
