@@ -2,31 +2,30 @@
  * "maximal subpart" rule so invalid input decodes the same way Rust's from_utf8_lossy does. */
 #include "tokenizer/tok_internal.h"
 
+/* Continuation bytes a lead byte needs (0: not a lead byte) and the allowed range of the
+ * first continuation byte, which excludes overlongs, surrogates and code points > U+10FFFF. */
+static int lead_byte(unsigned c, unsigned *lo, unsigned *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 1;
+    if (c == 0xE0) return *lo = 0xA0, 2;
+    if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return 2;
+    if (c == 0xED) return *hi = 0x9F, 2;
+    if (c == 0xF0) return *lo = 0x90, 3;
+    if (c >= 0xF1 && c <= 0xF3) return 3;
+    if (c == 0xF4) return *hi = 0x8F, 3;
+    return 0;
+}
+
 int ig_utf8_valid_len(const unsigned char *s, size_t n)
 {
     if (n == 0) return 0;
     unsigned c = s[0];
     if (c < 0x80) return 1;
-    int need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c == 0xE0)
-        need = 2, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC)
-        need = 2;
-    else if (c == 0xED)
-        need = 2, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF)
-        need = 2;
-    else if (c == 0xF0)
-        need = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3)
-        need = 3;
-    else if (c == 0xF4)
-        need = 3, hi = 0x8F;
-    else
-        return 0;
+    unsigned lo, hi;
+    int need = lead_byte(c, &lo, &hi);
+    if (need == 0) return 0;
     if (n < (size_t)need + 1) return 0;
     if (s[1] < lo || s[1] > hi) return 0;
     for (int i = 2; i <= need; i++)
@@ -36,27 +35,9 @@ int ig_utf8_valid_len(const unsigned char *s, size_t n)
 
 int ig_utf8_invalid_len(const unsigned char *s, size_t n)
 {
-    unsigned c = s[0];
-    int need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c == 0xE0)
-        need = 2, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC)
-        need = 2;
-    else if (c == 0xED)
-        need = 2, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF)
-        need = 2;
-    else if (c == 0xF0)
-        need = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3)
-        need = 3;
-    else if (c == 0xF4)
-        need = 3, hi = 0x8F;
-    else
-        return 1;
+    unsigned lo, hi;
+    int need = lead_byte(s[0], &lo, &hi);
+    if (need == 0) return 1;
     int k = 1;
     if (k < (int)n && s[k] >= lo && s[k] <= hi) {
         k++;
