@@ -58,9 +58,9 @@ typedef struct ig_backend ig_backend;
 
 typedef struct ig_backend_ops {
     const char *name;
-    /* Allocates the KV pool. n_blocks <= 0 asks the backend to size it from
-     * `mem_fraction` of its free memory (after weights). Returns the count made. */
-    ignis_status (*kv_init)(ig_backend *b, int block_len, int n_blocks, double mem_fraction, int *n_made);
+    /* Allocates the KV pool of n_blocks (>= 1) blocks; the caller sizes it (model_open's
+     * init_kv: cache_max_entry_count over mem_info). Returns the count made. */
+    ignis_status (*kv_init)(ig_backend *b, int block_len, int n_blocks, int *n_made);
     /* Bytes one KV block takes on this backend. */
     size_t (*kv_block_bytes)(const ig_backend *b, int block_len);
     ignis_status (*forward)(ig_backend *b, const ig_batch *batch, const ig_forward_out *out);

@@ -143,7 +143,7 @@ static ignis_status init_kv(ignis_model *m)
     if (n < 1) return ig_err(IGNIS_E_CAPACITY, "KV cache: no room for a single block of %zu bytes", bb);
     if (n > 1 << 24) n = 1 << 24;
     int made = 0;
-    IG_TRY(b->ops->kv_init(b, bl, (int)n, 0.0, &made));
+    IG_TRY(b->ops->kv_init(b, bl, (int)n, &made));
     IG_TRY(ig_kv_pool_init(&m->kv, made, bl));
     ig_log(IGNIS_LOG_INFO, "KV cache: %d blocks of %d tokens (%.1f MiB each, %.2f GiB in all) on %s", made, bl,
            (double)bb / 1048576.0, (double)bb * made / 1073741824.0, b->ops->name);

@@ -156,9 +156,9 @@ static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));
     const int n_blocks = 96;
     int made = 0;
-    TU_CHECK(gpu->ops->kv_init(gpu, bl, n_blocks, 0, &made));
+    TU_CHECK(gpu->ops->kv_init(gpu, bl, n_blocks, &made));
     assert_int_equal(made, n_blocks);
-    TU_CHECK(cpu->ops->kv_init(cpu, bl, n_blocks, 0, &made));
+    TU_CHECK(cpu->ops->kv_init(cpu, bl, n_blocks, &made));
     const int V = d->cfg.vocab_size, S = 3;
     const int max_blocks = (512 + bl - 1) / bl;
     int32_t *table = malloc(sizeof(int32_t) * S * max_blocks);
@@ -230,8 +230,8 @@ static void sched_case(const ig_model_desc *d, int bl)
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));
     const int max_len = 90 + NEW + 1, max_blocks = (max_len + bl - 1) / bl, n_blocks = NS * max_blocks;
     int made = 0;
-    TU_CHECK(gpu->ops->kv_init(gpu, bl, n_blocks, 0, &made));
-    TU_CHECK(cpu->ops->kv_init(cpu, bl, n_blocks, 0, &made));
+    TU_CHECK(gpu->ops->kv_init(gpu, bl, n_blocks, &made));
+    TU_CHECK(cpu->ops->kv_init(cpu, bl, n_blocks, &made));
     const int V = d->cfg.vocab_size;
     int32_t *table = malloc(sizeof(int32_t) * NS * max_blocks);
     for (int s = 0; s < NS; s++)

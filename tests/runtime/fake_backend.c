@@ -62,7 +62,7 @@ static int32_t pick(const float *logits, int vocab, const ig_sample_row *row)
     return vocab - 1;
 }
 
-static ignis_status fk_kv_init(ig_backend *b, int block_len, int n_blocks, double frac, int *made)
+static ignis_status fk_kv_init(ig_backend *b, int block_len, int n_blocks, int *made)
 {
     fake_backend *f = (fake_backend *)b;
     if (n_blocks <= 0) n_blocks = 64;
@@ -197,7 +197,7 @@ int fake_model_init(fake_model *m, int vocab, int eos, int n_blocks, int block_l
     f->fail_token = -1;
     m->backend = &f->base;
     int made = 0;
-    if (fk_kv_init(&f->base, block_len, n_blocks, 0, &made) != IGNIS_OK) return -1;
+    if (fk_kv_init(&f->base, block_len, n_blocks, &made) != IGNIS_OK) return -1;
     return ig_kv_pool_init(&m->pool, made, block_len) == IGNIS_OK ? 0 : -1;
 }
 

@@ -137,18 +137,12 @@ static ignis_status cpu_mem_info(ig_backend *base, uint64_t *free_b, uint64_t *t
     return IGNIS_OK;
 }
 
-static ignis_status cpu_kv_init(ig_backend *base, int block_len, int n_blocks, double mem_fraction, int *n_made)
+static ignis_status cpu_kv_init(ig_backend *base, int block_len, int n_blocks, int *n_made)
 {
     cpu_backend *b = (cpu_backend *)base;
     if (block_len < 1) return ig_err(IGNIS_E_ARG, "cache_block_seq_len must be >= 1 (got %d)", block_len);
     size_t bb = cpu_kv_block_bytes(base, block_len);
-    if (n_blocks <= 0) {
-        uint64_t fr = 0, tot = 0;
-        IG_TRY(cpu_mem_info(base, &fr, &tot));
-        n_blocks = (int)((double)fr * mem_fraction / (double)bb);
-    }
-    if (n_blocks < 1)
-        return ig_err(IGNIS_E_CAPACITY, "KV cache: not even one block of %zu bytes fits in host memory", bb);
+    if (n_blocks < 1) return ig_err(IGNIS_E_ARG, "KV cache: %d blocks asked for (at least 1)", n_blocks);
     free(b->kv.data);
     /* calloc: untouched blocks cost no resident memory */
     b->kv.data = calloc((size_t)n_blocks, bb);

@@ -37,19 +37,13 @@ static ignis_status cuda_mem_info(ig_backend *base, uint64_t *free_b, uint64_t *
     return IGNIS_OK;
 }
 
-static ignis_status cuda_kv_init(ig_backend *base, int block_len, int n_blocks, double mem_fraction, int *n_made)
+static ignis_status cuda_kv_init(ig_backend *base, int block_len, int n_blocks, int *n_made)
 {
     cuda_backend *b = (cuda_backend *)base;
     if (block_len < 1) return ig_err(IGNIS_E_ARG, "cache_block_seq_len must be >= 1 (got %d)", block_len);
     IG_CK(cudaSetDevice(b->device));
     size_t bb = cuda_kv_block_bytes(base, block_len);
-    if (n_blocks <= 0) {
-        uint64_t fr, tot;
-        IG_TRY(cuda_mem_info(base, &fr, &tot));
-        n_blocks = (int)((double)fr * mem_fraction / (double)bb);
-    }
-    if (n_blocks < 1)
-        return ig_err(IGNIS_E_CAPACITY, "KV cache: not even one block of %zu bytes fits in device memory", bb);
+    if (n_blocks < 1) return ig_err(IGNIS_E_ARG, "KV cache: %d blocks asked for (at least 1)", n_blocks);
     if (b->kv_pool) {
         cudaFree(b->kv_pool);
         b->kv_pool = NULL;

@@ -53,7 +53,9 @@ void ig_cuda_drop_graphs(cuda_backend *b)
     b->n_graphs = 0;
 }
 
-void ig_cuda_free_step(cuda_backend *b)
+/* The buffers sized by the step shape (tokens, sequences, blocks, logit rows); ensure_step
+ * regrows them, the sampling and attention workspaces are sized separately. */
+static void free_shape_buffers(cuda_backend *b)
 {
     cudaFree(b->x);
     cudaFree(b->qkv);
@@ -61,7 +63,6 @@ void ig_cuda_free_step(cuda_backend *b)
     cudaFree(b->logits);
     cudaFree(b->tp_part);
     cudaFree(b->tp_recv);
-    b->tp_part = b->tp_recv = NULL;
     cudaFree(b->hbuf);
     cudaFree(b->act);
     cudaFree(b->q);
@@ -69,6 +70,16 @@ void ig_cuda_free_step(cuda_backend *b)
     cudaFree(b->hl);
     cudaFree(b->meta_d);
     if (b->meta_h) cudaFreeHost(b->meta_h);
+    b->x = b->qkv = b->gu = b->logits = b->tp_part = b->tp_recv = NULL;
+    b->hbuf = b->act = b->q = b->att = b->hl = NULL;
+    b->meta_d = b->meta_h = NULL;
+    b->cap_tokens = b->cap_seqs = b->cap_blocks = b->cap_logits = 0;
+    b->meta_ints = 0;
+}
+
+void ig_cuda_free_step(cuda_backend *b)
+{
+    free_shape_buffers(b);
     cudaFree(b->attn_ws);
     cudaFree(b->attn_cnt);
     cudaFree(b->sample_ws);
@@ -78,14 +89,13 @@ void ig_cuda_free_step(cuda_backend *b)
     cudaFree(b->hist_d);
     if (b->ids_h) cudaFreeHost(b->ids_h);
     cudaFree(b->ids_d);
-    b->x = b->qkv = b->gu = b->logits = b->attn_ws = NULL;
+    b->attn_ws = NULL;
     b->attn_cnt = NULL;
     b->attn_cnt_n = 0;
-    b->hbuf = b->act = b->q = b->att = b->hl = b->sample_ws = NULL;
-    b->meta_d = b->meta_h = b->hist_h = b->hist_d = b->ids_h = b->ids_d = NULL;
+    b->sample_ws = NULL;
+    b->hist_h = b->hist_d = b->ids_h = b->ids_d = NULL;
     b->sp_h = b->sp_d = NULL;
-    b->cap_tokens = b->cap_seqs = b->cap_blocks = b->cap_logits = 0;
-    b->attn_ws_floats = b->sample_ws_bytes = b->meta_ints = b->cap_hist = 0;
+    b->attn_ws_floats = b->sample_ws_bytes = b->cap_hist = 0;
     b->cap_sample_rows = 0;
 }
 
@@ -118,25 +128,7 @@ static ignis_status ensure_step(cuda_backend *b, int T, int S, int MB, int L)
     int cMB = MB > b->cap_blocks ? MB : b->cap_blocks;
     int cL = pow2_at_least(L > b->cap_logits ? L : b->cap_logits);
     if (cL < 1) cL = 1;
-    /* keep the sampling buffers (sized separately), free the rest */
-    cudaFree(b->x);
-    cudaFree(b->qkv);
-    cudaFree(b->gu);
-    cudaFree(b->logits);
-    cudaFree(b->tp_part);
-    cudaFree(b->tp_recv);
-    b->tp_part = b->tp_recv = NULL;
-    cudaFree(b->hbuf);
-    cudaFree(b->act);
-    cudaFree(b->q);
-    cudaFree(b->att);
-    cudaFree(b->hl);
-    cudaFree(b->meta_d);
-    if (b->meta_h) cudaFreeHost(b->meta_h);
-    b->x = b->qkv = b->gu = b->logits = NULL;
-    b->hbuf = b->act = b->q = b->att = b->hl = NULL;
-    b->meta_d = b->meta_h = NULL;
-    b->cap_tokens = b->cap_seqs = b->cap_blocks = b->cap_logits = 0;
+    free_shape_buffers(b);
     size_t es = ig_dtype_size(b->dt);
     int wide = b->H > b->inter ? b->H : b->inter;
     DMALLOC(b->x, sizeof(float) * (size_t)cT * b->H);

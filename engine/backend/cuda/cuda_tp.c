@@ -64,7 +64,7 @@ static ignis_status run_job(tp_backend *t, int r, const ig_forward_out *out0)
     }
     case JOB_KV_INIT: {
         int made = 0;
-        return b->ops->kv_init(b, t->kv_block_len, t->kv_blocks, 0.0, &made);
+        return b->ops->kv_init(b, t->kv_block_len, t->kv_blocks, &made);
     }
     case JOB_KV_COPY: return b->ops->kv_copy_block(b, t->copy_dst, t->copy_src, t->copy_n);
     default: return IGNIS_OK;
@@ -125,7 +125,8 @@ static size_t tp_kv_block_bytes(const ig_backend *base, int block_len)
     return t->ranks[0].b->ops->kv_block_bytes(t->ranks[0].b, block_len);
 }
 
-/* Free memory of the tightest rank: every rank must hold the same number of blocks. */
+/* Free memory of the tightest rank: model_open sizes the pool from it, and every rank
+ * holds the same number of blocks. */
 static ignis_status tp_mem_info(ig_backend *base, uint64_t *free_b, uint64_t *total_b)
 {
     tp_backend *t = (tp_backend *)base;
@@ -141,15 +142,9 @@ static ignis_status tp_mem_info(ig_backend *base, uint64_t *free_b, uint64_t *to
     return IGNIS_OK;
 }
 
-static ignis_status tp_kv_init(ig_backend *base, int block_len, int n_blocks, double mem_fraction, int *n_made)
+static ignis_status tp_kv_init(ig_backend *base, int block_len, int n_blocks, int *n_made)
 {
     tp_backend *t = (tp_backend *)base;
-    if (n_blocks <= 0) {
-        uint64_t f, tot;
-        IG_TRY(tp_mem_info(base, &f, &tot));
-        n_blocks = (int)((double)f * mem_fraction / (double)tp_kv_block_bytes(base, block_len));
-    }
-    if (n_blocks < 1) return ig_err(IGNIS_E_CAPACITY, "KV cache: no room for one block on every rank");
     t->kind = JOB_KV_INIT;
     t->kv_block_len = block_len;
     t->kv_blocks = n_blocks;
