@@ -257,14 +257,17 @@ static void bench_attn()
 {
     printf("== attention (paged KV, block_len 64, fp16) ==\n");
     const int D = 128, bl = 64;
+    /* L > 1: a pool of L layers read at layer L / 2 with the blocks in random order, i.e.
+     * the address pattern of a real decode step (r128 at batch 256: mean context 192) */
     struct cfg {
-        int nh, nkv, B, ctx, qlen;
-    } cases[] = {{32, 32, 1, 512, 1},   {32, 32, 1, 4096, 1},  {32, 32, 16, 1024, 1}, {32, 32, 64, 1024, 1},
-                 {32, 32, 256, 512, 1}, {32, 8, 64, 1024, 1},  {32, 32, 1, 512, 512}, {32, 32, 1, 2048, 2048},
-                 {32, 8, 4, 1024, 1024}};
+        int nh, nkv, B, ctx, qlen, L;
+    } cases[] = {{32, 32, 1, 512, 1, 1},   {32, 32, 1, 4096, 1, 1},   {32, 32, 16, 1024, 1, 1},
+                 {32, 32, 64, 1024, 1, 1}, {32, 32, 256, 512, 1, 1},  {32, 32, 256, 192, 1, 32},
+                 {32, 32, 256, 448, 1, 32}, {32, 8, 64, 1024, 1, 1},  {32, 16, 64, 1024, 1, 1},
+                 {32, 32, 1, 512, 512, 1}, {32, 32, 1, 2048, 2048, 1}, {32, 8, 4, 1024, 1024, 1}};
     for (const cfg &c : cases) {
         int per_seq = (c.ctx + bl - 1) / bl, nblocks = per_seq * c.B;
-        size_t pool_b = (size_t)nblocks * 1 * 2 * c.nkv * bl * D * 2;
+        size_t pool_b = (size_t)nblocks * c.L * 2 * c.nkv * bl * D * 2;
         void *pool = dalloc(pool_b, 1.0f);
         int T = c.B * c.qlen;
         void *q = dalloc((size_t)T * c.nh * D * 2, 1.0f), *out;
@@ -281,6 +284,13 @@ static void bench_attn()
             qs[s] = s * c.qlen;
             kvl[s] = c.ctx;
             for (int k = 0; k < per_seq; k++) tab[(size_t)s * per_seq + k] = (k * c.B + s) % nblocks;
+        }
+        if (c.L > 1) {
+            uint64_t r = 12345;
+            for (size_t i = tab.size() - 1; i > 0; i--) {
+                r = r * 6364136223846793005ull + 1442695040888963407ull;
+                std::swap(tab[i], tab[(size_t)((r >> 33) % (i + 1))]);
+            }
         }
         qs[c.B] = T;
         for (auto *v : {&tok, &pos, &seq, &qs, &kvl, &tab, &sel}) hm.insert(hm.end(), v->begin(), v->end());
@@ -305,7 +315,8 @@ static void bench_attn()
         b.max_blocks = per_seq;
         b.n_seqs = c.B;
         b.n_tokens = T;
-        ig_kv_desc kv = {pool, 1, c.nkv, D, bl};
+        ig_kv_desc kv = {pool, c.L, c.nkv, D, bl};
+        const int layer = c.L / 2;
         char name[96];
         double kv_bytes = (double)c.B * c.ctx * c.nkv * D * 2 * 2;
         if (c.qlen == 1) {
@@ -318,16 +329,21 @@ static void bench_attn()
             int *cnt;
             CK(cudaMalloc(&cnt, sizeof(int) * T * c.nkv));
             CK(cudaMemset(cnt, 0, sizeof(int) * T * c.nkv));
-            double us = time_us([&](int) {
-                CK(ig_k_attn_decode(IG_F16, q, b, kv, 0, c.nh, 0.088f, dsel, T, ns, sl, ws, cnt, out, g_st));
-            });
-            snprintf(name, sizeof name, "decode  B=%-3d ctx=%-4d nh=%d nkv=%-2d splits=%d", c.B, c.ctx, c.nh, c.nkv, ns);
-            report(name, us, kv_bytes + 4.0 * T * c.nh * D, 4.0 * T * c.nh * (double)c.ctx * D);
+            for (int path = IG_ATTN_DECODE_TILED; path <= IG_ATTN_DECODE_STREAM; path++) {
+                if (path == IG_ATTN_DECODE_STREAM && !ig_attn_decode_streams(c.nh, c.nkv, D, bl)) continue;
+                double us = time_us([&](int) {
+                    CK(ig_k_attn_decode_path(IG_F16, q, b, kv, layer, c.nh, 0.088f, dsel, T, ns, sl, ws, cnt, out,
+                                             path, g_st));
+                });
+                snprintf(name, sizeof name, "decode %s B=%-3d ctx=%-4d nh=%d nkv=%-2d L=%-2d splits=%d",
+                         path == IG_ATTN_DECODE_STREAM ? "stream" : "tiled ", c.B, c.ctx, c.nh, c.nkv, c.L, ns);
+                report(name, us, kv_bytes + 4.0 * T * c.nh * D, 4.0 * T * c.nh * (double)c.ctx * D);
+            }
             cudaFree(ws);
             cudaFree(cnt);
         } else {
             double us = time_us([&](int) {
-                CK(ig_k_attn_prefill(IG_F16, q, b, kv, 0, c.nh, 0.088f, c.qlen, out, g_st));
+                CK(ig_k_attn_prefill(IG_F16, q, b, kv, layer, c.nh, 0.088f, c.qlen, out, g_st));
             }, 3);
             snprintf(name, sizeof name, "prefill B=%d q=%-4d nh=%d nkv=%d (causal)", c.B, c.qlen, c.nh, c.nkv);
             /* causal: half the full QK^T and PV products */

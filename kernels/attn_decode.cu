@@ -32,6 +32,63 @@ __device__ __forceinline__ int64_t ad_kv_off(const ig_kv_desc &kv, int64_t block
     return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
 }
 
+/* Split merge, done by whichever block of this (token, KV head) finishes last: every
+ * block has published its partials (O, then m and l), then counts itself in; the last one
+ * (count == used) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the
+ * counter for the next launch (CUDA-graph replays reuse it). Saves a second kernel per
+ * layer. stage: G * 64 floats of shared memory the caller no longer needs. */
+template <typename T>
+__device__ void ad_merge_splits(const float *ws, int *counters, float *stage, int t, int si, int kvh, int nkv, int h0,
+                                int G, int D, int nh, int n_splits, int split_len, int ctx, T *out)
+{
+    __shared__ int last;
+    const int tid = threadIdx.x;
+    __threadfence();
+    __syncthreads();
+    int *counter = counters + (int64_t)si * nkv + kvh;
+    const int used = min(n_splits, (ctx + split_len - 1) / split_len);
+    if (tid == 0) last = atomicAdd(counter, 1) == used - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    if (tid == 0) *counter = 0;
+    const float *mlb = ws + (int64_t)gridDim.z * nh * n_splits * D;
+    /* stage every split's (m, l) in shared memory with parallel loads (2 * used <= 64
+     * values per head), so the merge below reads L2 only for the partial O values, 4
+     * independent loads at a time — a serial chain of dependent L2 loads per split would
+     * dominate the kernel at batch 1 */
+    for (int e = tid; e < G * used; e += AD_THREADS) {
+        int g = e / used, i = e - g * used;
+        int64_t pi = ((int64_t)si * nh + h0 + g) * n_splits + i;
+        stage[g * AD_TILE + 2 * i] = __ldcg(mlb + pi * 2);
+        stage[g * AD_TILE + 2 * i + 1] = __ldcg(mlb + pi * 2 + 1);
+    }
+    __syncthreads();
+    for (int it = tid; it < G * D; it += AD_THREADS) {
+        int g = it / D, d = it - g * D, h = h0 + g;
+        const float *ml = stage + g * AD_TILE;
+        int64_t base = ((int64_t)si * nh + h) * n_splits;
+        float M = -INFINITY;
+        for (int i = 0; i < used; i++) M = fmaxf(M, ml[2 * i]);
+        float L = 0.0f, o = 0.0f;
+        int i = 0;
+        for (; i + 4 <= used; i += 4) {
+            float o0 = __ldcg(ws + (base + i) * D + d), o1 = __ldcg(ws + (base + i + 1) * D + d);
+            float o2 = __ldcg(ws + (base + i + 2) * D + d), o3 = __ldcg(ws + (base + i + 3) * D + d);
+            float w0 = exp2f(ml[2 * i] - M), w1 = exp2f(ml[2 * i + 2] - M);
+            float w2 = exp2f(ml[2 * i + 4] - M), w3 = exp2f(ml[2 * i + 6] - M);
+            L += ml[2 * i + 1] * w0 + ml[2 * i + 3] * w1 + ml[2 * i + 5] * w2 + ml[2 * i + 7] * w3;
+            o += o0 * w0 + o1 * w1 + o2 * w2 + o3 * w3;
+        }
+        for (; i < used; i++) {
+            float w = exp2f(ml[2 * i] - M);
+            L += ml[2 * i + 1] * w;
+            o += __ldcg(ws + (base + i) * D + d) * w;
+        }
+        out[(int64_t)t * nh * D + (int64_t)h * D + d] = ig_from_f<T>(o / L);
+    }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(AD_THREADS)
     k_attn_decode(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv, int layer, int nh, float scale,
@@ -208,56 +265,192 @@ __global__ void __launch_bounds__(AD_THREADS)
         }
     }
     if (n_splits == 1) return;
+    ad_merge_splits<T>(ws, counters, S, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, out);
+}
 
-    /* Split merge, done by whichever block of this (token, KV head) finishes last: every
-     * block publishes its partials, then counts itself in; the last one (count == used)
-     * merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the counter for
-     * the next launch (CUDA-graph replays reuse it). Saves a second kernel per layer. */
-    __shared__ int last;
-    __threadfence();
-    __syncthreads();
-    int *counter = counters + (int64_t)si * nkv + kvh;
-    const int used = min(n_splits, (ctx + split_len - 1) / split_len);
-    if (tid == 0) last = atomicAdd(counter, 1) == used - 1;
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
-    if (tid == 0) *counter = 0;
-    const float *mlb = ws + (int64_t)gridDim.z * nh * n_splits * D;
-    /* stage every split's (m, l) in shared memory with parallel loads (S is free now:
-     * G * 64 floats hold 2 * used <= 64 values per head), so the merge below reads L2 only
-     * for the partial O values, 4 independent loads at a time — a serial chain of
-     * dependent L2 loads per split would dominate the kernel at batch 1 */
-    for (int e = tid; e < G * used; e += AD_THREADS) {
-        int g = e / used, i = e - g * used;
-        int64_t pi = ((int64_t)si * nh + h0 + g) * n_splits + i;
-        S[g * AD_TILE + 2 * i] = __ldcg(mlb + pi * 2);
-        S[g * AD_TILE + 2 * i + 1] = __ldcg(mlb + pi * 2 + 1);
+/* ---- streaming variant (head_dim 128, 1, 2 or 4 query heads per KV head) ----
+ * The tiled kernel above moves a tile into shared memory with the whole block, then computes
+ * on it with the loads stopped; at large batch each block has only 2-3 tiles and ncu shows
+ * it latency-bound at ~2 TB/s. Here every warp streams its own chunks of 2U keys straight
+ * into registers and never waits on the other warps until the end, so an SM always has
+ * some warp's loads in flight:
+ *  - lane = (half, sub): dims [8 sub, 8 sub + 8) of rows half * U + u (u < U) of the chunk,
+ *    one 16-byte K and one V load per row, all 2U issued before any arithmetic;
+ *  - q . k partial dots over the lane's 8 dims, reduce-scattered over the 16 lanes of the
+ *    half (log2(16) shuffle steps, halving the values kept each step), so lane sub ends
+ *    with the full score of row half * U + sub / (16 / U);
+ *  - online softmax with a warp-uniform running max; probabilities broadcast back by
+ *    shuffle, O += p V over the lane's 8 dims;
+ *  - at the end the two halves, then the 4 warps, are merged through shared memory.
+ * Warps take chunks round-robin; a chunk never crosses a cache block (block_len % 2U == 0,
+ * split_len % 64 == 0), so a chunk costs one block-table lookup. */
+#define AS_WARPS 4
+
+template <int U> __device__ __forceinline__ float as_reduce16(float *v, int sub)
+{
+    int n = U;
+#pragma unroll
+    for (int m = 8; m >= 1; m >>= 1) {
+        if (n > 1) {
+            const bool up = sub & m;
+            const int h = n / 2;
+#pragma unroll
+            for (int i = 0; i < h; i++) {
+                float send = up ? v[i] : v[i + h], keep = up ? v[i + h] : v[i];
+                v[i] = keep + __shfl_xor_sync(0xffffffffu, send, m);
+            }
+            n = h;
+        } else {
+            v[0] += __shfl_xor_sync(0xffffffffu, v[0], m);
+        }
+    }
+    return v[0];
+}
+
+template <typename T, int G, int U>
+__global__ void __launch_bounds__(AS_WARPS * 32)
+    k_attn_decode_stream(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv, int layer, int nh, float scale,
+                         const int32_t *__restrict__ sel, int n_splits, int split_len, float *__restrict__ ws,
+                         int *__restrict__ counters, T *__restrict__ out)
+{
+    constexpr int D = 128, CH = 2 * U, SPAN = 16 / U;
+    __shared__ float o_s[AS_WARPS][G][D];
+    __shared__ float ml_s[AS_WARPS][G][2];
+    __shared__ float stage[G * AD_TILE];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4, sub = lane & 15;
+    const int split = blockIdx.x, kvh = blockIdx.y, si = blockIdx.z, nkv = kv.n_kv_heads;
+    ig_pdl_wait();
+    ig_pdl_trigger();
+    const int t = sel[si];
+    const int seq = b.tok_seq[t], ctx = b.tok_pos[t] + 1;
+    const int k_begin = split * split_len;
+    if (k_begin >= ctx) return;
+    const int k_end = min(ctx, k_begin + split_len);
+    const int h0 = kvh * G, bl = kv.block_len;
+
+    float qr[G][8], o[G][8], m[G], l[G];
+    const float qscale = scale * LOG2E;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        ig_unpack8<T>(*reinterpret_cast<const uint4 *>(q + (int64_t)t * nh * D + (int64_t)(h0 + g) * D + sub * 8),
+                      qr[g]);
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            qr[g][i] *= qscale;
+            o[g][i] = 0.0f;
+        }
+        m[g] = -INFINITY;
+        l[g] = 0.0f;
+    }
+    const T *pool = reinterpret_cast<const T *>(kv.pool);
+    const int32_t *table = b.block_table + (int64_t)seq * b.max_blocks;
+    const int own = half * U + sub / SPAN; /* the row whose full score this lane ends with */
+
+    for (int c0 = k_begin + warp * CH; c0 < k_end; c0 += AS_WARPS * CH) {
+        const int64_t blk = table[c0 / bl];
+        const int64_t row0 = (int64_t)(c0 % bl) * D + sub * 8;
+        const T *kp = pool + ad_kv_off(kv, blk, layer, 0, kvh) + row0;
+        const T *vp = pool + ad_kv_off(kv, blk, layer, 1, kvh) + row0;
+        uint4 kr[U], vr[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            kr[u] = *reinterpret_cast<const uint4 *>(kp + (half * U + u) * D);
+            vr[u] = *reinterpret_cast<const uint4 *>(vp + (half * U + u) * D);
+        }
+        float s[G][U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float f[8];
+            ig_unpack8<T>(kr[u], f);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float a = 0.0f, c = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 8; i += 2) {
+                    a += qr[g][i] * f[i];
+                    c += qr[g][i + 1] * f[i + 1];
+                }
+                s[g][u] = a + c;
+            }
+        }
+        const bool valid = c0 + own < k_end;
+        float p[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float sc = as_reduce16<U>(s[g], sub);
+            sc = valid ? sc : -INFINITY;
+            /* row 0 of every chunk is a real key, so the chunk max is finite */
+            float m_new = fmaxf(m[g], ig_warp_max(sc));
+            float alpha = exp2f(m[g] - m_new);
+            p[g] = exp2f(sc - m_new);
+            /* each row's score sits in SPAN lanes of its half: count it once */
+            l[g] = l[g] * alpha + (sub % SPAN == 0 ? p[g] : 0.0f);
+            m[g] = m_new;
+#pragma unroll
+            for (int i = 0; i < 8; i++) o[g][i] *= alpha;
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float f[8];
+            ig_unpack8<T>(vr[u], f);
+            /* rows past the context hold stale or never-written cache bytes: p is 0 there,
+             * but 0 * NaN is not */
+            if (c0 + half * U + u >= k_end)
+#pragma unroll
+                for (int i = 0; i < 8; i++) f[i] = 0.0f;
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float pu = __shfl_sync(0xffffffffu, p[g], (half << 4) | (u * SPAN));
+#pragma unroll
+                for (int i = 0; i < 8; i++) o[g][i] += pu * f[i];
+            }
+        }
+    }
+
+    /* halves share the warp's running max: add them, then publish per warp */
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) o[g][i] += __shfl_xor_sync(0xffffffffu, o[g][i], 16);
+        float lsum = ig_warp_sum(l[g]);
+        if (half == 0)
+#pragma unroll
+            for (int i = 0; i < 8; i += 4)
+                *reinterpret_cast<float4 *>(&o_s[warp][g][sub * 8 + i]) =
+                    make_float4(o[g][i], o[g][i + 1], o[g][i + 2], o[g][i + 3]);
+        if (lane == 0) {
+            ml_s[warp][g][0] = m[g]; /* -inf for a warp that had no chunk: weight 0 below */
+            ml_s[warp][g][1] = lsum;
+        }
     }
     __syncthreads();
-    for (int it = tid; it < G * D; it += AD_THREADS) {
-        int g = it / D, d = it - g * D, h = h0 + g;
-        const float *ml = S + g * AD_TILE;
-        int64_t base = ((int64_t)si * nh + h) * n_splits;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        const int d = tid, h = h0 + g;
         float M = -INFINITY;
-        for (int i = 0; i < used; i++) M = fmaxf(M, ml[2 * i]);
-        float L = 0.0f, o = 0.0f;
-        int i = 0;
-        for (; i + 4 <= used; i += 4) {
-            float o0 = __ldcg(ws + (base + i) * D + d), o1 = __ldcg(ws + (base + i + 1) * D + d);
-            float o2 = __ldcg(ws + (base + i + 2) * D + d), o3 = __ldcg(ws + (base + i + 3) * D + d);
-            float w0 = exp2f(ml[2 * i] - M), w1 = exp2f(ml[2 * i + 2] - M);
-            float w2 = exp2f(ml[2 * i + 4] - M), w3 = exp2f(ml[2 * i + 6] - M);
-            L += ml[2 * i + 1] * w0 + ml[2 * i + 3] * w1 + ml[2 * i + 5] * w2 + ml[2 * i + 7] * w3;
-            o += o0 * w0 + o1 * w1 + o2 * w2 + o3 * w3;
+#pragma unroll
+        for (int w = 0; w < AS_WARPS; w++) M = fmaxf(M, ml_s[w][g][0]);
+        float L = 0.0f, acc = 0.0f;
+#pragma unroll
+        for (int w = 0; w < AS_WARPS; w++) {
+            float wt = exp2f(ml_s[w][g][0] - M);
+            L += ml_s[w][g][1] * wt;
+            acc += o_s[w][g][d] * wt;
         }
-        for (; i < used; i++) {
-            float w = exp2f(ml[2 * i] - M);
-            L += ml[2 * i + 1] * w;
-            o += __ldcg(ws + (base + i) * D + d) * w;
+        if (n_splits == 1) {
+            out[(int64_t)t * nh * D + (int64_t)h * D + d] = ig_from_f<T>(acc / L);
+        } else {
+            int64_t pi = ((int64_t)si * nh + h) * n_splits + split;
+            ws[pi * D + d] = acc;
+            if (d == 0) {
+                float *ml = ws + (int64_t)gridDim.z * nh * n_splits * D + pi * 2;
+                ml[0] = M;
+                ml[1] = L;
+            }
         }
-        out[(int64_t)t * nh * D + (int64_t)h * D + d] = ig_from_f<T>(o / L);
     }
+    if (n_splits == 1) return;
+    ad_merge_splits<T>(ws, counters, stage, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, out);
 }
 
 static size_t ad_smem_bytes(int G, int D)
@@ -273,9 +466,44 @@ extern "C" size_t ig_attn_decode_ws_floats(int n_sel, int n_heads, int head_dim,
     return (size_t)n_sel * n_heads * n_splits * (head_dim + 2);
 }
 
-extern "C" cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_desc kv, int layer,
-                                        int n_heads, float scale, const int32_t *sel, int n_sel, int n_splits,
-                                        int split_len, float *ws, int *counters, void *out, cudaStream_t st)
+/* The streaming kernel's shapes: head_dim 128, G in {1, 2, 4} (U = keys per half-warp
+ * chunk; fewer for G = 4 so q, O and the chunk's K/V stay in registers), and chunks that
+ * never cross a cache block. */
+static int as_keys(int G, int D, int block_len)
+{
+    int U = G <= 2 ? 8 : 4;
+    if (D != 128 || (G != 1 && G != 2 && G != 4) || block_len % (2 * U) != 0) return 0;
+    return U;
+}
+
+template <typename T>
+static cudaError_t as_launch(int G, dim3 grid, cudaStream_t st, const T *q, ig_batch_dev b, ig_kv_desc kv, int layer,
+                             int nh, float scale, const int32_t *sel, int n_splits, int split_len, float *ws,
+                             int *counters, T *out)
+{
+    const dim3 blk(AS_WARPS * 32);
+    switch (G) {
+    case 1:
+        return ig_launch(k_attn_decode_stream<T, 1, 8>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+                         split_len, ws, counters, out);
+    case 2:
+        return ig_launch(k_attn_decode_stream<T, 2, 8>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+                         split_len, ws, counters, out);
+    default:
+        return ig_launch(k_attn_decode_stream<T, 4, 4>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+                         split_len, ws, counters, out);
+    }
+}
+
+extern "C" int ig_attn_decode_streams(int n_heads, int n_kv_heads, int head_dim, int block_len)
+{
+    return n_kv_heads > 0 && n_heads % n_kv_heads == 0 && as_keys(n_heads / n_kv_heads, head_dim, block_len) > 0;
+}
+
+extern "C" cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_desc kv, int layer,
+                                             int n_heads, float scale, const int32_t *sel, int n_sel, int n_splits,
+                                             int split_len, float *ws, int *counters, void *out, int path,
+                                             cudaStream_t st)
 {
     if (n_sel <= 0) return cudaSuccess;
     int G = n_heads / kv.n_kv_heads, D = kv.head_dim;
@@ -283,8 +511,18 @@ extern "C" cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev
     if (G * D / 2 > AD_MAX_ITEMS * AD_THREADS || D % 8 != 0 || D > 256 || split_len % AD_TILE != 0 ||
         n_splits < 1 || n_splits > 32)
         return cudaErrorInvalidValue;
-    size_t smem = ad_smem_bytes(G, D);
     dim3 grid(n_splits, kv.n_kv_heads, n_sel);
+    const bool stream = path == IG_ATTN_DECODE_STREAM ||
+                        (path == IG_ATTN_DECODE_AUTO && as_keys(G, D, kv.block_len) > 0);
+    if (stream && as_keys(G, D, kv.block_len) == 0) return cudaErrorInvalidValue;
+    if (stream) {
+        IG_DISPATCH_T(dt, T, {
+            return as_launch<T>(G, grid, st, (const T *)q, b, kv, layer, n_heads, scale, sel, n_splits, split_len, ws,
+                                counters, (T *)out);
+        });
+        return cudaGetLastError();
+    }
+    size_t smem = ad_smem_bytes(G, D);
     IG_DISPATCH_T(dt, T, {
         static size_t granted = 48 * 1024;
         if (smem > granted) {
@@ -297,4 +535,12 @@ extern "C" cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev
                          sel, n_splits, split_len, ws, counters, (T *)out);
     });
     return cudaGetLastError();
+}
+
+extern "C" cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_desc kv, int layer,
+                                        int n_heads, float scale, const int32_t *sel, int n_sel, int n_splits,
+                                        int split_len, float *ws, int *counters, void *out, cudaStream_t st)
+{
+    return ig_k_attn_decode_path(dt, q, b, kv, layer, n_heads, scale, sel, n_sel, n_splits, split_len, ws, counters,
+                                 out, IG_ATTN_DECODE_AUTO, st);
 }

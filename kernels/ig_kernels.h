@@ -88,6 +88,15 @@ size_t ig_attn_decode_ws_floats(int n_sel, int n_heads, int head_dim, int n_spli
 cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_desc kv, int layer, int n_heads,
                              float scale, const int32_t *sel, int n_sel, int n_splits, int split_len, float *ws,
                              int *counters, void *out, cudaStream_t st);
+/* The same with the kernel chosen by the caller (tests and benchmarks compare them):
+ * TILED is the shared-memory tile kernel (any shape above); STREAM the register-streaming
+ * one, for the shapes ig_attn_decode_streams() accepts (cudaErrorInvalidValue otherwise);
+ * AUTO, what ig_k_attn_decode uses, takes STREAM wherever it can. */
+enum { IG_ATTN_DECODE_AUTO = 0, IG_ATTN_DECODE_TILED = 1, IG_ATTN_DECODE_STREAM = 2 };
+int ig_attn_decode_streams(int n_heads, int n_kv_heads, int head_dim, int block_len);
+cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_desc kv, int layer, int n_heads,
+                                  float scale, const int32_t *sel, int n_sel, int n_splits, int split_len, float *ws,
+                                  int *counters, void *out, int path, cudaStream_t st);
 
 /* Flash attention (tensor cores, mma.sync) over the batch's sequences with q_len >= 2:
  * causal, GQA, variable lengths, K/V read from the paged cache. head_dim 64 or 128

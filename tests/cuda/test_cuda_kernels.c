@@ -557,10 +557,13 @@ static void test_cuda_kv_copy_copies_only_the_prefix(void **state)
     free(got);
 }
 
-/* Runs one attention case through the GPU (prefill kernel for q_len >= 2 when it takes the
- * head size, else the decode kernel for every token, with n_splits splits) vs ig_cpu_attention. */
-static void attn_run(const attn_case *c, ig_dtype dt, int force_generic, int split_len, ig_pool *pool)
+/* Runs one attention case through the GPU vs ig_cpu_attention. path IG_ATTN_DECODE_AUTO:
+ * the prefill kernel for q_len >= 2 when it takes the head size, the decode kernel the
+ * backend would pick for the rest; TILED or STREAM: that decode kernel for every token
+ * (a case STREAM does not take is skipped). Split-K over split_len-key splits. */
+static void attn_run(const attn_case *c, ig_dtype dt, int path, int split_len, ig_pool *pool)
 {
+    if (path == IG_ATTN_DECODE_STREAM && !ig_attn_decode_streams(c->nh, c->nkv, c->D, c->bl)) return;
     const int L = 2, layer = 1;
     paged p;
     paged_build(&p, c);
@@ -580,7 +583,7 @@ static void attn_run(const attn_case *c, ig_dtype dt, int force_generic, int spl
     void *dq = ct_dev_from(qh, 2 * (size_t)p.T * QD);
     void *dout = ct_dev_poisoned(2 * (size_t)p.T * QD);
     float scale = 1.0f / sqrtf((float)c->D);
-    int use_prefill = !force_generic && ig_attn_prefill_supported(c->D);
+    int use_prefill = path == IG_ATTN_DECODE_AUTO && ig_attn_prefill_supported(c->D);
     int32_t *sel = malloc(sizeof(int32_t) * p.T);
     int n_sel = 0, max_q = 0, max_ctx = 1;
     for (int s = 0; s < c->n_seqs; s++) {
@@ -598,7 +601,8 @@ static void attn_run(const attn_case *c, ig_dtype dt, int force_generic, int spl
     CT_CK(cudaMalloc((void **)&cnt, sizeof(int) * (n_sel + 1) * c->nkv));
     CT_CK(cudaMemset(cnt, 0, sizeof(int) * (n_sel + 1) * c->nkv)); /* split-merge counters start at zero */
     if (use_prefill) CT_CK(ig_k_attn_prefill(dt, dq, bd, kv, layer, c->nh, scale, max_q, dout, 0));
-    CT_CK(ig_k_attn_decode(dt, dq, bd, kv, layer, c->nh, scale, dsel, n_sel, n_splits, split_len, ws, cnt, dout, 0));
+    CT_CK(ig_k_attn_decode_path(dt, dq, bd, kv, layer, c->nh, scale, dsel, n_sel, n_splits, split_len, ws, cnt, dout,
+                                path, 0));
     CT_CK(cudaDeviceSynchronize());
     float *got = ct_to_host_f32(dout, dt, (size_t)p.T * QD);
     float *ref = malloc(sizeof(float) * p.T * QD);
@@ -610,8 +614,9 @@ static void attn_run(const attn_case *c, ig_dtype dt, int force_generic, int spl
         ig_cpu_attention(pool, &a);
     }
     char what[160];
+    static const char *const path_name[] = {"prefill+decode", "decode-tiled", "decode-stream"};
     snprintf(what, sizeof what, "attention %s nh=%d nkv=%d D=%d bl=%d %s split_len=%d", ig_dtype_str(dt), c->nh, c->nkv,
-             c->D, c->bl, use_prefill ? "prefill+decode" : "decode-kernel", split_len);
+             c->D, c->bl, path_name[path], split_len);
     ct_expect_close(what, got, ref, (size_t)p.T * QD, dt == IG_F16 ? 2e-3 : 1.6e-2, dt == IG_F16 ? 1e-2 : 2e-2);
     for (int i = 0; i < 6; i++) cudaFree(al[i]);
     cudaFree(kv.pool);
@@ -641,13 +646,20 @@ static void test_cuda_attention_matches_cpu_paged_mixed_batch(void **state)
         {4, 2, 16, 16, 3, {1, 12, 3}, {40, 12, 50}},  /* fixtures' head size: generic path */
         {8, 1, 8, 64, 2, {1, 9}, {100, 9}},          /* stories260K-like tiny heads */
         {28, 4, 128, 64, 2, {1, 3}, {700, 3}},       /* Qwen2-7B grouping (7 heads per KV head) */
+        /* streaming decode kernel shapes: MHA (Llama-2) with a 1-key context, a partial
+         * last chunk and a long one; 2 heads per KV head on 32-token blocks */
+        {4, 4, 128, 64, 5, {1, 1, 1, 1, 40}, {1, 17, 700, 64, 100}},
+        {8, 4, 128, 32, 3, {1, 1, 2}, {33, 250, 90}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int di = 0; di < 2; di++) {
-            attn_run(&cases[i], k_dts[di], 0, 64, pool);
-            attn_run(&cases[i], k_dts[di], 0, 256, pool);
-            attn_run(&cases[i], k_dts[di], 1, 128, pool);
-            attn_run(&cases[i], k_dts[di], 1, 4096, pool);
+            attn_run(&cases[i], k_dts[di], IG_ATTN_DECODE_AUTO, 64, pool);
+            attn_run(&cases[i], k_dts[di], IG_ATTN_DECODE_AUTO, 256, pool);
+            for (int path = IG_ATTN_DECODE_TILED; path <= IG_ATTN_DECODE_STREAM; path++) {
+                attn_run(&cases[i], k_dts[di], path, 64, pool);
+                attn_run(&cases[i], k_dts[di], path, 128, pool);
+                attn_run(&cases[i], k_dts[di], path, 4096, pool);
+            }
         }
     ig_pool_destroy(pool);
 }

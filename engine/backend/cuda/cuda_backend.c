@@ -164,6 +164,9 @@ static ignis_status create_rank(const ig_model_desc *d, int rank, int dev, const
     b->split_cover = 4; /* measured on H100: 189 vs 182 tok/s at batch 1 over 2 (NOTES-cuda.md) */
     const char *sc = getenv("IGNIS_CUDA_SPLIT_COVER");
     if (sc && atoi(sc) > 0) b->split_cover = atoi(sc);
+    /* decode attention kernel: auto (streaming where the shape allows), tiled or stream */
+    const char *da = getenv("IGNIS_CUDA_DECODE_ATTN");
+    b->decode_attn = da && !strcmp(da, "tiled") ? IG_ATTN_DECODE_TILED : IG_ATTN_DECODE_AUTO;
 
     ignis_status s = IGNIS_OK;
 #define TRY_(x)                                                                                             \

@@ -293,8 +293,9 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
         if (p->max_q_prefill >= 2)
             IG_CK(ig_k_attn_prefill(b->dt, b->q, bd, kv, l, b->nh, b->scale, p->max_q_prefill, b->att, b->st));
         if (p->n_dec > 0)
-            IG_CK(ig_k_attn_decode(b->dt, b->q, bd, kv, l, b->nh, b->scale, b->meta_d + m.dec_sel, p->n_dec,
-                                   p->n_splits, p->split_len, b->attn_ws, b->attn_cnt, b->att, b->st));
+            IG_CK(ig_k_attn_decode_path(b->dt, b->q, bd, kv, l, b->nh, b->scale, b->meta_d + m.dec_sel, p->n_dec,
+                                        p->n_splits, p->split_len, b->attn_ws, b->attn_cnt, b->att, b->decode_attn,
+                                        b->st));
         IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, b->rank == 0));
         IG_TRY(allreduce_x(b, T));
         if (fused) {

@@ -99,6 +99,7 @@ typedef struct cuda_backend {
     size_t attn_cnt_n;
     int gemv_max_m; /* largest token count that uses the GEMV kernel instead of cuBLAS */
     int split_cover; /* decode attention: blocks per SM the split-K plan aims for */
+    int decode_attn; /* IG_ATTN_DECODE_AUTO or _TILED (IGNIS_CUDA_DECODE_ATTN=tiled) */
 
     /* sampling */
     void *sample_ws;
