@@ -34,12 +34,12 @@ __device__ __forceinline__ int64_t ad_kv_off(const ig_kv_desc &kv, int64_t block
 
 /* Split merge, done by whichever block of this (token, KV head) finishes last: every
  * block has published its partials (O, then m and l), then counts itself in; the last one
- * (count == used) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the
+ * (count == used * per_split, the blocks each split is made of) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the
  * counter for the next launch (CUDA-graph replays reuse it). Saves a second kernel per
  * layer. stage: G * 64 floats of shared memory the caller no longer needs. */
 template <typename T>
 __device__ void ad_merge_splits(const float *ws, int *counters, float *stage, int t, int si, int kvh, int nkv, int h0,
-                                int G, int D, int nh, int n_splits, int split_len, int ctx, T *out)
+                                int G, int D, int nh, int n_splits, int split_len, int ctx, int per_split, T *out)
 {
     __shared__ int last;
     const int tid = threadIdx.x;
@@ -47,7 +47,7 @@ __device__ void ad_merge_splits(const float *ws, int *counters, float *stage, in
     __syncthreads();
     int *counter = counters + (int64_t)si * nkv + kvh;
     const int used = min(n_splits, (ctx + split_len - 1) / split_len);
-    if (tid == 0) last = atomicAdd(counter, 1) == used - 1;
+    if (tid == 0) last = atomicAdd(counter, 1) == used * per_split - 1;
     __syncthreads();
     if (!last) return;
     __threadfence();
@@ -265,10 +265,10 @@ __global__ void __launch_bounds__(AD_THREADS)
         }
     }
     if (n_splits == 1) return;
-    ad_merge_splits<T>(ws, counters, S, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, out);
+    ad_merge_splits<T>(ws, counters, S, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, 1, out);
 }
 
-/* ---- streaming variant (head_dim 128, 1, 2 or 4 query heads per KV head) ----
+/* ---- streaming variant (head_dim 128) ----
  * The tiled kernel above moves a tile into shared memory with the whole block, then computes
  * on it with the loads stopped; at large batch each block has only 2-3 tiles and ncu shows
  * it latency-bound at ~2 TB/s. Here every warp streams its own chunks of 2U keys straight
@@ -283,8 +283,13 @@ __global__ void __launch_bounds__(AD_THREADS)
  *    shuffle, O += p V over the lane's 8 dims;
  *  - at the end the two halves, then the 4 warps, are merged through shared memory.
  * Warps take chunks round-robin; a chunk never crosses a cache block (block_len % 2U == 0,
- * split_len % 64 == 0), so a chunk costs one block-table lookup. */
+ * split_len % 64 == 0), so a chunk costs one block-table lookup.
+ * A block computes GT of the G query heads that share a KV head (GT = G for G = 1, 2, 4;
+ * else 4, the last group masked): q and O take 16 GT registers, so larger groups are split
+ * over ceil(G / GT) blocks with consecutive ids that read the same K/V, the second mostly
+ * from L2. */
 #define AS_WARPS 4
+#define AS_MAX_G 16 /* G * D <= 2048 (the tiled kernel's bound) with D = 128 */
 
 template <int U> __device__ __forceinline__ float as_reduce16(float *v, int sub)
 {
@@ -307,18 +312,19 @@ template <int U> __device__ __forceinline__ float as_reduce16(float *v, int sub)
     return v[0];
 }
 
-template <typename T, int G, int U>
+template <typename T, int GT, int U>
 __global__ void __launch_bounds__(AS_WARPS * 32)
     k_attn_decode_stream(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv, int layer, int nh, float scale,
                          const int32_t *__restrict__ sel, int n_splits, int split_len, float *__restrict__ ws,
                          int *__restrict__ counters, T *__restrict__ out)
 {
     constexpr int D = 128, CH = 2 * U, SPAN = 16 / U;
-    __shared__ float o_s[AS_WARPS][G][D];
-    __shared__ float ml_s[AS_WARPS][G][2];
-    __shared__ float stage[G * AD_TILE];
+    __shared__ float o_s[AS_WARPS][GT][D];
+    __shared__ float ml_s[AS_WARPS][GT][2];
+    __shared__ float stage[AS_MAX_G * AD_TILE];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, half = lane >> 4, sub = lane & 15;
-    const int split = blockIdx.x, kvh = blockIdx.y, si = blockIdx.z, nkv = kv.n_kv_heads;
+    const int nkv = kv.n_kv_heads, G = nh / nkv, n_groups = (G + GT - 1) / GT;
+    const int grp = blockIdx.x % n_groups, split = blockIdx.x / n_groups, kvh = blockIdx.y, si = blockIdx.z;
     ig_pdl_wait();
     ig_pdl_trigger();
     const int t = sel[si];
@@ -326,14 +332,19 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
     const int k_begin = split * split_len;
     if (k_begin >= ctx) return;
     const int k_end = min(ctx, k_begin + split_len);
-    const int h0 = kvh * G, bl = kv.block_len;
+    const int h0 = kvh * G, hg = h0 + grp * GT, ng = min(GT, G - grp * GT), bl = kv.block_len;
 
-    float qr[G][8], o[G][8], m[G], l[G];
+    float qr[GT][8], o[GT][8], m[GT], l[GT];
     const float qscale = scale * LOG2E;
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-        ig_unpack8<T>(*reinterpret_cast<const uint4 *>(q + (int64_t)t * nh * D + (int64_t)(h0 + g) * D + sub * 8),
-                      qr[g]);
+    for (int g = 0; g < GT; g++) {
+        /* a masked head of the last group runs with q = 0 and is never written */
+        if (g < ng)
+            ig_unpack8<T>(*reinterpret_cast<const uint4 *>(q + (int64_t)t * nh * D + (int64_t)(hg + g) * D + sub * 8),
+                          qr[g]);
+        else
+#pragma unroll
+            for (int i = 0; i < 8; i++) qr[g][i] = 0.0f;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             qr[g][i] *= qscale;
@@ -357,13 +368,13 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
             kr[u] = *reinterpret_cast<const uint4 *>(kp + (half * U + u) * D);
             vr[u] = *reinterpret_cast<const uint4 *>(vp + (half * U + u) * D);
         }
-        float s[G][U];
+        float s[GT][U];
 #pragma unroll
         for (int u = 0; u < U; u++) {
             float f[8];
             ig_unpack8<T>(kr[u], f);
 #pragma unroll
-            for (int g = 0; g < G; g++) {
+            for (int g = 0; g < GT; g++) {
                 float a = 0.0f, c = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 8; i += 2) {
@@ -374,9 +385,9 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
             }
         }
         const bool valid = c0 + own < k_end;
-        float p[G];
+        float p[GT];
 #pragma unroll
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < GT; g++) {
             float sc = as_reduce16<U>(s[g], sub);
             sc = valid ? sc : -INFINITY;
             /* row 0 of every chunk is a real key, so the chunk max is finite */
@@ -399,7 +410,7 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
 #pragma unroll
                 for (int i = 0; i < 8; i++) f[i] = 0.0f;
 #pragma unroll
-            for (int g = 0; g < G; g++) {
+            for (int g = 0; g < GT; g++) {
                 float pu = __shfl_sync(0xffffffffu, p[g], (half << 4) | (u * SPAN));
 #pragma unroll
                 for (int i = 0; i < 8; i++) o[g][i] += pu * f[i];
@@ -409,7 +420,7 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
 
     /* halves share the warp's running max: add them, then publish per warp */
 #pragma unroll
-    for (int g = 0; g < G; g++) {
+    for (int g = 0; g < GT; g++) {
 #pragma unroll
         for (int i = 0; i < 8; i++) o[g][i] += __shfl_xor_sync(0xffffffffu, o[g][i], 16);
         float lsum = ig_warp_sum(l[g]);
@@ -425,8 +436,9 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
     }
     __syncthreads();
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-        const int d = tid, h = h0 + g;
+    for (int g = 0; g < GT; g++) {
+        const int d = tid, h = hg + g;
+        if (g >= ng) break;
         float M = -INFINITY;
 #pragma unroll
         for (int w = 0; w < AS_WARPS; w++) M = fmaxf(M, ml_s[w][g][0]);
@@ -450,7 +462,7 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
         }
     }
     if (n_splits == 1) return;
-    ad_merge_splits<T>(ws, counters, stage, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, out);
+    ad_merge_splits<T>(ws, counters, stage, t, si, kvh, nkv, h0, G, D, nh, n_splits, split_len, ctx, n_groups, out);
 }
 
 static size_t ad_smem_bytes(int G, int D)
@@ -466,13 +478,18 @@ extern "C" size_t ig_attn_decode_ws_floats(int n_sel, int n_heads, int head_dim,
     return (size_t)n_sel * n_heads * n_splits * (head_dim + 2);
 }
 
-/* The streaming kernel's shapes: head_dim 128, G in {1, 2, 4} (U = keys per half-warp
- * chunk; fewer for G = 4 so q, O and the chunk's K/V stay in registers), and chunks that
- * never cross a cache block. */
+/* The streaming kernel's shapes: head_dim 128, chunks that never cross a cache block. GT:
+ * query heads per block; U: keys per half-warp chunk, fewer for GT = 4 so q, O and the
+ * chunk's K/V stay in registers. */
+static int as_heads(int G)
+{
+    return G == 1 || G == 2 ? G : 4;
+}
+
 static int as_keys(int G, int D, int block_len)
 {
-    int U = G <= 2 ? 8 : 4;
-    if (D != 128 || (G != 1 && G != 2 && G != 4) || block_len % (2 * U) != 0) return 0;
+    int U = as_heads(G) <= 2 ? 8 : 4;
+    if (D != 128 || G < 1 || G > AS_MAX_G || block_len % (2 * U) != 0) return 0;
     return U;
 }
 
@@ -482,7 +499,9 @@ static cudaError_t as_launch(int G, dim3 grid, cudaStream_t st, const T *q, ig_b
                              int *counters, T *out)
 {
     const dim3 blk(AS_WARPS * 32);
-    switch (G) {
+    const int GT = as_heads(G);
+    grid.x *= (G + GT - 1) / GT;
+    switch (GT) {
     case 1:
         return ig_launch(k_attn_decode_stream<T, 1, 8>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
                          split_len, ws, counters, out);

@@ -90,7 +90,8 @@ cudaError_t ig_k_attn_decode(ig_dtype dt, const void *q, ig_batch_dev b, ig_kv_d
                              int *counters, void *out, cudaStream_t st);
 /* The same with the kernel chosen by the caller (tests and benchmarks compare them):
  * TILED is the shared-memory tile kernel (any shape above); STREAM the register-streaming
- * one, for the shapes ig_attn_decode_streams() accepts (cudaErrorInvalidValue otherwise);
+ * one, for the shapes ig_attn_decode_streams() accepts (head_dim 128, block_len a multiple
+ * of 16) (cudaErrorInvalidValue otherwise);
  * AUTO, what ig_k_attn_decode uses, takes STREAM wherever it can. */
 enum { IG_ATTN_DECODE_AUTO = 0, IG_ATTN_DECODE_TILED = 1, IG_ATTN_DECODE_STREAM = 2 };
 int ig_attn_decode_streams(int n_heads, int n_kv_heads, int head_dim, int block_len);

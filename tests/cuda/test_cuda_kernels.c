@@ -646,10 +646,12 @@ static void test_cuda_attention_matches_cpu_paged_mixed_batch(void **state)
         {4, 2, 16, 16, 3, {1, 12, 3}, {40, 12, 50}},  /* fixtures' head size: generic path */
         {8, 1, 8, 64, 2, {1, 9}, {100, 9}},          /* stories260K-like tiny heads */
         {28, 4, 128, 64, 2, {1, 3}, {700, 3}},       /* Qwen2-7B grouping (7 heads per KV head) */
-        /* streaming decode kernel shapes: MHA (Llama-2) with a 1-key context, a partial
+        /* streaming decode kernel shapes (all of head size 128 above take it too; the
+         * Qwen2 case has a masked head group): MHA (Llama-2) with a 1-key context, a partial
          * last chunk and a long one; 2 heads per KV head on 32-token blocks */
         {4, 4, 128, 64, 5, {1, 1, 1, 1, 40}, {1, 17, 700, 64, 100}},
         {8, 4, 128, 32, 3, {1, 1, 2}, {33, 250, 90}},
+        {16, 2, 128, 64, 3, {1, 1, 1}, {5, 300, 64}}, /* 8 per KV head: two head groups a block each */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int di = 0; di < 2; di++) {
