@@ -4,7 +4,7 @@
  * reports achieved GB/s and TFLOP/s against peaks measured in the same run (a large
  * device-to-device copy counting read + write bytes; an 8192^3 fp16 cuBLAS GEMM).
  *
- *   kernel_bench [--reps 30] [--only gemm|kernels|attn]
+ *   kernel_bench [--reps 30] [--only gemm|kernels|attn|sample]
  */
 #include <algorithm>
 #include <functional>
@@ -355,13 +355,24 @@ static void bench_attn()
         cudaFree(out);
         cudaFree(m);
     }
-    printf("\n== sampling (vocab 32000) ==\n");
-    for (int rows : {1, 64}) {
-        for (int mode = 0; mode < 2; mode++) {
+    printf("\n");
+}
+
+/* GPU sampling over Llama-2's vocabulary, 1 to 256 rows. */
+static void bench_sample()
+{
+    printf("== sampling (vocab 32000) ==\n");
+    /* modes: greedy; top-k 40 + top-p (the chat default shape: radix select); top-p only
+     * (full-row sort) */
+    static const char *const mode_name[] = {"greedy + penalty", "top-k 40 + top-p 0.95 + penalty",
+                                            "top-p 0.95 + penalty (full sort)"};
+    for (int rows : {1, 64, 256}) {
+        for (int mode = 0; mode < 3; mode++) {
             float *lg = (float *)dalloc(sizeof(float) * rows * 32000);
             CK(ig_k_synth(IG_F32, IG_F32, lg, (int64_t)rows * 32000, 9, 4.0f, 0.0f, g_st));
             std::vector<ig_sample_dev> sp(rows);
-            for (auto &p : sp) p = {mode ? 0.8f : 0.0f, mode ? 40 : 0, mode ? 0.95f : 1.0f, 1.1f, 0.5f, 0, 64};
+            for (auto &p : sp) p = {mode ? 0.8f : 0.0f, mode == 1 ? 40 : 0, mode ? 0.95f : 1.0f, 1.1f, 0.5f, 0, 64};
+            const int full_sort = mode > 0 && ig_sample_full_sort(sp[0].top_k, sp[0].top_p, 32000);
             ig_sample_dev *dsp;
             int32_t *hist, *ids;
             CK(cudaMalloc(&dsp, sizeof(ig_sample_dev) * rows));
@@ -373,10 +384,10 @@ static void bench_attn()
             void *ws;
             CK(cudaMalloc(&ws, wsb));
             double us = time_us([&](int) {
-                CK(ig_k_sample(lg, rows, 32000, 32000, dsp, hist, mode, mode, ws, wsb, ids, g_st));
+                CK(ig_k_sample(lg, rows, 32000, 32000, dsp, hist, full_sort, mode > 0, ws, wsb, ids, g_st));
             });
             char name[96];
-            snprintf(name, sizeof name, "sample rows=%-3d %s", rows, mode ? "top-k 40 + top-p 0.95 + penalty" : "greedy + penalty");
+            snprintf(name, sizeof name, "sample rows=%-3d %s", rows, mode_name[mode]);
             report(name, us, 4.0 * rows * 32000, 0);
             cudaFree(lg);
             cudaFree(dsp);
@@ -411,5 +422,6 @@ int main(int argc, char **argv)
     if (only.empty() || only == "gemm") bench_gemm();
     if (only.empty() || only == "kernels") bench_kernels();
     if (only.empty() || only == "attn") bench_attn();
+    if (only.empty() || only == "sample") bench_sample();
     return 0;
 }

@@ -201,6 +201,7 @@ __global__ void __launch_bounds__(AD_THREADS)
             S[g * AD_TILE + lane] = p0;
             S[g * AD_TILE + lane + 32] = p1;
             float sum = ig_warp_sum(p0 + p1);
+            __syncwarp(); /* every lane has read m_s[g] before lane 0 rewrites it */
             if (lane == 0) {
                 float alpha = exp2f(m_old - m_new); /* m_old = -inf on the first tile: 0 */
                 a_s[g] = alpha;

@@ -157,16 +157,30 @@ typedef struct ig_sample_dev {
     int hist_off, hist_len;   /* this row's ids in the history array */
 } ig_sample_dev;
 
+/* Sampling rows with 0 < top_k <= IG_SAMPLE_SELECT_K (and top_k < vocab) take their
+ * candidates by a block-wide radix select and sort only those; other top-k / top-p rows
+ * sort the whole row. Whether a row needs that full sort (host and device agree): */
+#define IG_SAMPLE_SELECT_K 1024
+#ifdef __CUDACC__
+__host__ __device__
+#endif
+static inline int ig_sample_full_sort(int top_k, float top_p, int vocab)
+{
+    int select = top_k > 0 && top_k <= IG_SAMPLE_SELECT_K && top_k < vocab;
+    return (top_k > 0 || top_p < 1.0f) && !select;
+}
+
 /* Applies repetition penalty and temperature to logits rows in place ([n_rows][ld] fp32,
  * first `vocab` columns), then picks one id per row into out_ids: greedy rows take the
  * argmax (lowest index on ties); sampling rows follow ignis_sample_logits (top-k, then
  * top-p over the probabilities sorted descending, then the draw u over the kept mass).
- * any_sorted: some row needs the sort (temperature > 0 with top-k or top-p); any_sampling:
- * some row has temperature > 0 (else the argmax pass is all).
+ * any_full_sort: some row has temperature > 0 and ig_sample_full_sort(...) (1 is always
+ * correct, 0 saves the sort pass); any_sampling: some row has temperature > 0 (else the
+ * argmax pass is all).
  * ws: device scratch of ig_sample_ws_bytes(n_rows, vocab) bytes. */
 size_t ig_sample_ws_bytes(int n_rows, int vocab);
 cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld, const ig_sample_dev *params,
-                        const int32_t *history, int any_sorted, int any_sampling, void *ws, size_t ws_bytes,
+                        const int32_t *history, int any_full_sort, int any_sampling, void *ws, size_t ws_bytes,
                         int32_t *out_ids, cudaStream_t st);
 
 #ifdef __cplusplus

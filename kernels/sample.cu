@@ -8,8 +8,10 @@
  *  - k_sample_prep: penalty through a per-row "seen" bitmap (atomicOr claims an id once),
  *    greedy rows finish with a block argmax; sampling rows divide by the temperature and,
  *    when a sort is needed, stage (logit, id) pairs for the sort;
- *  - a stable segmented radix sort (CUB, from the CUDA toolkit) orders each row's pairs
- *    descending; stability keeps ascending ids among equal logits;
+ *  - top-k rows with k <= IG_SAMPLE_SELECT_K: k_sample_select picks the k candidates by a
+ *    block radix select and ranks only them (the row is read 5 times, never sorted);
+ *  - other top-k / top-p rows: a stable segmented radix sort (CUB, from the CUDA toolkit)
+ *    orders each row's pairs descending; stability keeps ascending ids among equal logits;
  *  - k_sample_pick: softmax mass, top-p cut and the draw through chunked block-wide
  *    inclusive scans (1024 candidates per pass, stopping at the first hit).
  * The sums are parallel, so they round differently from the CPU's sequential sum: the
@@ -150,18 +152,11 @@ __device__ int sp_first_cross(const float *v, int n, float mx, float target, boo
     return n;
 }
 
-__global__ void __launch_bounds__(SP_THREADS)
-    k_sample_pick(const float *logits, int vocab, int ld, const ig_sample_dev *params, const float *skeys,
-                  const int32_t *sids, int32_t *out_ids)
+/* Softmax mass, top-p cut and the draw over candidates v[0, n) (sorted descending when
+ * `sorted`, so v[0] is the max): the index of the chosen candidate. */
+__device__ int sp_pick(const float *v, int n, bool sorted, const ig_sample_dev &p)
 {
-    __shared__ float red[32];
-    const int r = blockIdx.x;
-    const ig_sample_dev p = params[r];
-    if (!(p.temperature > 0.0f)) return;
-    const bool sorted = sp_sorted(p);
-    const float *v = sorted ? skeys + (int64_t)r * vocab : logits + (int64_t)r * ld;
-    int n = vocab;
-    if (sorted && p.top_k > 0 && p.top_k < n) n = p.top_k;
+    __shared__ float red[32], wm[32];
     float mx;
     if (sorted) {
         mx = v[0];
@@ -169,7 +164,6 @@ __global__ void __launch_bounds__(SP_THREADS)
         float m = -INFINITY;
         for (int i = threadIdx.x; i < n; i += SP_THREADS) m = fmaxf(m, v[i]);
         m = ig_warp_max(m);
-        __shared__ float wm[32];
         if ((threadIdx.x & 31) == 0) wm[threadIdx.x >> 5] = m;
         __syncthreads();
         mx = ig_warp_max(wm[threadIdx.x & 31]);
@@ -188,8 +182,162 @@ __global__ void __launch_bounds__(SP_THREADS)
     }
     float cum;
     int pick = sp_first_cross(v, keep, mx, p.u * sum, false, &cum);
-    if (pick >= keep) pick = keep - 1;
+    return pick < keep ? pick : keep - 1;
+}
+
+__global__ void __launch_bounds__(SP_THREADS)
+    k_sample_pick(const float *logits, int vocab, int ld, const ig_sample_dev *params, const float *skeys,
+                  const int32_t *sids, int32_t *out_ids)
+{
+    const int r = blockIdx.x;
+    const ig_sample_dev p = params[r];
+    if (!(p.temperature > 0.0f)) return;
+    const bool sorted = sp_sorted(p);
+    if (sorted && !ig_sample_full_sort(p.top_k, p.top_p, vocab)) return; /* k_sample_select's row */
+    const float *v = sorted ? skeys + (int64_t)r * vocab : logits + (int64_t)r * ld;
+    int n = vocab;
+    if (sorted && p.top_k > 0 && p.top_k < n) n = p.top_k;
+    int pick = sp_pick(v, n, sorted, p);
     if (threadIdx.x == 0) out_ids[r] = sorted ? sids[(int64_t)r * vocab + pick] : pick;
+}
+
+/* Order-preserving unsigned image of a logit (larger value, larger key); -0 is read as +0,
+ * as the CPU's comparison does. */
+__device__ __forceinline__ uint32_t sp_key(float v)
+{
+    uint32_t u = __float_as_uint(v == 0.0f ? 0.0f : v);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+typedef cub::BlockScan<int, SP_THREADS> sp_iscan;
+
+/* One pass of the block over a row: f(i, key, in_range) for every i < vocab rounded up to
+ * the block, all threads together (f may use warp collectives). A block has one row to
+ * itself, so the loads are issued SP_UNROLL at a time: a plain strided loop would wait
+ * one L2 round trip per element. */
+#define SP_UNROLL 8
+template <typename F> __device__ __forceinline__ void sp_row_pass(const float *l, int vocab, F f)
+{
+    for (int base = 0; base < vocab; base += SP_THREADS * SP_UNROLL) {
+        float x[SP_UNROLL];
+#pragma unroll
+        for (int u = 0; u < SP_UNROLL; u++) {
+            const int i = base + u * SP_THREADS + (int)threadIdx.x;
+            x[u] = i < vocab ? l[i] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < SP_UNROLL; u++) {
+            const int i = base + u * SP_THREADS + (int)threadIdx.x;
+            f(i, sp_key(x[u]), i < vocab);
+        }
+    }
+}
+
+/* Top-k rows with k <= IG_SAMPLE_SELECT_K, one block per row, instead of sorting the whole
+ * vocabulary: (1) radix select, 8 bits a pass from the top, finds the key T of the k-th
+ * largest logit and how many of the k tie at T; (2) the candidates are every logit above T
+ * plus the lowest ids equal to T (an ordered compaction keeps "id ascending" among ties);
+ * (3) the k candidates are ranked in shared memory on (key desc, id asc) — the CPU's
+ * order — and the draw runs on them. */
+__global__ void __launch_bounds__(SP_THREADS)
+    k_sample_select(const float *logits, int vocab, int ld, const ig_sample_dev *params, int32_t *out_ids)
+{
+    __shared__ unsigned int hist[256];
+    __shared__ unsigned int s_prefix;
+    __shared__ int s_need, s_equal, n_above;
+    __shared__ unsigned long long cand[IG_SAMPLE_SELECT_K];
+    __shared__ float cv[IG_SAMPLE_SELECT_K];
+    __shared__ int32_t cid[IG_SAMPLE_SELECT_K];
+    __shared__ typename sp_iscan::TempStorage scan_tmp;
+    const int r = blockIdx.x, tid = threadIdx.x;
+    const ig_sample_dev p = params[r];
+    if (!(p.temperature > 0.0f) || !sp_sorted(p) || ig_sample_full_sort(p.top_k, p.top_p, vocab)) return;
+    const float *l = logits + (int64_t)r * ld;
+    const int k = p.top_k;
+
+    unsigned int prefix = 0, mask = 0;
+    int need = k; /* rank (from the top) still to find among keys matching prefix */
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (int i = tid; i < 256; i += SP_THREADS) hist[i] = 0;
+        __syncthreads();
+        /* logits share their top bits (sign, exponent): one shared-memory atomic per
+         * distinct digit of a warp instead of 32 colliding ones */
+        sp_row_pass(l, vocab, [&](int, unsigned int key, bool in) {
+            unsigned int digit = in && (key & mask) == prefix ? (key >> shift) & 255u : 256u;
+            unsigned int peers = __match_any_sync(0xffffffffu, digit);
+            if (digit < 256u && (tid & 31) == __ffs(peers) - 1) atomicAdd(&hist[digit], __popc(peers));
+        });
+        __syncthreads();
+        if (tid < 32) {
+            /* lane j holds digits 255 - 8j down to 248 - 8j: counts from the top */
+            unsigned int c[8], sum = 0;
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                c[e] = hist[255 - 8 * tid - e];
+                sum += c[e];
+            }
+            unsigned int incl = sum;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1) {
+                unsigned int y = __shfl_up_sync(0xffffffffu, incl, o);
+                if (tid >= o) incl += y;
+            }
+            unsigned int before = incl - sum;
+            if (before < (unsigned int)need && (unsigned int)need <= incl) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    if (before + c[e] >= (unsigned int)need) {
+                        s_prefix = prefix | ((unsigned int)(255 - 8 * tid - e) << shift);
+                        s_need = need - (int)before;
+                        s_equal = (int)c[e]; /* after the last pass: how many keys equal T */
+                        break;
+                    }
+                    before += c[e];
+                }
+            }
+        }
+        __syncthreads();
+        prefix = s_prefix;
+        need = s_need;
+        mask |= 255u << shift;
+    }
+    const unsigned int T = prefix; /* k - need keys lie above T; take `need` of those equal */
+    /* usually every key equal to T is taken (no tie straddles the k-th place): one pass
+     * collects them with the keys above; otherwise the lowest ids among the ties follow */
+    const bool all_ties = s_equal == need;
+
+    if (tid == 0) n_above = 0;
+    __syncthreads();
+    sp_row_pass(l, vocab, [&](int i, unsigned int key, bool in) {
+        if (in && (key > T || (all_ties && key == T)))
+            cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
+    });
+    __syncthreads();
+    const int above = n_above;
+    int taken = all_ties ? need : 0;
+    for (int base = 0; base < vocab && taken < need; base += SP_THREADS) {
+        const int i = base + tid;
+        const int eq = i < vocab && sp_key(l[i]) == T;
+        int pos, total;
+        sp_iscan(scan_tmp).ExclusiveSum(eq, pos, total);
+        if (eq && taken + pos < need) cand[above + taken + pos] = ((unsigned long long)~T << 32) | (unsigned int)i;
+        taken += total;
+        __syncthreads(); /* scan_tmp is reused by the next chunk's scan */
+    }
+    __syncthreads();
+    /* the (key, id) pairs are distinct: a candidate's rank is how many sort before it
+     * (k <= 1024 broadcast reads per thread, cheaper than a radix sort of 1024) */
+    if (tid < k) {
+        const unsigned long long c = cand[tid];
+        int rank = 0;
+        for (int j = 0; j < k; j++) rank += cand[j] < c;
+        const int32_t id = (int32_t)(c & 0xffffffffu);
+        cid[rank] = id;
+        cv[rank] = l[id];
+    }
+    __syncthreads();
+    const int pick = sp_pick(cv, k, true, p);
+    if (tid == 0) out_ids[r] = cid[pick];
 }
 
 static size_t sp_align(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -215,7 +363,7 @@ extern "C" size_t ig_sample_ws_bytes(int n_rows, int vocab)
 }
 
 extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld, const ig_sample_dev *params,
-                                   const int32_t *history, int any_sorted, int any_sampling, void *ws,
+                                   const int32_t *history, int any_full_sort, int any_sampling, void *ws,
                                    size_t ws_bytes, int32_t *out_ids, cudaStream_t st)
 {
     if (n_rows <= 0) return cudaSuccess;
@@ -237,16 +385,17 @@ extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld,
     size_t tmp_bytes = sp_sort_tmp(n_rows, vocab);
 
     k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, bits, k_in, i_in, offs, n_rows,
-                                                  any_sorted, out_ids);
+                                                  any_full_sort, out_ids);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
-    if (any_sorted) {
+    if (any_full_sort) {
         e = cub::DeviceSegmentedRadixSort::SortPairsDescending((void *)w, tmp_bytes, k_in, k_out, i_in, i_out,
                                                                (int64_t)pairs, n_rows, offs, offs + 1, 0,
                                                                (int)(sizeof(float) * 8), st);
         if (e != cudaSuccess) return e;
     }
     if (!any_sampling) return cudaSuccess; /* greedy rows finished in the prep kernel */
+    k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, out_ids);
     k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, k_out, i_out, out_ids);
     return cudaGetLastError();
 }

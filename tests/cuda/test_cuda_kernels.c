@@ -739,6 +739,10 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
         {0.7f, 0, 0.9f, 1.0f, 5},   /* top-p */
         {1.2f, 50, 0.95f, 1.2f, 6}, /* everything */
         {1.0f, 1, 1.0f, 1.0f, 7},   /* top-k 1 */
+        /* radix-select bounds: the largest k it takes, the first it leaves to the full sort */
+        {1.0f, IG_SAMPLE_SELECT_K, 0.98f, 1.0f, 8},
+        {1.0f, IG_SAMPLE_SELECT_K + 1, 1.0f, 1.0f, 9},
+        {0.5f, 100, 1.0f, 1.0f, 10}, /* logits rounded to halves below: ties across the k-th */
     };
     const int n_cfg = sizeof cfgs / sizeof cfgs[0];
     const int draws = 12, rows = n_cfg * draws;
@@ -747,6 +751,9 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
         uint64_t rs = 42 + (uint64_t)V;
         float *logits = malloc(sizeof(float) * rows * ld);
         for (int i = 0; i < rows * ld; i++) logits[i] = 4.0f * ct_rand(&rs);
+        /* many exact ties (and -0 next to +0) around the k-th largest logit */
+        for (int r = (n_cfg - 1) * draws; r < rows; r++)
+            for (int i = 0; i < V; i++) logits[(size_t)r * ld + i] = roundf(logits[(size_t)r * ld + i] * 2.0f) * 0.5f;
         /* exact ties at the top: the lowest index must win */
         for (int r = 0; r < rows; r++) {
             logits[(size_t)r * ld + 17] = 9.0f;

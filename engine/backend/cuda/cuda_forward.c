@@ -459,7 +459,7 @@ static ignis_status sample(cuda_backend *b, int n, const ig_sample_row *rows, in
         d->hist_len = rows[i].history && rows[i].n_history > 0 ? rows[i].n_history : 0;
         if (d->hist_len) memcpy(b->hist_h + off, rows[i].history, sizeof(int32_t) * (size_t)d->hist_len);
         off += (size_t)d->hist_len;
-        if (s->temperature > 0.0f && (s->top_k > 0 || s->top_p < 1.0f)) any_sorted = 1;
+        if (s->temperature > 0.0f && ig_sample_full_sort(s->top_k, s->top_p, b->vocab)) any_sorted = 1;
         if (s->temperature > 0.0f) any_sampling = 1;
     }
     IG_CK(cudaMemcpyAsync(b->sp_d, b->sp_h, sizeof(ig_sample_dev) * (size_t)n, cudaMemcpyHostToDevice, b->st));
