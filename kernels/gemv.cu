@@ -24,6 +24,56 @@
 
 #define GV_THREADS 256
 
+/* The warp's dot products: acc[r][m] = W row r . x row m over K = 8 KV elements, the
+ * weights software-pipelined (cur holds step 0, issued by the caller before its PDL wait),
+ * x from shared memory; triggers the dependent launch once the last weights are issued, and
+ * returns the warp-reduced sums in every lane. */
+template <typename T, int M, int R, int U>
+__device__ __forceinline__ void gv_dot(const uint4 *const (&wr)[R], uint4 (&cur)[R][U], const uint4 *xs, int KV,
+                                       int lane, float (&acc)[R][M])
+{
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
+    for (int c = lane; c < KV; c += 32 * U) {
+        uint4 nxt[R][U];
+        const int cn = c + 32 * U;
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int r = 0; r < R; r++)
+                if (cn + u * 32 < KV) nxt[r][u] = ig_ld_stream(wr[r] + cn + u * 32);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            const int idx = c + u * 32;
+            if (idx < KV) {
+#pragma unroll
+                for (int m = 0; m < M; m++) {
+                    float xf[8];
+                    ig_unpack8<T>(xs[m * KV + idx], xf);
+#pragma unroll
+                    for (int r = 0; r < R; r++) {
+                        float wf[8];
+                        ig_unpack8<T>(cur[r][u], wf);
+#pragma unroll
+                        for (int e = 0; e < 8; e++) acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
+                    }
+                }
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int r = 0; r < R; r++) cur[r][u] = nxt[r][u];
+    }
+    ig_pdl_trigger();
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int m = 0; m < M; m++) acc[r][m] = ig_warp_sum(acc[r][m]);
+}
+
 template <typename T, int M, int R, int U, bool GLU>
 __global__ void __launch_bounds__(GV_THREADS)
     k_gemv(const T *__restrict__ W, const T *__restrict__ x, float *__restrict__ y, T *__restrict__ yg, int N, int K,
@@ -62,47 +112,7 @@ __global__ void __launch_bounds__(GV_THREADS)
     }
 
     float acc[R][M];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
-
-    for (int c = lane; c < KV; c += 32 * U) {
-        uint4 nxt[R][U];
-        const int cn = c + 32 * U;
-#pragma unroll
-        for (int u = 0; u < U; u++)
-#pragma unroll
-            for (int r = 0; r < R; r++)
-                if (cn + u * 32 < KV) nxt[r][u] = ig_ld_stream(wr[r] + cn + u * 32);
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int idx = c + u * 32;
-            if (idx < KV) {
-#pragma unroll
-                for (int m = 0; m < M; m++) {
-                    float xf[8];
-                    ig_unpack8<T>(xs[m * KV + idx], xf);
-#pragma unroll
-                    for (int r = 0; r < R; r++) {
-                        float wf[8];
-                        ig_unpack8<T>(cur[r][u], wf);
-#pragma unroll
-                        for (int e = 0; e < 8; e++) acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
-                    }
-                }
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++)
-#pragma unroll
-            for (int r = 0; r < R; r++) cur[r][u] = nxt[r][u];
-    }
-    ig_pdl_trigger();
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = ig_warp_sum(acc[r][m]);
+    gv_dot<T, M, R, U>(wr, cur, xs, KV, lane, acc);
     if (lane == 0) {
         if (GLU) {
 #pragma unroll
@@ -287,46 +297,7 @@ __global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
     }
     const uint4 *xs = reinterpret_cast<const uint4 *>(smem);
     float acc[R][M];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
-    for (int c = lane; c < KV; c += 32 * U) {
-        uint4 nxt[R][U];
-        const int cn = c + 32 * U;
-#pragma unroll
-        for (int u = 0; u < U; u++)
-#pragma unroll
-            for (int r = 0; r < R; r++)
-                if (cn + u * 32 < KV) nxt[r][u] = ig_ld_stream(wr[r] + cn + u * 32);
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            const int idx = c + u * 32;
-            if (idx < KV) {
-#pragma unroll
-                for (int m = 0; m < M; m++) {
-                    float xf[8];
-                    ig_unpack8<T>(xs[m * KV + idx], xf);
-#pragma unroll
-                    for (int r = 0; r < R; r++) {
-                        float wf[8];
-                        ig_unpack8<T>(cur[r][u], wf);
-#pragma unroll
-                        for (int e = 0; e < 8; e++) acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
-                    }
-                }
-            }
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++)
-#pragma unroll
-            for (int r = 0; r < R; r++) cur[r][u] = nxt[r][u];
-    }
-    ig_pdl_trigger();
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = ig_warp_sum(acc[r][m]);
+    gv_dot<T, M, R, U>(wr, cur, xs, KV, lane, acc);
     if (lane != 0) return;
 #pragma unroll
     for (int p = 0; p < P; p++) {
