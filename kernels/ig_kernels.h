@@ -158,8 +158,9 @@ typedef struct ig_sample_dev {
 } ig_sample_dev;
 
 /* Sampling rows with 0 < top_k <= IG_SAMPLE_SELECT_K (and top_k < vocab) take their
- * candidates by a block-wide radix select and sort only those; other top-k / top-p rows
- * sort the whole row. Whether a row needs that full sort (host and device agree): */
+ * candidates by a block-wide radix select and sort only those; pure top-p rows try the top
+ * IG_SAMPLE_SELECT_K first; the others sort the whole row. Whether a row may need that
+ * full sort (host and device agree): */
 #define IG_SAMPLE_SELECT_K 1024
 #ifdef __CUDACC__
 __host__ __device__

@@ -10,8 +10,11 @@
  *    when a sort is needed, stage (logit, id) pairs for the sort;
  *  - top-k rows with k <= IG_SAMPLE_SELECT_K: k_sample_select picks the k candidates by a
  *    block radix select and ranks only them (the row is read 5 times, never sorted);
- *  - other top-k / top-p rows: a stable segmented radix sort (CUB, from the CUDA toolkit)
- *    orders each row's pairs descending; stability keeps ascending ids among equal logits;
+ *  - pure top-p rows try the same on the top IG_SAMPLE_SELECT_K first and are done when the
+ *    nucleus ends among them;
+ *  - the rest (k > IG_SAMPLE_SELECT_K, wider nuclei): a stable segmented radix sort (CUB,
+ *    from the CUDA toolkit) orders each such row's pairs descending (other rows get empty
+ *    segments); stability keeps ascending ids among equal logits;
  *  - k_sample_pick: softmax mass, top-p cut and the draw through chunked block-wide
  *    inclusive scans (1024 candidates per pass, stopping at the first hit).
  * The sums are parallel, so they round differently from the CPU's sequential sum: the
@@ -25,6 +28,20 @@
 #define SP_THREADS 1024
 
 __device__ __forceinline__ bool sp_sorted(const ig_sample_dev &p) { return p.top_k > 0 || p.top_p < 1.0f; }
+
+/* Pure top-p rows first try the top IG_SAMPLE_SELECT_K candidates: when the nucleus ends
+ * inside them the row is done without the full sort, else it falls back to it. */
+__device__ __forceinline__ bool sp_speculate(const ig_sample_dev &p, int vocab)
+{
+    return p.top_k <= 0 && p.top_p < 1.0f && vocab > IG_SAMPLE_SELECT_K;
+}
+
+/* Rows k_sample_select takes: top-k within its bound, and the speculative top-p ones. */
+__device__ __forceinline__ bool sp_selects(const ig_sample_dev &p, int vocab)
+{
+    return p.temperature > 0.0f && sp_sorted(p) &&
+           (!ig_sample_full_sort(p.top_k, p.top_p, vocab) || sp_speculate(p, vocab));
+}
 
 /* Block argmax with the lowest index on ties. */
 __device__ int sp_argmax(const float *v, int n)
@@ -72,7 +89,7 @@ __device__ int sp_argmax(const float *v, int n)
 
 __global__ void __launch_bounds__(SP_THREADS)
     k_sample_prep(float *logits, int vocab, int ld, const ig_sample_dev *params, const int32_t *history,
-                  uint32_t *bits, float *keys, int32_t *ids, int32_t *offsets, int n_rows, int stage_sort,
+                  uint32_t *bits, float *keys, int32_t *ids, int32_t *seg_begin, int32_t *seg_end, int stage_sort,
                   int32_t *out_ids)
 {
     const int r = blockIdx.x;
@@ -93,24 +110,37 @@ __global__ void __launch_bounds__(SP_THREADS)
         }
         __syncthreads();
     }
-    if (r == 0)
-        for (int i = threadIdx.x; i <= n_rows; i += SP_THREADS) offsets[i] = i * vocab;
+    /* the full sort sees an empty segment for every row that does not need it (a
+     * speculative top-p row that k_sample_select resolves empties its segment too) */
+    const bool sort_row = stage_sort && p.temperature > 0.0f && ig_sample_full_sort(p.top_k, p.top_p, vocab);
+    if (threadIdx.x == 0) {
+        seg_begin[r] = r * vocab;
+        seg_end[r] = sort_row ? (r + 1) * vocab : r * vocab;
+    }
     if (!(p.temperature > 0.0f)) {
         int best = sp_argmax(l, vocab);
         if (threadIdx.x == 0) out_ids[r] = best;
-        if (stage_sort)
-            for (int i = threadIdx.x; i < vocab; i += SP_THREADS) {
-                keys[(int64_t)r * vocab + i] = 0.0f;
-                ids[(int64_t)r * vocab + i] = i;
-            }
         return;
     }
-    for (int i = threadIdx.x; i < vocab; i += SP_THREADS) {
-        float v = l[i] / p.temperature;
-        l[i] = v;
-        if (stage_sort) {
-            keys[(int64_t)r * vocab + i] = v;
-            ids[(int64_t)r * vocab + i] = i;
+    /* 8 loads issued before the stores: the stores may alias the next loads for the
+     * compiler, which would otherwise wait one L2 round trip per element */
+    for (int base = 0; base < vocab; base += 8 * SP_THREADS) {
+        float v[8];
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = base + u * SP_THREADS + (int)threadIdx.x;
+            v[u] = i < vocab ? l[i] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; u++) {
+            const int i = base + u * SP_THREADS + (int)threadIdx.x;
+            if (i >= vocab) continue;
+            const float x = v[u] / p.temperature;
+            l[i] = x;
+            if (sort_row) {
+                keys[(int64_t)r * vocab + i] = x;
+                ids[(int64_t)r * vocab + i] = i;
+            }
         }
     }
 }
@@ -187,13 +217,14 @@ __device__ int sp_pick(const float *v, int n, bool sorted, const ig_sample_dev &
 
 __global__ void __launch_bounds__(SP_THREADS)
     k_sample_pick(const float *logits, int vocab, int ld, const ig_sample_dev *params, const float *skeys,
-                  const int32_t *sids, int32_t *out_ids)
+                  const int32_t *sids, const int32_t *seg_begin, const int32_t *seg_end, int32_t *out_ids)
 {
     const int r = blockIdx.x;
     const ig_sample_dev p = params[r];
     if (!(p.temperature > 0.0f)) return;
     const bool sorted = sp_sorted(p);
-    if (sorted && !ig_sample_full_sort(p.top_k, p.top_p, vocab)) return; /* k_sample_select's row */
+    /* k_sample_select's rows are done, except speculative ones it left to the sort */
+    if (sp_selects(p, vocab) && !(sp_speculate(p, vocab) && seg_end[r] > seg_begin[r])) return;
     const float *v = sorted ? skeys + (int64_t)r * vocab : logits + (int64_t)r * ld;
     int n = vocab;
     if (sorted && p.top_k > 0 && p.top_k < n) n = p.top_k;
@@ -216,6 +247,7 @@ typedef cub::BlockScan<int, SP_THREADS> sp_iscan;
  * itself, so the loads are issued SP_UNROLL at a time: a plain strided loop would wait
  * one L2 round trip per element. */
 #define SP_UNROLL 8
+#define SP_LIST 2048 /* keys of the select's bucket kept in shared memory */
 template <typename F> __device__ __forceinline__ void sp_row_pass(const float *l, int vocab, F f)
 {
     for (int base = 0; base < vocab; base += SP_THREADS * SP_UNROLL) {
@@ -238,35 +270,55 @@ template <typename F> __device__ __forceinline__ void sp_row_pass(const float *l
  * largest logit and how many of the k tie at T; (2) the candidates are every logit above T
  * plus the lowest ids equal to T (an ordered compaction keeps "id ascending" among ties);
  * (3) the k candidates are ranked in shared memory on (key desc, id asc) — the CPU's
- * order — and the draw runs on them. */
+ * order — and the draw runs on them.
+ * Pure top-p rows (sp_speculate) run the same with k = IG_SAMPLE_SELECT_K, plus one pass for
+ * the whole row's softmax mass: if the nucleus (top_p of that mass) ends within the k
+ * candidates, the draw is the one the full sort would give; else the row keeps its sort
+ * segment and k_sample_pick finishes it after the sort. */
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sample_select(const float *logits, int vocab, int ld, const ig_sample_dev *params, int32_t *out_ids)
+    k_sample_select(const float *logits, int vocab, int ld, const ig_sample_dev *params, int32_t *seg_begin,
+                    int32_t *seg_end, int32_t *out_ids)
 {
     __shared__ unsigned int hist[256];
     __shared__ unsigned int s_prefix;
-    __shared__ int s_need, s_equal, n_above;
+    __shared__ int s_need, s_equal, n_above, n_list;
     __shared__ unsigned long long cand[IG_SAMPLE_SELECT_K];
+    __shared__ unsigned long long lst[SP_LIST];
     __shared__ float cv[IG_SAMPLE_SELECT_K];
     __shared__ int32_t cid[IG_SAMPLE_SELECT_K];
     __shared__ typename sp_iscan::TempStorage scan_tmp;
     const int r = blockIdx.x, tid = threadIdx.x;
     const ig_sample_dev p = params[r];
-    if (!(p.temperature > 0.0f) || !sp_sorted(p) || ig_sample_full_sort(p.top_k, p.top_p, vocab)) return;
+    if (!sp_selects(p, vocab)) return;
     const float *l = logits + (int64_t)r * ld;
-    const int k = p.top_k;
+    const bool spec = sp_speculate(p, vocab);
+    const int k = spec ? IG_SAMPLE_SELECT_K : p.top_k;
 
+    /* Once the bucket holding the k-th key is small, its keys move to shared memory
+     * (`lst`, with every key above the bucket going straight to `cand`), and the remaining
+     * passes read that list instead of the row: 3 row passes instead of 5 when the logits
+     * are spread, as they are unless huge ties pile up. */
     unsigned int prefix = 0, mask = 0;
     int need = k; /* rank (from the top) still to find among keys matching prefix */
+    bool listed = false;
+    if (tid == 0) n_above = n_list = 0;
     for (int shift = 24; shift >= 0; shift -= 8) {
         for (int i = tid; i < 256; i += SP_THREADS) hist[i] = 0;
         __syncthreads();
-        /* logits share their top bits (sign, exponent): one shared-memory atomic per
-         * distinct digit of a warp instead of 32 colliding ones */
-        sp_row_pass(l, vocab, [&](int, unsigned int key, bool in) {
-            unsigned int digit = in && (key & mask) == prefix ? (key >> shift) & 255u : 256u;
-            unsigned int peers = __match_any_sync(0xffffffffu, digit);
-            if (digit < 256u && (tid & 31) == __ffs(peers) - 1) atomicAdd(&hist[digit], __popc(peers));
-        });
+        if (!listed) {
+            /* logits share their top bits (sign, exponent): one shared-memory atomic per
+             * distinct digit of a warp instead of 32 colliding ones */
+            sp_row_pass(l, vocab, [&](int, unsigned int key, bool in) {
+                unsigned int digit = in && (key & mask) == prefix ? (key >> shift) & 255u : 256u;
+                unsigned int peers = __match_any_sync(0xffffffffu, digit);
+                if (digit < 256u && (tid & 31) == __ffs(peers) - 1) atomicAdd(&hist[digit], __popc(peers));
+            });
+        } else {
+            for (int j = tid; j < n_list; j += SP_THREADS) {
+                unsigned int key = (unsigned int)(lst[j] >> 32);
+                if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
+            }
+        }
         __syncthreads();
         if (tid < 32) {
             /* lane j holds digits 255 - 8j down to 248 - 8j: counts from the top */
@@ -289,7 +341,7 @@ __global__ void __launch_bounds__(SP_THREADS)
                     if (before + c[e] >= (unsigned int)need) {
                         s_prefix = prefix | ((unsigned int)(255 - 8 * tid - e) << shift);
                         s_need = need - (int)before;
-                        s_equal = (int)c[e]; /* after the last pass: how many keys equal T */
+                        s_equal = (int)c[e]; /* keys in the chosen bucket (= T after the last pass) */
                         break;
                     }
                     before += c[e];
@@ -300,29 +352,53 @@ __global__ void __launch_bounds__(SP_THREADS)
         prefix = s_prefix;
         need = s_need;
         mask |= 255u << shift;
+        if (!listed && shift > 0 && s_equal <= SP_LIST) {
+            sp_row_pass(l, vocab, [&](int i, unsigned int key, bool in) {
+                if (!in) return;
+                const unsigned int hi = key & mask;
+                if (hi > prefix) cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
+                else if (hi == prefix) lst[atomicAdd(&n_list, 1)] = ((unsigned long long)key << 32) | (unsigned int)i;
+            });
+            listed = true;
+            __syncthreads();
+        }
     }
     const unsigned int T = prefix; /* k - need keys lie above T; take `need` of those equal */
-    /* usually every key equal to T is taken (no tie straddles the k-th place): one pass
-     * collects them with the keys above; otherwise the lowest ids among the ties follow */
+    /* usually every key equal to T is taken (no tie straddles the k-th place); otherwise
+     * the lowest ids among the ties */
     const bool all_ties = s_equal == need;
 
-    if (tid == 0) n_above = 0;
-    __syncthreads();
-    sp_row_pass(l, vocab, [&](int i, unsigned int key, bool in) {
-        if (in && (key > T || (all_ties && key == T)))
-            cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
-    });
-    __syncthreads();
-    const int above = n_above;
-    int taken = all_ties ? need : 0;
-    for (int base = 0; base < vocab && taken < need; base += SP_THREADS) {
-        const int i = base + tid;
-        const int eq = i < vocab && sp_key(l[i]) == T;
-        int pos, total;
-        sp_iscan(scan_tmp).ExclusiveSum(eq, pos, total);
-        if (eq && taken + pos < need) cand[above + taken + pos] = ((unsigned long long)~T << 32) | (unsigned int)i;
-        taken += total;
-        __syncthreads(); /* scan_tmp is reused by the next chunk's scan */
+    if (listed) {
+        for (int j = tid; j < n_list; j += SP_THREADS) {
+            const unsigned int key = (unsigned int)(lst[j] >> 32), id = (unsigned int)lst[j];
+            bool take = key > T;
+            if (key == T) {
+                int below = 0; /* ties with a lower id */
+                if (!all_ties)
+                    for (int j2 = 0; j2 < n_list; j2++)
+                        below += (unsigned int)(lst[j2] >> 32) == T && (unsigned int)lst[j2] < id;
+                take = below < need;
+            }
+            if (take) cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | id;
+        }
+    } else {
+        sp_row_pass(l, vocab, [&](int i, unsigned int key, bool in) {
+            if (in && (key > T || (all_ties && key == T)))
+                cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
+        });
+        __syncthreads();
+        const int above = n_above;
+        int taken = all_ties ? need : 0;
+        for (int base = 0; base < vocab && taken < need; base += SP_THREADS) {
+            const int i = base + tid;
+            const int eq = i < vocab && sp_key(l[i]) == T;
+            int pos, total;
+            sp_iscan(scan_tmp).ExclusiveSum(eq, pos, total);
+            if (eq && taken + pos < need)
+                cand[above + taken + pos] = ((unsigned long long)~T << 32) | (unsigned int)i;
+            taken += total;
+            __syncthreads(); /* scan_tmp is reused by the next chunk's scan */
+        }
     }
     __syncthreads();
     /* the (key, id) pairs are distinct: a candidate's rank is how many sort before it
@@ -336,8 +412,24 @@ __global__ void __launch_bounds__(SP_THREADS)
         cv[rank] = l[id];
     }
     __syncthreads();
-    const int pick = sp_pick(cv, k, true, p);
-    if (tid == 0) out_ids[r] = cid[pick];
+    if (!spec) {
+        const int pick = sp_pick(cv, k, true, p);
+        if (tid == 0) out_ids[r] = cid[pick];
+        return;
+    }
+    __shared__ float red[32];
+    const float mx = cv[0];
+    float part = 0.0f;
+    for (int i = tid; i < vocab; i += SP_THREADS) part += expf(l[i] - mx);
+    const float total = ig_block_sum(part, red);
+    float cum;
+    const int f = sp_first_cross(cv, k, mx, p.top_p * total, true, &cum);
+    if (f >= k) return; /* the nucleus is wider than the candidates: the sort decides */
+    const int pick = sp_first_cross(cv, f + 1, mx, p.u * cum, false, &cum);
+    if (tid == 0) {
+        out_ids[r] = cid[pick <= f ? pick : f];
+        seg_end[r] = seg_begin[r]; /* nothing left to sort */
+    }
 }
 
 static size_t sp_align(size_t x) { return (x + 255) & ~(size_t)255; }
@@ -357,7 +449,7 @@ extern "C" size_t ig_sample_ws_bytes(int n_rows, int vocab)
     size_t pairs = (size_t)n_rows * vocab;
     size_t b = sp_align(pairs * 4) * 4;                              /* keys in/out, ids in/out */
     b += sp_align((size_t)n_rows * ((vocab + 31) / 32) * 4);          /* seen bitmaps */
-    b += sp_align((size_t)(n_rows + 1) * 4);                          /* segment offsets */
+    b += sp_align((size_t)n_rows * 4) * 2;                            /* segment begins, ends */
     b += sp_align(sp_sort_tmp(n_rows, vocab));
     return b;
 }
@@ -380,22 +472,24 @@ extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld,
     w += sp_align(pairs * 4);
     uint32_t *bits = (uint32_t *)w;
     w += sp_align((size_t)n_rows * ((vocab + 31) / 32) * 4);
-    int32_t *offs = (int32_t *)w;
-    w += sp_align((size_t)(n_rows + 1) * 4);
+    int32_t *seg_begin = (int32_t *)w;
+    w += sp_align((size_t)n_rows * 4);
+    int32_t *seg_end = (int32_t *)w;
+    w += sp_align((size_t)n_rows * 4);
     size_t tmp_bytes = sp_sort_tmp(n_rows, vocab);
 
-    k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, bits, k_in, i_in, offs, n_rows,
-                                                  any_full_sort, out_ids);
+    k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, bits, k_in, i_in, seg_begin,
+                                                  seg_end, any_full_sort, out_ids);
     cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return e;
+    if (e != cudaSuccess || !any_sampling) return e; /* greedy rows finished in the prep kernel */
+    k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, seg_begin, seg_end, out_ids);
     if (any_full_sort) {
         e = cub::DeviceSegmentedRadixSort::SortPairsDescending((void *)w, tmp_bytes, k_in, k_out, i_in, i_out,
-                                                               (int64_t)pairs, n_rows, offs, offs + 1, 0,
+                                                               (int64_t)pairs, n_rows, seg_begin, seg_end, 0,
                                                                (int)(sizeof(float) * 8), st);
         if (e != cudaSuccess) return e;
     }
-    if (!any_sampling) return cudaSuccess; /* greedy rows finished in the prep kernel */
-    k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, out_ids);
-    k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, k_out, i_out, out_ids);
+    k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, k_out, i_out, seg_begin, seg_end,
+                                                  out_ids);
     return cudaGetLastError();
 }

@@ -742,6 +742,9 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
         /* radix-select bounds: the largest k it takes, the first it leaves to the full sort */
         {1.0f, IG_SAMPLE_SELECT_K, 0.98f, 1.0f, 8},
         {1.0f, IG_SAMPLE_SELECT_K + 1, 1.0f, 1.0f, 9},
+        /* pure top-p, peaked: the nucleus ends within the top 1024 (speculative select);
+         * the flatter top-p row above (T 0.7) takes the full sort after the attempt */
+        {0.1f, 0, 0.9f, 1.0f, 11},
         {0.5f, 100, 1.0f, 1.0f, 10}, /* logits rounded to halves below: ties across the k-th */
     };
     const int n_cfg = sizeof cfgs / sizeof cfgs[0];
@@ -751,11 +754,17 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
         uint64_t rs = 42 + (uint64_t)V;
         float *logits = malloc(sizeof(float) * rows * ld);
         for (int i = 0; i < rows * ld; i++) logits[i] = 4.0f * ct_rand(&rs);
-        /* many exact ties (and -0 next to +0) around the k-th largest logit */
+        /* many exact ties (and -0 next to +0) around the k-th largest logit: halves (a few
+         * hundred to 2,000 equal keys, which the select ranks in shared memory) and, every
+         * other draw, only -1, 0 and 1 (~10,000 equal keys: its row-scan path) */
         for (int r = (n_cfg - 1) * draws; r < rows; r++)
-            for (int i = 0; i < V; i++) logits[(size_t)r * ld + i] = roundf(logits[(size_t)r * ld + i] * 2.0f) * 0.5f;
-        /* exact ties at the top: the lowest index must win */
-        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < V; i++) {
+                float *x = &logits[(size_t)r * ld + i];
+                *x = r % 2 ? roundf(*x * 0.25f) : roundf(*x * 2.0f) * 0.5f;
+            }
+        /* exact ties at the top: the lowest index must win (not on the tie rows above,
+         * where the draw must fall among the tied candidates themselves) */
+        for (int r = 0; r < (n_cfg - 1) * draws; r++) {
             logits[(size_t)r * ld + 17] = 9.0f;
             logits[(size_t)r * ld + 3] = 9.0f;
         }
