@@ -321,8 +321,10 @@ static void bench_attn()
         char name[96];
         double kv_bytes = (double)c.B * c.ctx * c.nkv * D * 2 * 2;
         if (c.qlen == 1) {
-            /* the backend's split plan: cover the SMs four times */
-            int units = c.B * c.nkv, want = std::max(1, std::min((4 * 132 + units - 1) / units, 32));
+            /* the backend's split plan: cover the SMs IGNIS_CUDA_SPLIT_COVER times (default 4) */
+            const char *cov_env = getenv("IGNIS_CUDA_SPLIT_COVER");
+            const int cover = cov_env && atoi(cov_env) > 0 ? atoi(cov_env) : 4;
+            int units = c.B * c.nkv, want = std::max(1, std::min((cover * 132 + units - 1) / units, 32));
             want = std::min(want, (c.ctx + 63) / 64);
             int sl = ((c.ctx + want - 1) / want + 63) / 64 * 64, ns = (c.ctx + sl - 1) / sl;
             float *ws;
