@@ -32,6 +32,13 @@ __device__ __forceinline__ int64_t ad_kv_off(const ig_kv_desc &kv, int64_t block
     return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
 }
 
+/* The split workspace holds every split's partial O ([sel][head][split][D]), then the
+ * (m, l) pairs in the same order: where those pairs start. */
+template <typename F> __device__ __forceinline__ F *ad_ml_area(F *ws, int nh, int n_splits, int D)
+{
+    return ws + (int64_t)gridDim.z * nh * n_splits * D;
+}
+
 /* Split merge, done by whichever block of this (token, KV head) finishes last: every
  * block has published its partials (O, then m and l), then counts itself in; the last one
  * (count == used * per_split, the blocks each split is made of) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the
@@ -52,7 +59,7 @@ __device__ void ad_merge_splits(const float *ws, int *counters, float *stage, in
     if (!last) return;
     __threadfence();
     if (tid == 0) *counter = 0;
-    const float *mlb = ws + (int64_t)gridDim.z * nh * n_splits * D;
+    const float *mlb = ad_ml_area(ws, nh, n_splits, D);
     /* stage every split's (m, l) in shared memory with parallel loads (2 * used <= 64
      * values per head), so the merge below reads L2 only for the partial O values, 4
      * independent loads at a time — a serial chain of dependent L2 loads per split would
@@ -258,7 +265,7 @@ __global__ void __launch_bounds__(AD_THREADS)
                 int64_t pi = ((int64_t)si * nh + h) * n_splits + split;
                 *reinterpret_cast<float2 *>(ws + pi * D + d) = acc[jj];
                 if (d == 0) {
-                    float *ml = ws + (int64_t)gridDim.z * nh * n_splits * D + pi * 2;
+                    float *ml = ad_ml_area(ws, nh, n_splits, D) + pi * 2;
                     ml[0] = m_s[g];
                     ml[1] = l_s[g];
                 }
@@ -290,6 +297,9 @@ __global__ void __launch_bounds__(AD_THREADS)
  * over ceil(G / GT) blocks with consecutive ids that read the same K/V, the second mostly
  * from L2. */
 #define AS_WARPS 4
+/* keys per half-warp chunk for GT query heads per block: fewer for GT = 4 so q, O and the
+ * chunk's K/V stay in registers */
+#define AS_KEYS(GT) ((GT) <= 2 ? 8 : 4)
 #define AS_MAX_G 16 /* G * D <= 2048 (the tiled kernel's bound) with D = 128 */
 
 template <int U> __device__ __forceinline__ float as_reduce16(float *v, int sub)
@@ -456,7 +466,7 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
             int64_t pi = ((int64_t)si * nh + h) * n_splits + split;
             ws[pi * D + d] = acc;
             if (d == 0) {
-                float *ml = ws + (int64_t)gridDim.z * nh * n_splits * D + pi * 2;
+                float *ml = ad_ml_area(ws, nh, n_splits, D) + pi * 2;
                 ml[0] = M;
                 ml[1] = L;
             }
@@ -479,9 +489,8 @@ extern "C" size_t ig_attn_decode_ws_floats(int n_sel, int n_heads, int head_dim,
     return (size_t)n_sel * n_heads * n_splits * (head_dim + 2);
 }
 
-/* The streaming kernel's shapes: head_dim 128, chunks that never cross a cache block. GT:
- * query heads per block; U: keys per half-warp chunk, fewer for GT = 4 so q, O and the
- * chunk's K/V stay in registers. */
+/* The streaming kernel's shapes: head_dim 128, chunks that never cross a cache block; GT
+ * query heads per block. */
 static int as_heads(int G)
 {
     return G == 1 || G == 2 ? G : 4;
@@ -489,7 +498,7 @@ static int as_heads(int G)
 
 static int as_keys(int G, int D, int block_len)
 {
-    int U = as_heads(G) <= 2 ? 8 : 4;
+    int U = AS_KEYS(as_heads(G));
     if (D != 128 || G < 1 || G > AS_MAX_G || block_len % (2 * U) != 0) return 0;
     return U;
 }
@@ -504,13 +513,13 @@ static cudaError_t as_launch(int G, dim3 grid, cudaStream_t st, const T *q, ig_b
     grid.x *= (G + GT - 1) / GT;
     switch (GT) {
     case 1:
-        return ig_launch(k_attn_decode_stream<T, 1, 8>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+        return ig_launch(k_attn_decode_stream<T, 1, AS_KEYS(1)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
                          split_len, ws, counters, out);
     case 2:
-        return ig_launch(k_attn_decode_stream<T, 2, 8>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+        return ig_launch(k_attn_decode_stream<T, 2, AS_KEYS(2)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
                          split_len, ws, counters, out);
     default:
-        return ig_launch(k_attn_decode_stream<T, 4, 4>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
+        return ig_launch(k_attn_decode_stream<T, 4, AS_KEYS(4)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
                          split_len, ws, counters, out);
     }
 }
@@ -532,10 +541,9 @@ extern "C" cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batc
         n_splits < 1 || n_splits > 32)
         return cudaErrorInvalidValue;
     dim3 grid(n_splits, kv.n_kv_heads, n_sel);
-    const bool stream = path == IG_ATTN_DECODE_STREAM ||
-                        (path == IG_ATTN_DECODE_AUTO && as_keys(G, D, kv.block_len) > 0);
-    if (stream && as_keys(G, D, kv.block_len) == 0) return cudaErrorInvalidValue;
-    if (stream) {
+    const bool fits = as_keys(G, D, kv.block_len) > 0;
+    if (path == IG_ATTN_DECODE_STREAM && !fits) return cudaErrorInvalidValue;
+    if (path != IG_ATTN_DECODE_TILED && fits) {
         IG_DISPATCH_T(dt, T, {
             return as_launch<T>(G, grid, st, (const T *)q, b, kv, layer, n_heads, scale, sel, n_splits, split_len, ws,
                                 counters, (T *)out);

@@ -223,8 +223,10 @@ __global__ void __launch_bounds__(SP_THREADS)
     const ig_sample_dev p = params[r];
     if (!(p.temperature > 0.0f)) return;
     const bool sorted = sp_sorted(p);
-    /* k_sample_select's rows are done, except speculative ones it left to the sort */
-    if (sp_selects(p, vocab) && !(sp_speculate(p, vocab) && seg_end[r] > seg_begin[r])) return;
+    /* a sorted row is this kernel's only while its sort segment is non-empty: the prep
+     * kernel gives one only to rows that may need the full sort, and k_sample_select
+     * empties it for the speculative rows it resolves */
+    if (sorted && seg_end[r] == seg_begin[r]) return;
     const float *v = sorted ? skeys + (int64_t)r * vocab : logits + (int64_t)r * ld;
     int n = vocab;
     if (sorted && p.top_k > 0 && p.top_k < n) n = p.top_k;
