@@ -446,14 +446,43 @@ static size_t sp_sort_tmp(int n_rows, int vocab)
     return bytes;
 }
 
+/* The sampler's workspace, in order: sort keys in/out and ids in/out, the penalty's seen
+ * bitmaps, sort segment begins and ends, CUB's sort scratch. */
+struct sp_ws {
+    float *k_in, *k_out;
+    int32_t *i_in, *i_out;
+    uint32_t *bits;
+    int32_t *seg_begin, *seg_end;
+    void *tmp;
+    size_t tmp_bytes;
+};
+
+/* Lays the workspace out from base (NULL: only measures it) and returns its size. */
+static size_t sp_layout(char *base, int n_rows, int vocab, sp_ws *w)
+{
+    const size_t pairs = (size_t)n_rows * vocab;
+    size_t off = 0;
+    auto take = [&](size_t bytes) {
+        char *p = base ? base + off : NULL;
+        off += sp_align(bytes);
+        return p;
+    };
+    w->k_in = (float *)take(pairs * 4);
+    w->k_out = (float *)take(pairs * 4);
+    w->i_in = (int32_t *)take(pairs * 4);
+    w->i_out = (int32_t *)take(pairs * 4);
+    w->bits = (uint32_t *)take((size_t)n_rows * ((vocab + 31) / 32) * 4);
+    w->seg_begin = (int32_t *)take((size_t)n_rows * 4);
+    w->seg_end = (int32_t *)take((size_t)n_rows * 4);
+    w->tmp_bytes = sp_sort_tmp(n_rows, vocab);
+    w->tmp = take(w->tmp_bytes);
+    return off;
+}
+
 extern "C" size_t ig_sample_ws_bytes(int n_rows, int vocab)
 {
-    size_t pairs = (size_t)n_rows * vocab;
-    size_t b = sp_align(pairs * 4) * 4;                              /* keys in/out, ids in/out */
-    b += sp_align((size_t)n_rows * ((vocab + 31) / 32) * 4);          /* seen bitmaps */
-    b += sp_align((size_t)n_rows * 4) * 2;                            /* segment begins, ends */
-    b += sp_align(sp_sort_tmp(n_rows, vocab));
-    return b;
+    sp_ws w;
+    return sp_layout(NULL, n_rows, vocab, &w);
 }
 
 extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld, const ig_sample_dev *params,
@@ -461,37 +490,22 @@ extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld,
                                    size_t ws_bytes, int32_t *out_ids, cudaStream_t st)
 {
     if (n_rows <= 0) return cudaSuccess;
-    if (ws_bytes < ig_sample_ws_bytes(n_rows, vocab)) return cudaErrorInvalidValue;
-    size_t pairs = (size_t)n_rows * vocab;
-    char *w = (char *)ws;
-    float *k_in = (float *)w;
-    w += sp_align(pairs * 4);
-    float *k_out = (float *)w;
-    w += sp_align(pairs * 4);
-    int32_t *i_in = (int32_t *)w;
-    w += sp_align(pairs * 4);
-    int32_t *i_out = (int32_t *)w;
-    w += sp_align(pairs * 4);
-    uint32_t *bits = (uint32_t *)w;
-    w += sp_align((size_t)n_rows * ((vocab + 31) / 32) * 4);
-    int32_t *seg_begin = (int32_t *)w;
-    w += sp_align((size_t)n_rows * 4);
-    int32_t *seg_end = (int32_t *)w;
-    w += sp_align((size_t)n_rows * 4);
-    size_t tmp_bytes = sp_sort_tmp(n_rows, vocab);
+    sp_ws w;
+    if (ws_bytes < sp_layout((char *)ws, n_rows, vocab, &w)) return cudaErrorInvalidValue;
+    const size_t pairs = (size_t)n_rows * vocab;
 
-    k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, bits, k_in, i_in, seg_begin,
-                                                  seg_end, any_full_sort, out_ids);
+    k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, w.bits, w.k_in, w.i_in,
+                                                  w.seg_begin, w.seg_end, any_full_sort, out_ids);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || !any_sampling) return e; /* greedy rows finished in the prep kernel */
-    k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, seg_begin, seg_end, out_ids);
+    k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, w.seg_begin, w.seg_end, out_ids);
     if (any_full_sort) {
-        e = cub::DeviceSegmentedRadixSort::SortPairsDescending((void *)w, tmp_bytes, k_in, k_out, i_in, i_out,
-                                                               (int64_t)pairs, n_rows, seg_begin, seg_end, 0,
+        e = cub::DeviceSegmentedRadixSort::SortPairsDescending(w.tmp, w.tmp_bytes, w.k_in, w.k_out, w.i_in, w.i_out,
+                                                               (int64_t)pairs, n_rows, w.seg_begin, w.seg_end, 0,
                                                                (int)(sizeof(float) * 8), st);
         if (e != cudaSuccess) return e;
     }
-    k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, k_out, i_out, seg_begin, seg_end,
+    k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, w.k_out, w.i_out, w.seg_begin, w.seg_end,
                                                   out_ids);
     return cudaGetLastError();
 }
