@@ -43,10 +43,14 @@ int main(int argc, char **argv)
             fprintf(stderr, "e2e_bench: %s needs a value\n", a);
             return 2;
         }
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--prefill")) n_prefill = atoi(v);
-        else if (!strcmp(a, "--decode")) n_decode = atoi(v);
-        else if (!strcmp(a, "--runs")) runs = atoi(v);
+        if (!strcmp(a, "--model"))
+            model = v;
+        else if (!strcmp(a, "--prefill"))
+            n_prefill = atoi(v);
+        else if (!strcmp(a, "--decode"))
+            n_decode = atoi(v);
+        else if (!strcmp(a, "--runs"))
+            runs = atoi(v);
         else if (!strcmp(a, "--backend")) {
             if (ignis_backend_parse(v, &o.backend) != IGNIS_OK) return die("--backend");
         } else if (!strcmp(a, "--dtype")) {
@@ -75,7 +79,8 @@ int main(int argc, char **argv)
 
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_prefill);
     float *logits = malloc(sizeof(float) * (size_t)info.vocab_size);
-    for (int i = 0; i < n_prefill; i++) ids[i] = 1 + (int32_t)((i * 7919u) % (unsigned)(info.vocab_size - 1));
+    for (int i = 0; i < n_prefill; i++)
+        ids[i] = 1 + (int32_t)((i * 7919u) % (unsigned)(info.vocab_size - 1));
     double *pf = malloc(sizeof(double) * (size_t)runs), *dc = malloc(sizeof(double) * (size_t)runs);
     for (int r = -1; r < runs; r++) {
         ignis_seq *s = NULL;

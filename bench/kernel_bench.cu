@@ -20,21 +20,21 @@
 
 #include "ig_kernels.h"
 
-#define CK(x)                                                                                              \
-    do {                                                                                                   \
-        cudaError_t e_ = (x);                                                                              \
-        if (e_ != cudaSuccess) {                                                                           \
-            fprintf(stderr, "kernel_bench: %s: %s (%s:%d)\n", #x, cudaGetErrorString(e_), __FILE__, __LINE__); \
-            exit(1);                                                                                       \
-        }                                                                                                  \
+#define CK(x)                                                                                                          \
+    do {                                                                                                               \
+        cudaError_t e_ = (x);                                                                                          \
+        if (e_ != cudaSuccess) {                                                                                       \
+            fprintf(stderr, "kernel_bench: %s: %s (%s:%d)\n", #x, cudaGetErrorString(e_), __FILE__, __LINE__);         \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
-#define CKB(x)                                                                                             \
-    do {                                                                                                   \
-        cublasStatus_t s_ = (x);                                                                           \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                 \
-            fprintf(stderr, "kernel_bench: %s: %s\n", #x, cublasGetStatusString(s_));                      \
-            exit(1);                                                                                       \
-        }                                                                                                  \
+#define CKB(x)                                                                                                         \
+    do {                                                                                                               \
+        cublasStatus_t s_ = (x);                                                                                       \
+        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                                             \
+            fprintf(stderr, "kernel_bench: %s: %s\n", #x, cublasGetStatusString(s_));                                  \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 static int g_reps = 30;
@@ -47,13 +47,15 @@ static double time_us(const std::function<void(int)> &fn, int inner = 10)
     cudaEvent_t a, b;
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
-    for (int i = 0; i < 3; i++) fn(i);
+    for (int i = 0; i < 3; i++)
+        fn(i);
     CK(cudaStreamSynchronize(g_st));
     std::vector<double> t;
     int k = 0;
     for (int r = 0; r < g_reps; r++) {
         CK(cudaEventRecord(a, g_st));
-        for (int i = 0; i < inner; i++) fn(k++);
+        for (int i = 0; i < inner; i++)
+            fn(k++);
         CK(cudaEventRecord(b, g_st));
         CK(cudaEventSynchronize(b));
         float ms = 0;
@@ -108,10 +110,12 @@ static void peaks()
     void *C;
     CK(cudaMalloc(&C, (size_t)S * S * 2));
     const float al = 1, be = 0;
-    us = time_us([&](int) {
-        CKB(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, S, S, S, &al, A, CUDA_R_16F, S, B, CUDA_R_16F, S, &be, C,
-                         CUDA_R_16F, S, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-    }, 2);
+    us = time_us(
+        [&](int) {
+            CKB(cublasGemmEx(g_cublas, CUBLAS_OP_T, CUBLAS_OP_N, S, S, S, &al, A, CUDA_R_16F, S, B, CUDA_R_16F, S, &be,
+                             C, CUDA_R_16F, S, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        },
+        2);
     g_peak_tf = 2.0 * S * S * (double)S / us / 1e6;
     printf("peaks: copy %.0f GB/s (read + write), fp16 GEMM 8192^3 %.1f TFLOP/s\n\n", g_peak_bw, g_peak_tf);
     cudaFree(A);
@@ -123,8 +127,8 @@ struct shape {
     const char *name;
     int N, K;
 };
-static const shape k_shapes[] = {{"wqkv", 12288, 4096}, {"wo", 4096, 4096}, {"w13", 22016, 4096},
-                                 {"w2", 4096, 11008},   {"lm_head", 32000, 4096}};
+static const shape k_shapes[] = {
+    {"wqkv", 12288, 4096}, {"wo", 4096, 4096}, {"w13", 22016, 4096}, {"w2", 4096, 11008}, {"lm_head", 32000, 4096}};
 
 static void bench_gemm()
 {
@@ -153,7 +157,8 @@ static void bench_gemm()
             if (ig_gemv_supported(M, s.N, s.K)) {
                 for (int v = 0; v < 4; v++) {
                     double g = time_us([&](int i) {
-                        CK(ig_k_gemv_ex(IG_F16, wpool + (size_t)(i % copies) * wb, x, y, NULL, M, s.N, s.K, 0, v, g_st));
+                        CK(ig_k_gemv_ex(IG_F16, wpool + (size_t)(i % copies) * wb, x, y, NULL, M, s.N, s.K, 0, v,
+                                        g_st));
                     });
                     snprintf(name, sizeof name, "ig_gemv M=%-3d %-8s N=%-5d K=%-5d v%d", M, s.name, s.N, s.K, v);
                     report(name, g, bytes, flops);
@@ -162,8 +167,8 @@ static void bench_gemm()
                 if (s.N == 22016) {
                     for (int v = 1; v < 3; v++) {
                         double g = time_us([&](int i) {
-                            CK(ig_k_gemv_ex(IG_F16, wpool + (size_t)(i % copies) * wb, x, NULL, y, M, s.N / 2, s.K, 0, v,
-                                            g_st));
+                            CK(ig_k_gemv_ex(IG_F16, wpool + (size_t)(i % copies) * wb, x, NULL, y, M, s.N / 2, s.K, 0,
+                                            v, g_st));
                         });
                         snprintf(name, sizeof name, "ig_gemv M=%-3d w13+silu N=%-5d K=%-5d GLU v%d", M, s.N, s.K, v);
                         report(name, g, bytes - (double)M * s.N * 3, flops);
@@ -215,7 +220,8 @@ static void bench_kernels()
     hmeta[1536] = 0;
     hmeta[1537] = 512;
     hmeta[1538] = 512;
-    for (int k = 0; k < nb; k++) hmeta[1539 + k] = nb - 1 - k;
+    for (int k = 0; k < nb; k++)
+        hmeta[1539 + k] = nb - 1 - k;
     int32_t *meta;
     CK(cudaMalloc(&meta, sizeof hmeta));
     CK(cudaMemcpy(meta, hmeta, sizeof hmeta, cudaMemcpyHostToDevice));
@@ -261,11 +267,11 @@ static void bench_attn()
      * the address pattern of a real decode step (r128 at batch 256: mean context 192) */
     struct cfg {
         int nh, nkv, B, ctx, qlen, L;
-    } cases[] = {{32, 32, 1, 512, 1, 1},   {32, 32, 1, 4096, 1, 1},   {32, 32, 16, 1024, 1, 1},
-                 {32, 32, 64, 1024, 1, 1}, {32, 32, 256, 512, 1, 1},  {32, 32, 256, 192, 1, 32},
-                 {32, 32, 256, 448, 1, 32}, {32, 8, 64, 1024, 1, 1},  {32, 16, 64, 1024, 1, 1},
-                 {28, 4, 64, 1024, 1, 1},  {64, 8, 64, 1024, 1, 1},
-                 {32, 32, 1, 512, 512, 1}, {32, 32, 1, 2048, 2048, 1}, {32, 8, 4, 1024, 1024, 1}};
+    } cases[] = {{32, 32, 1, 512, 1, 1},     {32, 32, 1, 4096, 1, 1},  {32, 32, 16, 1024, 1, 1},
+                 {32, 32, 64, 1024, 1, 1},   {32, 32, 256, 512, 1, 1}, {32, 32, 256, 192, 1, 32},
+                 {32, 32, 256, 448, 1, 32},  {32, 8, 64, 1024, 1, 1},  {32, 16, 64, 1024, 1, 1},
+                 {28, 4, 64, 1024, 1, 1},    {64, 8, 64, 1024, 1, 1},  {32, 32, 1, 512, 512, 1},
+                 {32, 32, 1, 2048, 2048, 1}, {32, 8, 4, 1024, 1024, 1}};
     for (const cfg &c : cases) {
         int per_seq = (c.ctx + bl - 1) / bl, nblocks = per_seq * c.B;
         size_t pool_b = (size_t)nblocks * c.L * 2 * c.nkv * bl * D * 2;
@@ -284,7 +290,8 @@ static void bench_attn()
             }
             qs[s] = s * c.qlen;
             kvl[s] = c.ctx;
-            for (int k = 0; k < per_seq; k++) tab[(size_t)s * per_seq + k] = (k * c.B + s) % nblocks;
+            for (int k = 0; k < per_seq; k++)
+                tab[(size_t)s * per_seq + k] = (k * c.B + s) % nblocks;
         }
         if (c.L > 1) {
             uint64_t r = 12345;
@@ -294,7 +301,8 @@ static void bench_attn()
             }
         }
         qs[c.B] = T;
-        for (auto *v : {&tok, &pos, &seq, &qs, &kvl, &tab, &sel}) hm.insert(hm.end(), v->begin(), v->end());
+        for (auto *v : {&tok, &pos, &seq, &qs, &kvl, &tab, &sel})
+            hm.insert(hm.end(), v->begin(), v->end());
         int32_t *m;
         CK(cudaMalloc(&m, hm.size() * 4));
         CK(cudaMemcpy(m, hm.data(), hm.size() * 4, cudaMemcpyHostToDevice));
@@ -335,8 +343,8 @@ static void bench_attn()
             for (int path = IG_ATTN_DECODE_TILED; path <= IG_ATTN_DECODE_STREAM; path++) {
                 if (path == IG_ATTN_DECODE_STREAM && !ig_attn_decode_streams(c.nh, c.nkv, D, bl)) continue;
                 double us = time_us([&](int) {
-                    CK(ig_k_attn_decode_path(IG_F16, q, b, kv, layer, c.nh, 0.088f, dsel, T, ns, sl, ws, cnt, out,
-                                             path, g_st));
+                    CK(ig_k_attn_decode_path(IG_F16, q, b, kv, layer, c.nh, 0.088f, dsel, T, ns, sl, ws, cnt, out, path,
+                                             g_st));
                 });
                 snprintf(name, sizeof name, "decode %s B=%-3d ctx=%-4d nh=%d nkv=%-2d L=%-2d splits=%d",
                          path == IG_ATTN_DECODE_STREAM ? "stream" : "tiled ", c.B, c.ctx, c.nh, c.nkv, c.L, ns);
@@ -345,9 +353,8 @@ static void bench_attn()
             cudaFree(ws);
             cudaFree(cnt);
         } else {
-            double us = time_us([&](int) {
-                CK(ig_k_attn_prefill(IG_F16, q, b, kv, layer, c.nh, 0.088f, c.qlen, out, g_st));
-            }, 3);
+            double us = time_us(
+                [&](int) { CK(ig_k_attn_prefill(IG_F16, q, b, kv, layer, c.nh, 0.088f, c.qlen, out, g_st)); }, 3);
             snprintf(name, sizeof name, "prefill B=%d q=%-4d nh=%d nkv=%d (causal)", c.B, c.qlen, c.nh, c.nkv);
             /* causal: half the full QK^T and PV products */
             report(name, us, kv_bytes + 4.0 * T * c.nh * D, 2.0 * c.B * c.nh * (double)c.qlen * c.ctx * D);
@@ -376,7 +383,8 @@ static void bench_sample()
             float *lg = (float *)dalloc(sizeof(float) * rows * 32000);
             CK(ig_k_synth(IG_F32, IG_F32, lg, (int64_t)rows * 32000, 9, 4.0f, 0.0f, g_st));
             std::vector<ig_sample_dev> sp(rows);
-            for (auto &p : sp) p = {mode_temp[mode], mode == 1 ? 40 : 0, mode ? 0.95f : 1.0f, 1.1f, 0.5f, 0, 64};
+            for (auto &p : sp)
+                p = {mode_temp[mode], mode == 1 ? 40 : 0, mode ? 0.95f : 1.0f, 1.1f, 0.5f, 0, 64};
             const int full_sort = mode > 0 && ig_sample_full_sort(sp[0].top_k, sp[0].top_p, 32000);
             ig_sample_dev *dsp;
             int32_t *hist, *ids;
@@ -394,10 +402,12 @@ static void bench_sample()
             float *work;
             CK(cudaMalloc(&work, lb));
             double copy_us = time_us([&](int) { CK(cudaMemcpyAsync(work, lg, lb, cudaMemcpyDeviceToDevice, g_st)); });
-            double us = time_us([&](int) {
-                CK(cudaMemcpyAsync(work, lg, lb, cudaMemcpyDeviceToDevice, g_st));
-                CK(ig_k_sample(work, rows, 32000, 32000, dsp, hist, full_sort, mode > 0, ws, wsb, ids, g_st));
-            }) - copy_us;
+            double us =
+                time_us([&](int) {
+                    CK(cudaMemcpyAsync(work, lg, lb, cudaMemcpyDeviceToDevice, g_st));
+                    CK(ig_k_sample(work, rows, 32000, 32000, dsp, hist, full_sort, mode > 0, ws, wsb, ids, g_st));
+                }) -
+                copy_us;
             char name[96];
             snprintf(name, sizeof name, "sample rows=%-3d %s", rows, mode_name[mode]);
             report(name, us, 4.0 * rows * 32000, 0);
@@ -416,8 +426,10 @@ int main(int argc, char **argv)
 {
     std::string only;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--reps")) g_reps = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
+        if (!strcmp(argv[i], "--reps"))
+            g_reps = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
     }
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {

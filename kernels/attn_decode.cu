@@ -17,7 +17,8 @@
  *  4. O[g][d] = O * alpha + P V with each thread owning fixed (g, 2 dims) accumulators in
  *     registers (G * D <= 2048).
  * With several splits, partial (m, l, O) go to a workspace and the last block of each
- * (token, KV head) to finish merges them with the usual log-sum-exp rescaling. Traffic per block: its keys' K and V once. */
+ * (token, KV head) to finish merges them with the usual log-sum-exp rescaling. Traffic per block: its keys' K and V
+ * once. */
 #include "common.cuh"
 #include "ig_kernels.h"
 
@@ -41,9 +42,9 @@ template <typename F> __device__ __forceinline__ F *ad_ml_area(F *ws, int nh, in
 
 /* Split merge, done by whichever block of this (token, KV head) finishes last: every
  * block has published its partials (O, then m and l), then counts itself in; the last one
- * (count == used * per_split, the blocks each split is made of) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i - M) and re-arms the
- * counter for the next launch (CUDA-graph replays reuse it). Saves a second kernel per
- * layer. stage: G * 64 floats of shared memory the caller no longer needs. */
+ * (count == used * per_split, the blocks each split is made of) merges O = sum_i O_i 2^(m_i - M) / sum_i l_i 2^(m_i -
+ * M) and re-arms the counter for the next launch (CUDA-graph replays reuse it). Saves a second kernel per layer. stage:
+ * G * 64 floats of shared memory the caller no longer needs. */
 template <typename T>
 __device__ void ad_merge_splits(const float *ws, int *counters, float *stage, int t, int si, int kvh, int nkv, int h0,
                                 int G, int D, int nh, int n_splits, int split_len, int ctx, int per_split, T *out)
@@ -76,7 +77,8 @@ __device__ void ad_merge_splits(const float *ws, int *counters, float *stage, in
         const float *ml = stage + g * AD_TILE;
         int64_t base = ((int64_t)si * nh + h) * n_splits;
         float M = -INFINITY;
-        for (int i = 0; i < used; i++) M = fmaxf(M, ml[2 * i]);
+        for (int i = 0; i < used; i++)
+            M = fmaxf(M, ml[2 * i]);
         float L = 0.0f, o = 0.0f;
         int i = 0;
         for (; i + 4 <= used; i += 4) {
@@ -100,8 +102,7 @@ template <typename T>
 __global__ void __launch_bounds__(AD_THREADS)
     k_attn_decode(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv, int layer, int nh, float scale,
                   const int32_t *__restrict__ sel, int n_splits, int split_len, float *__restrict__ ws,
-                  int *__restrict__ counters,
-                  T *__restrict__ out)
+                  int *__restrict__ counters, T *__restrict__ out)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     const int D = kv.head_dim, nkv = kv.n_kv_heads, G = nh / nkv, DP = D + 8;
@@ -115,10 +116,10 @@ __global__ void __launch_bounds__(AD_THREADS)
     if (k_begin >= ctx) return;
     const int k_end = min(ctx, k_begin + split_len);
 
-    float *q_s = reinterpret_cast<float *>(smem);          /* [G][D] */
-    float *S = q_s + G * D;                                 /* [G][64] */
-    __shared__ int blk_s[AD_TILE]; /* cache block id of each key row of the tile */
-    const int G4 = (G + 3) & ~3; /* keeps every area 16-byte aligned */
+    float *q_s = reinterpret_cast<float *>(smem); /* [G][D] */
+    float *S = q_s + G * D;                       /* [G][64] */
+    __shared__ int blk_s[AD_TILE];                /* cache block id of each key row of the tile */
+    const int G4 = (G + 3) & ~3;                  /* keeps every area 16-byte aligned */
     float *m_s = S + G * AD_TILE, *l_s = m_s + G4, *a_s = l_s + G4;
     T *Ks = reinterpret_cast<T *>(a_s + G4); /* [64][DP] */
     T *Vs = Ks + AD_TILE * DP;
@@ -134,7 +135,8 @@ __global__ void __launch_bounds__(AD_THREADS)
     const int items = G * D / 2;
     float2 acc[AD_MAX_ITEMS];
 #pragma unroll
-    for (int j = 0; j < AD_MAX_ITEMS; j++) acc[j] = make_float2(0.0f, 0.0f);
+    for (int j = 0; j < AD_MAX_ITEMS; j++)
+        acc[j] = make_float2(0.0f, 0.0f);
 
     const T *pool = reinterpret_cast<const T *>(kv.pool);
     const int32_t *table = b.block_table + (int64_t)seq * b.max_blocks;
@@ -193,7 +195,8 @@ __global__ void __launch_bounds__(AD_THREADS)
                     float f[8];
                     ig_unpack8<T>(*reinterpret_cast<const uint4 *>(kr + d), f);
 #pragma unroll
-                    for (int u = 0; u < 8; u++) s0 += qg[d + u] * f[u];
+                    for (int u = 0; u < 8; u++)
+                        s0 += qg[d + u] * f[u];
                 }
                 s = s0 + s1;
             }
@@ -355,7 +358,8 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
                           qr[g]);
         else
 #pragma unroll
-            for (int i = 0; i < 8; i++) qr[g][i] = 0.0f;
+            for (int i = 0; i < 8; i++)
+                qr[g][i] = 0.0f;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
             qr[g][i] *= qscale;
@@ -409,7 +413,8 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
             l[g] = l[g] * alpha + (sub % SPAN == 0 ? p[g] : 0.0f);
             m[g] = m_new;
 #pragma unroll
-            for (int i = 0; i < 8; i++) o[g][i] *= alpha;
+            for (int i = 0; i < 8; i++)
+                o[g][i] *= alpha;
         }
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -419,12 +424,14 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
              * but 0 * NaN is not */
             if (c0 + half * U + u >= k_end)
 #pragma unroll
-                for (int i = 0; i < 8; i++) f[i] = 0.0f;
+                for (int i = 0; i < 8; i++)
+                    f[i] = 0.0f;
 #pragma unroll
             for (int g = 0; g < GT; g++) {
                 float pu = __shfl_sync(0xffffffffu, p[g], (half << 4) | (u * SPAN));
 #pragma unroll
-                for (int i = 0; i < 8; i++) o[g][i] += pu * f[i];
+                for (int i = 0; i < 8; i++)
+                    o[g][i] += pu * f[i];
             }
         }
     }
@@ -433,7 +440,8 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
 #pragma unroll
     for (int g = 0; g < GT; g++) {
 #pragma unroll
-        for (int i = 0; i < 8; i++) o[g][i] += __shfl_xor_sync(0xffffffffu, o[g][i], 16);
+        for (int i = 0; i < 8; i++)
+            o[g][i] += __shfl_xor_sync(0xffffffffu, o[g][i], 16);
         float lsum = ig_warp_sum(l[g]);
         if (half == 0)
 #pragma unroll
@@ -452,7 +460,8 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
         if (g >= ng) break;
         float M = -INFINITY;
 #pragma unroll
-        for (int w = 0; w < AS_WARPS; w++) M = fmaxf(M, ml_s[w][g][0]);
+        for (int w = 0; w < AS_WARPS; w++)
+            M = fmaxf(M, ml_s[w][g][0]);
         float L = 0.0f, acc = 0.0f;
 #pragma unroll
         for (int w = 0; w < AS_WARPS; w++) {
@@ -491,10 +500,7 @@ extern "C" size_t ig_attn_decode_ws_floats(int n_sel, int n_heads, int head_dim,
 
 /* The streaming kernel's shapes: head_dim 128, chunks that never cross a cache block; GT
  * query heads per block. */
-static int as_heads(int G)
-{
-    return G == 1 || G == 2 ? G : 4;
-}
+static int as_heads(int G) { return G == 1 || G == 2 ? G : 4; }
 
 static int as_keys(int G, int D, int block_len)
 {
@@ -513,14 +519,14 @@ static cudaError_t as_launch(int G, dim3 grid, cudaStream_t st, const T *q, ig_b
     grid.x *= (G + GT - 1) / GT;
     switch (GT) {
     case 1:
-        return ig_launch(k_attn_decode_stream<T, 1, AS_KEYS(1)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
-                         split_len, ws, counters, out);
+        return ig_launch(k_attn_decode_stream<T, 1, AS_KEYS(1)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel,
+                         n_splits, split_len, ws, counters, out);
     case 2:
-        return ig_launch(k_attn_decode_stream<T, 2, AS_KEYS(2)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
-                         split_len, ws, counters, out);
+        return ig_launch(k_attn_decode_stream<T, 2, AS_KEYS(2)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel,
+                         n_splits, split_len, ws, counters, out);
     default:
-        return ig_launch(k_attn_decode_stream<T, 4, AS_KEYS(4)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel, n_splits,
-                         split_len, ws, counters, out);
+        return ig_launch(k_attn_decode_stream<T, 4, AS_KEYS(4)>, grid, blk, 0, st, q, b, kv, layer, nh, scale, sel,
+                         n_splits, split_len, ws, counters, out);
     }
 }
 
@@ -537,8 +543,8 @@ extern "C" cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batc
     if (n_sel <= 0) return cudaSuccess;
     int G = n_heads / kv.n_kv_heads, D = kv.head_dim;
     /* the split merge stages 2 floats per split in a 64-float row: at most 32 splits */
-    if (G * D / 2 > AD_MAX_ITEMS * AD_THREADS || D % 8 != 0 || D > 256 || split_len % AD_TILE != 0 ||
-        n_splits < 1 || n_splits > 32)
+    if (G * D / 2 > AD_MAX_ITEMS * AD_THREADS || D % 8 != 0 || D > 256 || split_len % AD_TILE != 0 || n_splits < 1 ||
+        n_splits > 32)
         return cudaErrorInvalidValue;
     dim3 grid(n_splits, kv.n_kv_heads, n_sel);
     const bool fits = as_keys(G, D, kv.block_len) > 0;
@@ -554,8 +560,8 @@ extern "C" cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batc
     IG_DISPATCH_T(dt, T, {
         static size_t granted = 48 * 1024;
         if (smem > granted) {
-            cudaError_t e = cudaFuncSetAttribute(k_attn_decode<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 (int)smem);
+            cudaError_t e =
+                cudaFuncSetAttribute(k_attn_decode<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
             if (e != cudaSuccess) return e;
             granted = smem;
         }

@@ -78,9 +78,8 @@ __device__ __forceinline__ int64_t ap_kv_off(const ig_kv_desc &kv, int64_t block
 }
 
 template <typename T, int D>
-__global__ void __launch_bounds__(AP_THREADS)
-    k_attn_prefill(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv, int layer, int nh, float scale,
-                   T *__restrict__ out)
+__global__ void __launch_bounds__(AP_THREADS) k_attn_prefill(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv,
+                                                             int layer, int nh, float scale, T *__restrict__ out)
 {
     constexpr int DP = D + 8;
     constexpr int VPR = D / 8; /* 16-byte vectors per row */
@@ -136,7 +135,8 @@ __global__ void __launch_bounds__(AP_THREADS)
     uint32_t qf[D / 16][4];
     float o[D / 8][4];
 #pragma unroll
-    for (int i = 0; i < D / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+    for (int i = 0; i < D / 8; i++)
+        o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
     float m_r[2] = {-INFINITY, -INFINITY}, l_r[2] = {0.0f, 0.0f};
     const float qscale = scale * LOG2E;
     const int row0 = warp * 16 + (lane >> 2); /* this thread's rows: row0, row0 + 8 */
@@ -161,7 +161,8 @@ __global__ void __launch_bounds__(AP_THREADS)
 
         float s[8][4];
 #pragma unroll
-        for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
+        for (int i = 0; i < 8; i++)
+            s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.0f;
 #pragma unroll
         for (int kc = 0; kc < D / 16; kc++) {
 #pragma unroll
@@ -288,8 +289,7 @@ extern "C" cudaError_t ig_k_attn_prefill(ig_dtype dt, const void *q, ig_batch_de
         if (D == 128) return launch_prefill<__half, 128>(q, b, kv, layer, n_heads, scale, max_q_len, out, st);
     } else if (dt == IG_BF16) {
         if (D == 64) return launch_prefill<__nv_bfloat16, 64>(q, b, kv, layer, n_heads, scale, max_q_len, out, st);
-        if (D == 128)
-            return launch_prefill<__nv_bfloat16, 128>(q, b, kv, layer, n_heads, scale, max_q_len, out, st);
+        if (D == 128) return launch_prefill<__nv_bfloat16, 128>(q, b, kv, layer, n_heads, scale, max_q_len, out, st);
     }
     return cudaErrorInvalidValue;
 }

@@ -51,7 +51,8 @@ template <typename T> __device__ __forceinline__ uint4 ig_pack8(const float *f)
     uint4 u;
     typename ig_tt<T>::T2 *h = reinterpret_cast<typename ig_tt<T>::T2 *>(&u);
 #pragma unroll
-    for (int i = 0; i < 4; i++) h[i] = ig_tt<T>::from_f2(f[2 * i], f[2 * i + 1]);
+    for (int i = 0; i < 4; i++)
+        h[i] = ig_tt<T>::from_f2(f[2 * i], f[2 * i + 1]);
     return u;
 }
 
@@ -69,13 +70,15 @@ __device__ __forceinline__ uint4 ig_ld_stream(const void *p)
 __device__ __forceinline__ float ig_warp_sum(float v)
 {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 __device__ __forceinline__ float ig_warp_max(float v)
 {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -92,17 +95,17 @@ __device__ __forceinline__ float ig_block_sum(float v, float *red)
 }
 
 /* Dispatch on the storage dtype of activations/weights (fp16 or bf16). */
-#define IG_DISPATCH_T(dt, T, ...)                                                           \
-    do {                                                                                    \
-        if ((dt) == IG_F16) {                                                               \
-            typedef __half T;                                                               \
-            __VA_ARGS__;                                                                    \
-        } else if ((dt) == IG_BF16) {                                                       \
-            typedef __nv_bfloat16 T;                                                        \
-            __VA_ARGS__;                                                                    \
-        } else {                                                                            \
-            return cudaErrorInvalidValue;                                                   \
-        }                                                                                   \
+#define IG_DISPATCH_T(dt, T, ...)                                                                                      \
+    do {                                                                                                               \
+        if ((dt) == IG_F16) {                                                                                          \
+            typedef __half T;                                                                                          \
+            __VA_ARGS__;                                                                                               \
+        } else if ((dt) == IG_BF16) {                                                                                  \
+            typedef __nv_bfloat16 T;                                                                                   \
+            __VA_ARGS__;                                                                                               \
+        } else {                                                                                                       \
+            return cudaErrorInvalidValue;                                                                              \
+        }                                                                                                              \
     } while (0)
 
 static inline int ig_cdiv(long a, long b) { return (int)((a + b - 1) / b); }

@@ -21,7 +21,8 @@ __global__ void k_embed(const T *__restrict__ emb, const int32_t *__restrict__ t
             reinterpret_cast<float4 *>(dst + i)[1] = make_float4(f[4], f[5], f[6], f[7]);
         }
     } else {
-        for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = ig_to_f<T>(row[i]);
+        for (int i = threadIdx.x; i < hidden; i += blockDim.x)
+            dst[i] = ig_to_f<T>(row[i]);
     }
 }
 
@@ -29,6 +30,7 @@ extern "C" cudaError_t ig_k_embed(ig_dtype dt, const void *emb, const int32_t *t
                                   float *x, cudaStream_t st)
 {
     if (n_tokens <= 0) return cudaSuccess;
-    IG_DISPATCH_T(dt, T, return ig_launch(k_embed<T>, dim3(n_tokens), dim3(256), 0, st, (const T *)emb, tokens, hidden, x));
+    IG_DISPATCH_T(dt, T,
+                  return ig_launch(k_embed<T>, dim3(n_tokens), dim3(256), 0, st, (const T *)emb, tokens, hidden, x));
     return cudaErrorInvalidValue;
 }

@@ -35,7 +35,8 @@ __device__ __forceinline__ void gv_dot(const uint4 *const (&wr)[R], uint4 (&cur)
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = 0.0f;
+        for (int m = 0; m < M; m++)
+            acc[r][m] = 0.0f;
     for (int c = lane; c < KV; c += 32 * U) {
         uint4 nxt[R][U];
         const int cn = c + 32 * U;
@@ -57,7 +58,8 @@ __device__ __forceinline__ void gv_dot(const uint4 *const (&wr)[R], uint4 (&cur)
                         float wf[8];
                         ig_unpack8<T>(cur[r][u], wf);
 #pragma unroll
-                        for (int e = 0; e < 8; e++) acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
+                        for (int e = 0; e < 8; e++)
+                            acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
                     }
                 }
             }
@@ -65,13 +67,15 @@ __device__ __forceinline__ void gv_dot(const uint4 *const (&wr)[R], uint4 (&cur)
 #pragma unroll
         for (int u = 0; u < U; u++)
 #pragma unroll
-            for (int r = 0; r < R; r++) cur[r][u] = nxt[r][u];
+            for (int r = 0; r < R; r++)
+                cur[r][u] = nxt[r][u];
     }
     ig_pdl_trigger();
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
-        for (int m = 0; m < M; m++) acc[r][m] = ig_warp_sum(acc[r][m]);
+        for (int m = 0; m < M; m++)
+            acc[r][m] = ig_warp_sum(acc[r][m]);
 }
 
 template <typename T, int M, int R, int U, bool GLU>
@@ -104,7 +108,8 @@ __global__ void __launch_bounds__(GV_THREADS)
                 if (lane + u * 32 < KV) cur[r][u] = ig_ld_stream(wr[r] + lane + u * 32);
     }
     ig_pdl_wait();
-    for (int i = threadIdx.x; i < M * KV; i += GV_THREADS) xs[i] = reinterpret_cast<const uint4 *>(x)[i];
+    for (int i = threadIdx.x; i < M * KV; i += GV_THREADS)
+        xs[i] = reinterpret_cast<const uint4 *>(x)[i];
     __syncthreads();
     if (!active) {
         ig_pdl_trigger();
@@ -168,10 +173,14 @@ static cudaError_t gemv_m(int variant, bool glu, const void *w, const void *x, f
         return launch_gemv<T, M, 2, 4, true>(w, x, y, yg, n, k, acc, st);
     }
     switch (variant) {
-    case 0: return launch_gemv<T, M, 1, 8, false>(w, x, y, yg, n, k, acc, st);
-    case 2: return launch_gemv<T, M, 2, 8, false>(w, x, y, yg, n, k, acc, st);
-    case 3: return launch_gemv<T, M, 4, 4, false>(w, x, y, yg, n, k, acc, st);
-    default: return launch_gemv<T, M, 2, 4, false>(w, x, y, yg, n, k, acc, st);
+    case 0:
+        return launch_gemv<T, M, 1, 8, false>(w, x, y, yg, n, k, acc, st);
+    case 2:
+        return launch_gemv<T, M, 2, 8, false>(w, x, y, yg, n, k, acc, st);
+    case 3:
+        return launch_gemv<T, M, 4, 4, false>(w, x, y, yg, n, k, acc, st);
+    default:
+        return launch_gemv<T, M, 2, 4, false>(w, x, y, yg, n, k, acc, st);
     }
 }
 
@@ -183,10 +192,14 @@ extern "C" cudaError_t ig_k_gemv_ex(ig_dtype dt, const void *w, const void *x, f
     if (variant < 0) variant = ig_gemv_default_variant(m, n, k);
     IG_DISPATCH_T(dt, T, {
         switch (m) {
-        case 1: return gemv_m<T, 1>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
-        case 2: return gemv_m<T, 2>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
-        case 3: return gemv_m<T, 3>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
-        default: return gemv_m<T, 4>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
+        case 1:
+            return gemv_m<T, 1>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
+        case 2:
+            return gemv_m<T, 2>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
+        case 3:
+            return gemv_m<T, 3>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
+        default:
+            return gemv_m<T, 4>(variant, glu, w, x, y, y_glu, n, k, accumulate, st);
         }
     });
     return cudaErrorInvalidValue;
@@ -212,8 +225,7 @@ extern "C" cudaError_t ig_k_gemv(ig_dtype dt, const void *w, const void *x, floa
  * sum(x^2) per row and stages x * inv_rms * norm_w in the storage dtype in shared memory —
  * replacing the separate RMSNorm kernel and its round trip. Epilogues: see ig_kernels.h.
  * ROPE pairs rows (h*D + i, h*D + i + D/2) in one warp so the rotation needs no exchange. */
-template <typename T, int M, int EPI, int P>
-__global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
+template <typename T, int M, int EPI, int P> __global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
 {
     /* P (row pair) items per warp: R = 2P rows; U keeps 2 * R * U * 16 B in flight per lane */
     constexpr int R = 2 * P, U = 4 / P;
@@ -253,7 +265,8 @@ __global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
     const bool active = ok[0];
     const uint4 *wr[R];
 #pragma unroll
-    for (int r = 0; r < R; r++) wr[r] = reinterpret_cast<const uint4 *>(W + (int64_t)rows[r] * K);
+    for (int r = 0; r < R; r++)
+        wr[r] = reinterpret_cast<const uint4 *>(W + (int64_t)rows[r] * K);
     uint4 cur[R][U];
     if (active) {
 #pragma unroll
@@ -308,7 +321,8 @@ __global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
             for (int r = 0; r < 2; r++)
                 if (2 * it + r < N)
 #pragma unroll
-                    for (int m = 0; m < M; m++) a.y[(int64_t)m * N + 2 * it + r] = acc[2 * p + r][m];
+                    for (int m = 0; m < M; m++)
+                        a.y[(int64_t)m * N + 2 * it + r] = acc[2 * p + r][m];
         } else if (EPI == IG_GEMV_GLU) {
             T *o = reinterpret_cast<T *>(a.out);
 #pragma unroll
@@ -344,10 +358,10 @@ __global__ void __launch_bounds__(GV_THREADS) k_gemv_fused(ig_gemv_fused a)
                     const int seq = a.b.tok_seq[m];
                     const int64_t blk = a.b.block_table[(int64_t)seq * a.b.max_blocks + pos / a.kv.block_len];
                     const int which = h < nh + nkv ? 0 : 1, kh = which ? h - nh - nkv : h - nh;
-                    T *dst = pool +
-                             ((((blk * a.kv.n_layers + a.layer) * 2 + which) * nkv + kh) * (int64_t)a.kv.block_len +
-                              pos % a.kv.block_len) *
-                                 D;
+                    T *dst =
+                        pool + ((((blk * a.kv.n_layers + a.layer) * 2 + which) * nkv + kh) * (int64_t)a.kv.block_len +
+                                pos % a.kv.block_len) *
+                                   D;
                     dst[i] = ig_from_f<T>(x0);
                     dst[i + half] = ig_from_f<T>(x1);
                 }
@@ -366,8 +380,8 @@ template <typename T, int M, int EPI> static cudaError_t launch_fused(const ig_g
     size_t smem = (size_t)M * a->k * sizeof(T);
     static size_t granted = 48 * 1024;
     if (smem > granted) {
-        cudaError_t e = cudaFuncSetAttribute(k_gemv_fused<T, M, EPI, P>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             (int)smem);
+        cudaError_t e =
+            cudaFuncSetAttribute(k_gemv_fused<T, M, EPI, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         granted = smem;
     }
@@ -380,10 +394,14 @@ template <typename T, int M, int EPI> static cudaError_t launch_fused(const ig_g
 template <typename T, int EPI> static cudaError_t fused_m(const ig_gemv_fused *a, cudaStream_t st)
 {
     switch (a->m) {
-    case 1: return launch_fused<T, 1, EPI>(a, st);
-    case 2: return launch_fused<T, 2, EPI>(a, st);
-    case 3: return launch_fused<T, 3, EPI>(a, st);
-    default: return launch_fused<T, 4, EPI>(a, st);
+    case 1:
+        return launch_fused<T, 1, EPI>(a, st);
+    case 2:
+        return launch_fused<T, 2, EPI>(a, st);
+    case 3:
+        return launch_fused<T, 3, EPI>(a, st);
+    default:
+        return launch_fused<T, 4, EPI>(a, st);
     }
 }
 
@@ -394,9 +412,12 @@ extern "C" cudaError_t ig_k_gemv_fused(ig_dtype dt, const ig_gemv_fused *a, cuda
         return cudaErrorInvalidValue;
     IG_DISPATCH_T(dt, T, {
         switch (a->epilogue) {
-        case IG_GEMV_GLU: return fused_m<T, IG_GEMV_GLU>(a, st);
-        case IG_GEMV_ROPE: return fused_m<T, IG_GEMV_ROPE>(a, st);
-        default: return fused_m<T, IG_GEMV_STORE>(a, st);
+        case IG_GEMV_GLU:
+            return fused_m<T, IG_GEMV_GLU>(a, st);
+        case IG_GEMV_ROPE:
+            return fused_m<T, IG_GEMV_ROPE>(a, st);
+        default:
+            return fused_m<T, IG_GEMV_STORE>(a, st);
         }
     });
     return cudaErrorInvalidValue;

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 typedef struct ig_kv_desc {
-    void *pool;     /* base of the pool (dt elements) */
+    void *pool; /* base of the pool (dt elements) */
     int n_layers;
     int n_kv_heads;
     int head_dim;
@@ -49,8 +49,8 @@ typedef struct ig_batch_dev {
 
 /* Synthetic weights: dst[i] = round_dst(round_src(ig_synth_elem(seed, i, scale, bias))),
  * i.e. exactly what the host's ig_synth_fill gives in src_dt, then converted to dst_dt. */
-cudaError_t ig_k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
-                       float bias, cudaStream_t st);
+cudaError_t ig_k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale, float bias,
+                       cudaStream_t st);
 /* The same for a tensor-parallel slice: element i takes the value of its full-tensor index
  * (ig_synth_full_index), so every rank's slice belongs to one tp-1 model. */
 cudaError_t ig_k_synth_map(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
@@ -134,8 +134,8 @@ typedef struct ig_gemv_fused {
     const float *norm_w; /* [k] */
     float eps;
     int m, n, k;
-    float *y;            /* STORE */
-    void *out;           /* GLU, ROPE */
+    float *y;  /* STORE */
+    void *out; /* GLU, ROPE */
     /* ROPE only */
     const float *bias, *inv_freq;
     ig_batch_dev b;
@@ -165,7 +165,8 @@ typedef struct ig_sample_dev {
 #ifdef __CUDACC__
 __host__ __device__
 #endif
-static inline int ig_sample_full_sort(int top_k, float top_p, int vocab)
+    static inline int
+    ig_sample_full_sort(int top_k, float top_p, int vocab)
 {
     int select = top_k > 0 && top_k <= IG_SAMPLE_SELECT_K && top_k < vocab;
     return (top_k > 0 || top_p < 1.0f) && !select;

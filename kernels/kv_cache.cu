@@ -76,21 +76,22 @@ template <typename T> __global__ void k_kv_copy(ig_kv_desc kv, int dst, int src,
         for (int64_t i = threadIdx.x; i < ne / 8; i += blockDim.x)
             reinterpret_cast<uint4 *>(d)[i] = reinterpret_cast<const uint4 *>(s)[i];
     } else {
-        for (int64_t i = threadIdx.x; i < ne; i += blockDim.x) d[i] = s[i];
+        for (int64_t i = threadIdx.x; i < ne; i += blockDim.x)
+            d[i] = s[i];
     }
 }
 
 extern "C" cudaError_t ig_k_rope_kv(ig_dtype dt, const float *qkv, const float *bias, const float *inv_freq,
-                                    ig_batch_dev b, ig_kv_desc kv, int layer, int n_heads, void *q_out,
-                                    cudaStream_t st)
+                                    ig_batch_dev b, ig_kv_desc kv, int layer, int n_heads, void *q_out, cudaStream_t st)
 {
     if (b.n_tokens <= 0) return cudaSuccess;
     int work = (n_heads + kv.n_kv_heads) * kv.head_dim / 2;
     /* about four pairs per thread: each block first resolves its token's position and
      * cache block (three dependent loads), which one pair per thread would not amortise */
     int gy = (work + 511) / 512;
-    IG_DISPATCH_T(dt, T, return ig_launch(k_rope_kv<T>, dim3(b.n_tokens, gy), dim3(128), 0, st, qkv, bias, inv_freq, b, kv,
-                                          layer, n_heads, (T *)q_out));
+    IG_DISPATCH_T(dt, T,
+                  return ig_launch(k_rope_kv<T>, dim3(b.n_tokens, gy), dim3(128), 0, st, qkv, bias, inv_freq, b, kv,
+                                   layer, n_heads, (T *)q_out));
     return cudaErrorInvalidValue;
 }
 

@@ -13,9 +13,9 @@
 #define RMS_MAXV 8 /* float4 per thread kept in registers: hidden <= 8192 on the fast path */
 
 template <typename T>
-__global__ void __launch_bounds__(RMS_THREADS) k_rmsnorm(float *__restrict__ x, const float *__restrict__ delta,
-                                                         const float *__restrict__ w, float eps, T *__restrict__ out,
-                                                         const int32_t *__restrict__ rows, int hidden)
+__global__ void __launch_bounds__(RMS_THREADS)
+    k_rmsnorm(float *__restrict__ x, const float *__restrict__ delta, const float *__restrict__ w, float eps,
+              T *__restrict__ out, const int32_t *__restrict__ rows, int hidden)
 {
     __shared__ float red[32];
     ig_pdl_wait();
@@ -69,7 +69,8 @@ __global__ void __launch_bounds__(RMS_THREADS) k_rmsnorm(float *__restrict__ x, 
         }
         ss = ig_block_sum(ss, red);
         float inv = 1.0f / sqrtf(ss / (float)hidden + eps);
-        for (int i = threadIdx.x; i < hidden; i += RMS_THREADS) o[i] = ig_from_f<T>(xr[i] * inv * w[i]);
+        for (int i = threadIdx.x; i < hidden; i += RMS_THREADS)
+            o[i] = ig_from_f<T>(xr[i] * inv * w[i]);
     }
 }
 
@@ -78,6 +79,8 @@ extern "C" cudaError_t ig_k_rmsnorm(ig_dtype dt, float *x, const float *delta, c
 {
     if (n_rows <= 0) return cudaSuccess;
     if (rows && delta) return cudaErrorInvalidValue;
-    IG_DISPATCH_T(dt, T, return ig_launch(k_rmsnorm<T>, dim3(n_rows), dim3(RMS_THREADS), 0, st, x, delta, w, eps, (T *)out, rows, hidden));
+    IG_DISPATCH_T(dt, T,
+                  return ig_launch(k_rmsnorm<T>, dim3(n_rows), dim3(RMS_THREADS), 0, st, x, delta, w, eps, (T *)out,
+                                   rows, hidden));
     return cudaErrorInvalidValue;
 }

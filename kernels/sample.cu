@@ -88,9 +88,8 @@ __device__ int sp_argmax(const float *v, int n)
 }
 
 __global__ void __launch_bounds__(SP_THREADS)
-    k_sample_prep(float *logits, int vocab, int ld, const ig_sample_dev *params, const int32_t *history,
-                  uint32_t *bits, float *keys, int32_t *ids, int32_t *seg_begin, int32_t *seg_end, int stage_sort,
-                  int32_t *out_ids)
+    k_sample_prep(float *logits, int vocab, int ld, const ig_sample_dev *params, const int32_t *history, uint32_t *bits,
+                  float *keys, int32_t *ids, int32_t *seg_begin, int32_t *seg_end, int stage_sort, int32_t *out_ids)
 {
     const int r = blockIdx.x;
     const ig_sample_dev p = params[r];
@@ -98,7 +97,8 @@ __global__ void __launch_bounds__(SP_THREADS)
     if (p.repetition_penalty != 1.0f && p.repetition_penalty > 0.0f && p.hist_len > 0) {
         const int nw = (vocab + 31) / 32;
         uint32_t *seen = bits + (int64_t)r * nw;
-        for (int i = threadIdx.x; i < nw; i += SP_THREADS) seen[i] = 0;
+        for (int i = threadIdx.x; i < nw; i += SP_THREADS)
+            seen[i] = 0;
         __syncthreads();
         for (int i = threadIdx.x; i < p.hist_len; i += SP_THREADS) {
             int id = history[p.hist_off + i];
@@ -192,14 +192,16 @@ __device__ int sp_pick(const float *v, int n, bool sorted, const ig_sample_dev &
         mx = v[0];
     } else {
         float m = -INFINITY;
-        for (int i = threadIdx.x; i < n; i += SP_THREADS) m = fmaxf(m, v[i]);
+        for (int i = threadIdx.x; i < n; i += SP_THREADS)
+            m = fmaxf(m, v[i]);
         m = ig_warp_max(m);
         if ((threadIdx.x & 31) == 0) wm[threadIdx.x >> 5] = m;
         __syncthreads();
         mx = ig_warp_max(wm[threadIdx.x & 31]);
     }
     float s = 0.0f;
-    for (int i = threadIdx.x; i < n; i += SP_THREADS) s += expf(v[i] - mx);
+    for (int i = threadIdx.x; i < n; i += SP_THREADS)
+        s += expf(v[i] - mx);
     float sum = ig_block_sum(s, red);
     int keep = n;
     if (p.top_p < 1.0f) {
@@ -305,7 +307,8 @@ __global__ void __launch_bounds__(SP_THREADS)
     bool listed = false;
     if (tid == 0) n_above = n_list = 0;
     for (int shift = 24; shift >= 0; shift -= 8) {
-        for (int i = tid; i < 256; i += SP_THREADS) hist[i] = 0;
+        for (int i = tid; i < 256; i += SP_THREADS)
+            hist[i] = 0;
         __syncthreads();
         if (!listed) {
             /* logits share their top bits (sign, exponent): one shared-memory atomic per
@@ -358,8 +361,10 @@ __global__ void __launch_bounds__(SP_THREADS)
             sp_row_pass(l, vocab, [&](int i, unsigned int key, bool in) {
                 if (!in) return;
                 const unsigned int hi = key & mask;
-                if (hi > prefix) cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
-                else if (hi == prefix) lst[atomicAdd(&n_list, 1)] = ((unsigned long long)key << 32) | (unsigned int)i;
+                if (hi > prefix)
+                    cand[atomicAdd(&n_above, 1)] = ((unsigned long long)~key << 32) | (unsigned int)i;
+                else if (hi == prefix)
+                    lst[atomicAdd(&n_list, 1)] = ((unsigned long long)key << 32) | (unsigned int)i;
             });
             listed = true;
             __syncthreads();
@@ -396,8 +401,7 @@ __global__ void __launch_bounds__(SP_THREADS)
             const int eq = i < vocab && sp_key(l[i]) == T;
             int pos, total;
             sp_iscan(scan_tmp).ExclusiveSum(eq, pos, total);
-            if (eq && taken + pos < need)
-                cand[above + taken + pos] = ((unsigned long long)~T << 32) | (unsigned int)i;
+            if (eq && taken + pos < need) cand[above + taken + pos] = ((unsigned long long)~T << 32) | (unsigned int)i;
             taken += total;
             __syncthreads(); /* scan_tmp is reused by the next chunk's scan */
         }
@@ -408,7 +412,8 @@ __global__ void __launch_bounds__(SP_THREADS)
     if (tid < k) {
         const unsigned long long c = cand[tid];
         int rank = 0;
-        for (int j = 0; j < k; j++) rank += cand[j] < c;
+        for (int j = 0; j < k; j++)
+            rank += cand[j] < c;
         const int32_t id = (int32_t)(c & 0xffffffffu);
         cid[rank] = id;
         cv[rank] = l[id];
@@ -422,7 +427,8 @@ __global__ void __launch_bounds__(SP_THREADS)
     __shared__ float red[32];
     const float mx = cv[0];
     float part = 0.0f;
-    for (int i = tid; i < vocab; i += SP_THREADS) part += expf(l[i] - mx);
+    for (int i = tid; i < vocab; i += SP_THREADS)
+        part += expf(l[i] - mx);
     const float total = ig_block_sum(part, red);
     float cum;
     const int f = sp_first_cross(cv, k, mx, p.top_p * total, true, &cum);
@@ -440,9 +446,8 @@ static size_t sp_sort_tmp(int n_rows, int vocab)
 {
     size_t bytes = 0;
     cub::DeviceSegmentedRadixSort::SortPairsDescending((void *)NULL, bytes, (const float *)NULL, (float *)NULL,
-                                                       (const int32_t *)NULL, (int32_t *)NULL,
-                                                       (int64_t)n_rows * vocab, n_rows, (const int32_t *)NULL,
-                                                       (const int32_t *)NULL);
+                                                       (const int32_t *)NULL, (int32_t *)NULL, (int64_t)n_rows * vocab,
+                                                       n_rows, (const int32_t *)NULL, (const int32_t *)NULL);
     return bytes;
 }
 
@@ -495,7 +500,7 @@ extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld,
     const size_t pairs = (size_t)n_rows * vocab;
 
     k_sample_prep<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, history, w.bits, w.k_in, w.i_in,
-                                                  w.seg_begin, w.seg_end, any_full_sort, out_ids);
+                                                 w.seg_begin, w.seg_end, any_full_sort, out_ids);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess || !any_sampling) return e; /* greedy rows finished in the prep kernel */
     k_sample_select<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, w.seg_begin, w.seg_end, out_ids);
@@ -506,6 +511,6 @@ extern "C" cudaError_t ig_k_sample(float *logits, int n_rows, int vocab, int ld,
         if (e != cudaSuccess) return e;
     }
     k_sample_pick<<<n_rows, SP_THREADS, 0, st>>>(logits, vocab, ld, params, w.k_out, w.i_out, w.seg_begin, w.seg_end,
-                                                  out_ids);
+                                                 out_ids);
     return cudaGetLastError();
 }

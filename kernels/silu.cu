@@ -24,13 +24,13 @@ __global__ void k_silu_mul(const float *__restrict__ gu, T *__restrict__ out, in
                 reinterpret_cast<T2 *>(o + i)[1] = hi;
             }
         } else {
-            for (int i = first; i < inter; i += step) o[i] = ig_from_f<T>(g[i] / (1.0f + expf(-g[i])) * u[i]);
+            for (int i = first; i < inter; i += step)
+                o[i] = ig_from_f<T>(g[i] / (1.0f + expf(-g[i])) * u[i]);
         }
     }
 }
 
-extern "C" cudaError_t ig_k_silu_mul(ig_dtype dt, const float *gu, void *out, int n_tokens, int inter,
-                                     cudaStream_t st)
+extern "C" cudaError_t ig_k_silu_mul(ig_dtype dt, const float *gu, void *out, int n_tokens, int inter, cudaStream_t st)
 {
     if (n_tokens <= 0 || inter <= 0) return cudaSuccess;
     int per = (inter & 3) == 0 ? inter / 4 : inter;

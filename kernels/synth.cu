@@ -41,8 +41,8 @@ __device__ __forceinline__ float load_dt(ig_dtype dt, const void *src, int64_t i
     return reinterpret_cast<const float *>(src)[i];
 }
 
-__global__ void k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale,
-                        float bias, ig_synth_map map)
+__global__ void k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale, float bias,
+                        ig_synth_map map)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         float v = ig_synth_elem(seed, ig_synth_full_index(&map, (uint64_t)i), scale, bias);

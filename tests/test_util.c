@@ -42,7 +42,9 @@ const char *tu_src(const char *rel)
 
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(p);
 }
 

@@ -16,12 +16,12 @@
  * otherwise the caller should skip(). */
 const char *tu_asset(const char *rel);
 /* Like tu_asset but calls cmocka's skip()/fail() itself; returns only with a path. */
-#define TU_ASSET_OR_SKIP(var, rel)                                                          \
-    const char *var = tu_asset(rel);                                                        \
-    if (!var) {                                                                             \
-        if (tu_assets_required()) fail_msg("required asset missing: %s", rel);              \
-        print_message("skipping: asset %s not found (set IGNIS_ASSETS)\n", rel);            \
-        skip();                                                                             \
+#define TU_ASSET_OR_SKIP(var, rel)                                                                                     \
+    const char *var = tu_asset(rel);                                                                                   \
+    if (!var) {                                                                                                        \
+        if (tu_assets_required()) fail_msg("required asset missing: %s", rel);                                         \
+        print_message("skipping: asset %s not found (set IGNIS_ASSETS)\n", rel);                                       \
+        skip();                                                                                                        \
     }
 int tu_assets_required(void);
 
@@ -41,10 +41,10 @@ int tu_read_floats(const char *path, float **vals);
 int tu_read_ints(const char *path, int32_t **vals);
 char *tu_read_file(const char *path, size_t *len);
 
-#define TU_CHECK(st)                                                                        \
-    do {                                                                                    \
-        ignis_status tu_s_ = (st);                                                          \
-        if (tu_s_ != IGNIS_OK) fail_msg("%s -> %s: %s", #st, ignis_status_name(tu_s_), ignis_last_error()); \
+#define TU_CHECK(st)                                                                                                   \
+    do {                                                                                                               \
+        ignis_status tu_s_ = (st);                                                                                     \
+        if (tu_s_ != IGNIS_OK) fail_msg("%s -> %s: %s", #st, ignis_status_name(tu_s_), ignis_last_error());            \
     } while (0)
 
 #endif

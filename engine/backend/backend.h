@@ -43,15 +43,15 @@ ignis_status ig_batch_check(const ig_batch *b, int vocab, int block_len, int n_b
 /* Per-row sampling (row i of logit_rows). */
 typedef struct ig_sample_row {
     ignis_sampling params;
-    uint64_t step;           /* selects the random draw: same (seed, step) -> same draw */
-    const int32_t *history;  /* ids for the repetition penalty (prompt + generated) */
+    uint64_t step;          /* selects the random draw: same (seed, step) -> same draw */
+    const int32_t *history; /* ids for the repetition penalty (prompt + generated) */
     int n_history;
 } ig_sample_row;
 
 typedef struct ig_forward_out {
-    float *logits;                  /* optional host [n_logits][vocab_size] */
-    int32_t *tokens;                /* optional host [n_logits]: sampled ids */
-    const ig_sample_row *sampling;  /* required when tokens != NULL */
+    float *logits;                 /* optional host [n_logits][vocab_size] */
+    int32_t *tokens;               /* optional host [n_logits]: sampled ids */
+    const ig_sample_row *sampling; /* required when tokens != NULL */
 } ig_forward_out;
 
 typedef struct ig_backend ig_backend;

@@ -50,7 +50,8 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     int32_t *v = malloc(sizeof(int32_t) * (size_t)cap);
     const char *p = s;
     while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n') p++;
+        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
+            p++;
         if (!*p) break;
         char *end;
         long x = strtol(p, &end, 10);
@@ -66,7 +67,6 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     *n = k;
     return 0;
 }
-
 
 int cmd_generate(int argc, char **argv)
 {
@@ -88,8 +88,8 @@ int cmd_generate(int argc, char **argv)
             printf("%s\n%s", k_usage, cli_engine_flags_help);
             return 0;
         }
-#define VAL                                                                                           \
-    if (!v) return cli_usage_error("generate", "%s needs a value", a);                                \
+#define VAL                                                                                                            \
+    if (!v) return cli_usage_error("generate", "%s needs a value", a);                                                 \
     i++
         if (!strcmp(a, "--prompt")) {
             VAL;

@@ -59,7 +59,8 @@ void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total)
     if (!tty || total == 0) return;
     int width = 40, filled = (int)((double)done / (double)total * width);
     char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '.';
     bar[width] = 0;
     fprintf(stderr, "\r%-8s [%s] %5.1f%% %8.1f/%.1f MB", stage, bar, 100.0 * (double)done / (double)total,
             (double)done / 1e6, (double)total / 1e6);
@@ -89,11 +90,11 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
     long n;
     double x;
-#define NEED_VALUE                                                                                     \
-    if (!v) {                                                                                          \
-        cli_usage_error(cmd, "%s needs a value", a);                                                   \
-        return -1;                                                                                     \
-    }                                                                                                  \
+#define NEED_VALUE                                                                                                     \
+    if (!v) {                                                                                                          \
+        cli_usage_error(cmd, "%s needs a value", a);                                                                   \
+        return -1;                                                                                                     \
+    }                                                                                                                  \
     (*i)++
     if (!strcmp(a, "--backend")) {
         NEED_VALUE;
@@ -130,7 +131,11 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
         o->cache_max_entry_count = x;
         return 1;
     }
-    static const struct { const char *flag; long lo, hi; size_t off; } ints[] = {
+    static const struct {
+        const char *flag;
+        long lo, hi;
+        size_t off;
+    } ints[] = {
         {"--threads", 0, 1024, offsetof(ignis_engine_opts, threads)},
         {"--device", 0, 64, offsetof(ignis_engine_opts, device)},
         {"--tp", 1, 64, offsetof(ignis_engine_opts, tp)},
@@ -150,19 +155,18 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     return 0;
 }
 
-const char *cli_sampling_flags_help =
-    "sampling options:\n"
-    "  --max-new-tokens N            tokens to generate\n"
-    "  --temperature T               0 = greedy\n"
-    "  --top-k K, --top-p P          sampling filters (0 / 1 = off)\n"
-    "  --repetition-penalty R        HF-style penalty (1 = off)\n"
-    "  --seed S                      sampling seed: same seed, same output\n";
+const char *cli_sampling_flags_help = "sampling options:\n"
+                                      "  --max-new-tokens N            tokens to generate\n"
+                                      "  --temperature T               0 = greedy\n"
+                                      "  --top-k K, --top-p P          sampling filters (0 / 1 = off)\n"
+                                      "  --repetition-penalty R        HF-style penalty (1 = off)\n"
+                                      "  --seed S                      sampling seed: same seed, same output\n";
 
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded)
 {
     const char *a = argv[*i];
     const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-    static const char *const flags[] = {"--max-new-tokens", "--temperature", "--top-k",
+    static const char *const flags[] = {"--max-new-tokens", "--temperature",        "--top-k",
                                         "--top-p",          "--repetition-penalty", "--seed"};
     int k = -1;
     for (int j = 0; j < 6; j++)

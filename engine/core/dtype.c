@@ -6,20 +6,27 @@
 const char *ig_dtype_str(ig_dtype t)
 {
     switch (t) {
-    case IG_F32: return "fp32";
-    case IG_F16: return "fp16";
-    case IG_BF16: return "bf16";
-    case IG_I32: return "int32";
+    case IG_F32:
+        return "fp32";
+    case IG_F16:
+        return "fp16";
+    case IG_BF16:
+        return "bf16";
+    case IG_I32:
+        return "int32";
     }
     return "?";
 }
 
 int ig_dtype_from_str(const char *s, ig_dtype *out)
 {
-    static const struct { const char *name; ig_dtype t; } tab[] = {
-        {"fp32", IG_F32}, {"float32", IG_F32}, {"F32", IG_F32},     {"fp16", IG_F16},
-        {"float16", IG_F16}, {"half", IG_F16}, {"F16", IG_F16},     {"bf16", IG_BF16},
-        {"bfloat16", IG_BF16}, {"BF16", IG_BF16}, {"int32", IG_I32}, {"I32", IG_I32},
+    static const struct {
+        const char *name;
+        ig_dtype t;
+    } tab[] = {
+        {"fp32", IG_F32},      {"float32", IG_F32}, {"F32", IG_F32},   {"fp16", IG_F16},
+        {"float16", IG_F16},   {"half", IG_F16},    {"F16", IG_F16},   {"bf16", IG_BF16},
+        {"bfloat16", IG_BF16}, {"BF16", IG_BF16},   {"int32", IG_I32}, {"I32", IG_I32},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strcasecmp(s, tab[i].name) == 0) {
@@ -32,20 +39,25 @@ int ig_dtype_from_str(const char *s, ig_dtype *out)
 void ig_to_f32(float *dst, const void *src, ig_dtype t, size_t n)
 {
     switch (t) {
-    case IG_F32: memcpy(dst, src, n * 4); break;
+    case IG_F32:
+        memcpy(dst, src, n * 4);
+        break;
     case IG_F16: {
         const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = ig_f16_to_f32(s[i]);
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ig_f16_to_f32(s[i]);
         break;
     }
     case IG_BF16: {
         const uint16_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = ig_bf16_to_f32(s[i]);
+        for (size_t i = 0; i < n; i++)
+            dst[i] = ig_bf16_to_f32(s[i]);
         break;
     }
     case IG_I32: {
         const int32_t *s = src;
-        for (size_t i = 0; i < n; i++) dst[i] = (float)s[i];
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)s[i];
         break;
     }
     }
@@ -54,20 +66,25 @@ void ig_to_f32(float *dst, const void *src, ig_dtype t, size_t n)
 void ig_from_f32(void *dst, ig_dtype t, const float *src, size_t n)
 {
     switch (t) {
-    case IG_F32: memcpy(dst, src, n * 4); break;
+    case IG_F32:
+        memcpy(dst, src, n * 4);
+        break;
     case IG_F16: {
         uint16_t *d = dst;
-        for (size_t i = 0; i < n; i++) d[i] = ig_f32_to_f16(src[i]);
+        for (size_t i = 0; i < n; i++)
+            d[i] = ig_f32_to_f16(src[i]);
         break;
     }
     case IG_BF16: {
         uint16_t *d = dst;
-        for (size_t i = 0; i < n; i++) d[i] = ig_f32_to_bf16(src[i]);
+        for (size_t i = 0; i < n; i++)
+            d[i] = ig_f32_to_bf16(src[i]);
         break;
     }
     case IG_I32: {
         int32_t *d = dst;
-        for (size_t i = 0; i < n; i++) d[i] = (int32_t)src[i];
+        for (size_t i = 0; i < n; i++)
+            d[i] = (int32_t)src[i];
         break;
     }
     }

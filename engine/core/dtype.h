@@ -11,11 +11,21 @@
 typedef enum ig_dtype { IG_F32 = 0, IG_F16 = 1, IG_BF16 = 2, IG_I32 = 3 } ig_dtype;
 
 static inline size_t ig_dtype_size(ig_dtype t) { return t == IG_F16 || t == IG_BF16 ? 2 : 4; }
-const char *ig_dtype_str(ig_dtype t);          /* "fp32", "fp16", "bf16", "int32" */
+const char *ig_dtype_str(ig_dtype t);                /* "fp32", "fp16", "bf16", "int32" */
 int ig_dtype_from_str(const char *s, ig_dtype *out); /* 0 on success */
 
-static inline float ig_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static inline uint32_t ig_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float ig_bits_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint32_t ig_f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
 
 static inline float ig_bf16_to_f32(uint16_t h) { return ig_bits_f32((uint32_t)h << 16); }
 
@@ -47,7 +57,7 @@ static inline uint16_t ig_f32_to_f16(float f)
     uint32_t u = ig_f32_bits(f);
     uint32_t sign = (u >> 16) & 0x8000u;
     uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u); /* NaN */
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);  /* NaN */
     if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* overflow rounds to inf */
     if (a < 0x38800000u) {
         /* result is subnormal or zero: round a * 2^24 to an integer, nearest-even */
@@ -59,7 +69,7 @@ static inline uint16_t ig_f32_to_f16(float f)
         return (uint16_t)(sign | r);
     }
     uint32_t r = a + 0xfffu + ((a >> 13) & 1u); /* round mantissa to 10 bits, nearest-even */
-    r -= 0x38000000u;                          /* rebias exponent 127 -> 15 */
+    r -= 0x38000000u;                           /* rebias exponent 127 -> 15 */
     return (uint16_t)(sign | (r >> 13));
 }
 

@@ -40,18 +40,30 @@ ignis_status ig_err_prefix(ignis_status s, const char *fmt, ...)
 const char *ignis_status_name(ignis_status s)
 {
     switch (s) {
-    case IGNIS_OK: return "ok";
-    case IGNIS_E_ARG: return "invalid argument";
-    case IGNIS_E_IO: return "I/O error";
-    case IGNIS_E_FORMAT: return "malformed input";
-    case IGNIS_E_UNSUPPORTED: return "unsupported";
-    case IGNIS_E_NOMEM: return "out of memory";
-    case IGNIS_E_DEVICE: return "device error";
-    case IGNIS_E_CAPACITY: return "capacity exceeded";
-    case IGNIS_E_CANCELLED: return "cancelled";
-    case IGNIS_E_STATE: return "invalid state";
-    case IGNIS_E_NOT_FOUND: return "not found";
-    case IGNIS_E_INTERNAL: return "internal error";
+    case IGNIS_OK:
+        return "ok";
+    case IGNIS_E_ARG:
+        return "invalid argument";
+    case IGNIS_E_IO:
+        return "I/O error";
+    case IGNIS_E_FORMAT:
+        return "malformed input";
+    case IGNIS_E_UNSUPPORTED:
+        return "unsupported";
+    case IGNIS_E_NOMEM:
+        return "out of memory";
+    case IGNIS_E_DEVICE:
+        return "device error";
+    case IGNIS_E_CAPACITY:
+        return "capacity exceeded";
+    case IGNIS_E_CANCELLED:
+        return "cancelled";
+    case IGNIS_E_STATE:
+        return "invalid state";
+    case IGNIS_E_NOT_FOUND:
+        return "not found";
+    case IGNIS_E_INTERNAL:
+        return "internal error";
     }
     return "unknown status";
 }

@@ -21,10 +21,10 @@ void ig_err_clear(void);
 void ig_log(ignis_log_level level, const char *fmt, ...) IG_PRINTF(2, 3);
 bool ig_log_enabled(ignis_log_level level);
 
-#define IG_TRY(expr)                                                                   \
-    do {                                                                               \
-        ignis_status ig_try_s_ = (expr);                                               \
-        if (ig_try_s_ != IGNIS_OK) return ig_try_s_;                                   \
+#define IG_TRY(expr)                                                                                                   \
+    do {                                                                                                               \
+        ignis_status ig_try_s_ = (expr);                                                                               \
+        if (ig_try_s_ != IGNIS_OK) return ig_try_s_;                                                                   \
     } while (0)
 
 #endif

@@ -32,7 +32,10 @@ static void run_chunks(ig_pool *p, int worker)
     }
 }
 
-typedef struct { ig_pool *p; int id; } worker_arg;
+typedef struct {
+    ig_pool *p;
+    int id;
+} worker_arg;
 
 static void *worker_main(void *arg)
 {
@@ -42,7 +45,8 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->go, &p->mu);
+        while (!p->quit && p->generation == seen)
+            pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
         seen = p->generation;
         pthread_mutex_unlock(&p->mu);
@@ -95,7 +99,8 @@ void ig_pool_destroy(ig_pool *p)
     p->quit = 1;
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i], NULL);
+    for (int i = 1; i < p->n; i++)
+        pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->go);
     pthread_cond_destroy(&p->done);
@@ -129,6 +134,7 @@ void ig_pool_run(ig_pool *p, int n, int grain, ig_range_fn fn, void *ctx)
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
+    while (p->pending > 0)
+        pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }

@@ -51,12 +51,7 @@ const char *ignis_last_error(void);
 const char *ignis_status_name(ignis_status s);
 const char *ignis_version(void);
 
-typedef enum ignis_log_level {
-    IGNIS_LOG_ERROR = 0,
-    IGNIS_LOG_WARN,
-    IGNIS_LOG_INFO,
-    IGNIS_LOG_DEBUG
-} ignis_log_level;
+typedef enum ignis_log_level { IGNIS_LOG_ERROR = 0, IGNIS_LOG_WARN, IGNIS_LOG_INFO, IGNIS_LOG_DEBUG } ignis_log_level;
 /* Messages at or below `level` go to `fn` (default: stderr, level WARN). fn may be NULL
  * to silence the library. */
 typedef void (*ignis_log_fn)(void *user, ignis_log_level level, const char *msg);
@@ -182,8 +177,7 @@ int ignis_seq_tokens(const ignis_seq *s, const int32_t **ids);
 ignis_status ignis_seq_truncate(ignis_seq *s, int len);
 /* Appends n tokens and runs them. logits (may be NULL) receives vocab_size floats for the
  * last token, or n * vocab_size floats (row per token) when all_logits is true. */
-ignis_status ignis_seq_eval(ignis_seq *s, const int32_t *ids, int n, float *logits,
-                            bool all_logits);
+ignis_status ignis_seq_eval(ignis_seq *s, const int32_t *ids, int n, float *logits, bool all_logits);
 
 typedef struct ignis_gen_stats {
     int prompt_tokens;    /* tokens prefilled by this call */
@@ -209,8 +203,8 @@ typedef int (*ignis_token_fn)(void *user, int32_t token);
 
 typedef struct ignis_gen_opts {
     ignis_sampling sampling;
-    int max_new_tokens;     /* <= 0: until EOS/stop or capacity */
-    bool ignore_eos;        /* keep going past EOS (benchmarks) */
+    int max_new_tokens;      /* <= 0: until EOS/stop or capacity */
+    bool ignore_eos;         /* keep going past EOS (benchmarks) */
     const int32_t *stop_ids; /* extra ids that stop generation (included in output) */
     int n_stop_ids;
     ignis_token_fn on_token;
@@ -221,13 +215,13 @@ void ignis_gen_opts_init(ignis_gen_opts *o);
 /* Prefills `prompt` after what the sequence already holds, then samples until a stop.
  * The generated tokens stay in the cache (except the last one, which was sampled but not
  * yet evaluated: it is evaluated first by the next eval/generate call). */
-ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_prompt,
-                                const ignis_gen_opts *opts, ignis_gen_stats *stats);
+ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_prompt, const ignis_gen_opts *opts,
+                                ignis_gen_stats *stats);
 
 /* Deterministic sampler over a logits row, shared by all backends' host paths:
  * `history` feeds the repetition penalty; `step` picks the random draw for `seed`. */
-int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling *s,
-                            const int32_t *history, int n_history, uint64_t step);
+int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling *s, const int32_t *history,
+                            int n_history, uint64_t step);
 
 /* ------------------------------------------------------------- request API
  * An ignis_engine schedules many concurrent requests over one model on its own thread:
@@ -264,8 +258,8 @@ typedef enum ignis_event_type {
 
 typedef struct ignis_event {
     ignis_event_type type;
-    int32_t token;       /* TOKEN: the id */
-    int index;           /* TOKEN: 0-based position among this request's generated tokens */
+    int32_t token; /* TOKEN: the id */
+    int index;     /* TOKEN: 0-based position among this request's generated tokens */
     /* TOKEN and FINISHED: output text that became final with this event (UTF-8, not
      * NUL-terminated, len may be 0; always empty without a tokenizer). Text that may
      * be the start of a stop word is held back until it is known not to be; a matched
@@ -292,16 +286,16 @@ typedef struct ignis_request_params {
     int n_prompt_ids;
     const char *prompt;
     ignis_sampling sampling;
-    int max_new_tokens;            /* <= 0: until EOS/stop or the session length */
-    bool ignore_eos;               /* keep going past EOS (benchmarks) */
-    const int32_t *stop_ids;       /* ids that end generation (kept in the output ids) */
+    int max_new_tokens;      /* <= 0: until EOS/stop or the session length */
+    bool ignore_eos;         /* keep going past EOS (benchmarks) */
+    const int32_t *stop_ids; /* ids that end generation (kept in the output ids) */
     int n_stop_ids;
     const char *const *stop_words; /* strings that end generation, matched on the decoded
                                       output (needs a tokenizer); cut from the text */
     int n_stop_words;
-    bool skip_special;             /* leave special tokens out of the text (default true) */
-    uint64_t session_id;           /* 0: none; else the interactive session to continue */
-    int priority;                  /* higher is admitted first and preempted last; ties FCFS */
+    bool skip_special;   /* leave special tokens out of the text (default true) */
+    uint64_t session_id; /* 0: none; else the interactive session to continue */
+    int priority;        /* higher is admitted first and preempted last; ties FCFS */
     /* With on_event set, events go to the callback only; without, they queue for
      * ignis_request_poll. */
     ignis_event_fn on_event;
@@ -330,16 +324,16 @@ bool ignis_request_done(ignis_request *r);
 ignis_status ignis_request_wait(ignis_request *r, int timeout_ms);
 
 typedef struct ignis_request_result {
-    int finish_reason;      /* IGNIS_FINISH_NONE while running */
-    ignis_status status;    /* IGNIS_OK unless it failed */
-    int prompt_tokens;      /* prompt length of this request (not counting session history) */
-    int cached_tokens;      /* prompt + history tokens whose KV came from the prefix cache or
-                               the session instead of being computed (at first admission) */
+    int finish_reason;   /* IGNIS_FINISH_NONE while running */
+    ignis_status status; /* IGNIS_OK unless it failed */
+    int prompt_tokens;   /* prompt length of this request (not counting session history) */
+    int cached_tokens;   /* prompt + history tokens whose KV came from the prefix cache or
+                            the session instead of being computed (at first admission) */
     int generated_tokens;
-    int preemptions;        /* times this request was preempted and recomputed */
-    double queue_s;         /* submit -> first scheduled */
-    double ttft_s;          /* submit -> first token (-1: none yet) */
-    double e2e_s;           /* submit -> finished (-1: not yet) */
+    int preemptions; /* times this request was preempted and recomputed */
+    double queue_s;  /* submit -> first scheduled */
+    double ttft_s;   /* submit -> first token (-1: none yet) */
+    double e2e_s;    /* submit -> finished (-1: not yet) */
 } ignis_request_result;
 /* A snapshot; safe while the request runs. */
 void ignis_request_get_result(ignis_request *r, ignis_request_result *out);
@@ -367,29 +361,29 @@ typedef struct ignis_engine_stats {
     int max_prefill_token_num;
     int session_len;
     int cache_block_seq_len;
-    int kv_blocks_total;         /* blocks this engine may hold */
+    int kv_blocks_total; /* blocks this engine may hold */
     bool prefix_caching;
     /* now */
-    int running;                 /* requests admitted (holding or computing KV) */
-    int waiting;                 /* requests queued, including preempted ones */
-    int sessions;                /* live sessions */
-    int kv_blocks_used;          /* referenced by running requests or sessions */
-    int kv_blocks_cached;        /* unreferenced prefix-cache blocks (reclaimable) */
-    int kv_blocks_free;          /* total - used - cached */
+    int running;          /* requests admitted (holding or computing KV) */
+    int waiting;          /* requests queued, including preempted ones */
+    int sessions;         /* live sessions */
+    int kv_blocks_used;   /* referenced by running requests or sessions */
+    int kv_blocks_cached; /* unreferenced prefix-cache blocks (reclaimable) */
+    int kv_blocks_free;   /* total - used - cached */
     int kv_blocks_peak_used;
-    int batch_size;              /* sequences in the last step */
-    int batch_tokens;            /* tokens in the last step */
+    int batch_size;   /* sequences in the last step */
+    int batch_tokens; /* tokens in the last step */
     /* counters since creation */
     uint64_t steps;
     uint64_t requests_submitted;
-    uint64_t requests_finished;  /* FINISHED events, cancellations included */
-    uint64_t requests_failed;    /* ERROR events */
+    uint64_t requests_finished; /* FINISHED events, cancellations included */
+    uint64_t requests_failed;   /* ERROR events */
     uint64_t preemptions;
-    uint64_t prefill_tokens;     /* prompt/history tokens computed (recomputation included) */
-    uint64_t decode_tokens;      /* tokens generated */
+    uint64_t prefill_tokens;       /* prompt/history tokens computed (recomputation included) */
+    uint64_t decode_tokens;        /* tokens generated */
     uint64_t prefix_cache_queries; /* full prompt blocks looked up */
     uint64_t prefix_cache_hits;    /* of which found cached */
-    double busy_s;               /* time spent in steps */
+    double busy_s;                 /* time spent in steps */
 } ignis_engine_stats;
 ignis_status ignis_engine_get_stats(ignis_engine *e, ignis_engine_stats *out);
 
@@ -420,8 +414,8 @@ bool ignis_token_is_special(const ignis_tokenizer *t, int32_t id);
  * as the tokenizer's config says; parse_special matches special tokens written in text. */
 ignis_status ignis_tokenize(const ignis_tokenizer *t, const char *text, size_t len, bool add_special,
                             bool parse_special, int32_t **ids, int *n_ids);
-ignis_status ignis_detokenize(const ignis_tokenizer *t, const int32_t *ids, int n, bool skip_special,
-                              char **text, size_t *len);
+ignis_status ignis_detokenize(const ignis_tokenizer *t, const int32_t *ids, int n, bool skip_special, char **text,
+                              size_t *len);
 
 /* Incremental detokenization for streaming: each push returns the bytes that became
  * final (never half a UTF-8 character; SentencePiece leading-space rules applied). */

@@ -31,11 +31,14 @@ void ig_model_desc_free(ig_model_desc *d)
 {
     if (!d) return;
     if (d->ranks)
-        for (int r = 0; r < d->tp; r++) free(d->ranks[r].layers);
+        for (int r = 0; r < d->tp; r++)
+            free(d->ranks[r].layers);
     free(d->ranks);
-    for (int i = 0; i < d->n_owned; i++) free(d->owned[i]);
+    for (int i = 0; i < d->n_owned; i++)
+        free(d->owned[i]);
     free(d->owned);
-    for (int i = 0; i < d->n_maps; i++) munmap(d->maps[i], d->map_lens[i]);
+    for (int i = 0; i < d->n_maps; i++)
+        munmap(d->maps[i], d->map_lens[i]);
     free(d->maps);
     free(d->map_lens);
     memset(d, 0, sizeof *d);
@@ -83,7 +86,7 @@ int ig_vocab_padded(const ig_config *c, int tp) { return (c->vocab_size + tp - 1
 
 ignis_status ig_config_validate(const ig_config *c, int tp)
 {
-#define POS(f)                                                                                \
+#define POS(f)                                                                                                         \
     if (c->f <= 0) return ig_err(IGNIS_E_FORMAT, "config: %s must be positive (got %d)", #f, (int)c->f)
     POS(vocab_size);
     POS(hidden);
@@ -97,11 +100,11 @@ ignis_status ig_config_validate(const ig_config *c, int tp)
     if (c->n_heads % c->n_kv_heads)
         return ig_err(IGNIS_E_FORMAT, "config: num_attention_heads %d is not a multiple of num_key_value_heads %d",
                       c->n_heads, c->n_kv_heads);
-    if (c->head_dim % 2) return ig_err(IGNIS_E_UNSUPPORTED, "config: head_dim %d is odd; RoPE needs pairs", c->head_dim);
+    if (c->head_dim % 2)
+        return ig_err(IGNIS_E_UNSUPPORTED, "config: head_dim %d is odd; RoPE needs pairs", c->head_dim);
     if (c->n_kv_heads % tp)
         return ig_err(IGNIS_E_UNSUPPORTED, "tp %d does not divide num_key_value_heads %d", tp, c->n_kv_heads);
-    if (c->inter % tp)
-        return ig_err(IGNIS_E_UNSUPPORTED, "tp %d does not divide intermediate_size %d", tp, c->inter);
+    if (c->inter % tp) return ig_err(IGNIS_E_UNSUPPORTED, "tp %d does not divide intermediate_size %d", tp, c->inter);
     if (!(c->norm_eps > 0)) return ig_err(IGNIS_E_FORMAT, "config: rms_norm_eps must be positive");
     if (!(c->rope.theta > 0)) return ig_err(IGNIS_E_FORMAT, "config: rope_theta must be positive");
     return IGNIS_OK;
@@ -111,8 +114,10 @@ static ignis_status check_shape(const ig_tensor *t, const char *name, int rank, 
                                 int64_t d1, bool need_f32)
 {
     char where[96];
-    if (layer >= 0) snprintf(where, sizeof where, "rank %d layer %d %s", rank, layer, name);
-    else snprintf(where, sizeof where, "rank %d %s", rank, name);
+    if (layer >= 0)
+        snprintf(where, sizeof where, "rank %d layer %d %s", rank, layer, name);
+    else
+        snprintf(where, sizeof where, "rank %d %s", rank, name);
     if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
         if (ndim == 2)
             return ig_err(IGNIS_E_FORMAT, "%s: expected shape [%lld, %lld], got ndim %d [%lld, %lld]", where,
@@ -120,7 +125,8 @@ static ignis_status check_shape(const ig_tensor *t, const char *name, int rank, 
         return ig_err(IGNIS_E_FORMAT, "%s: expected shape [%lld], got ndim %d [%lld]", where, (long long)d0, t->ndim,
                       (long long)t->shape[0]);
     }
-    if (need_f32 && t->dtype != IG_F32) return ig_err(IGNIS_E_FORMAT, "%s: expected fp32, got %s", where, ig_dtype_str(t->dtype));
+    if (need_f32 && t->dtype != IG_F32)
+        return ig_err(IGNIS_E_FORMAT, "%s: expected fp32, got %s", where, ig_dtype_str(t->dtype));
     return IGNIS_OK;
 }
 
@@ -183,8 +189,8 @@ void ig_rope_inv_freq(const ig_config *c, int seq_len, float *inv_freq)
             if (wavelen > low_wavelen) {
                 f /= r->factor;
             } else if (wavelen >= high_wavelen) {
-                double smooth = (r->original_max_pos / wavelen - r->low_freq_factor) /
-                                (r->high_freq_factor - r->low_freq_factor);
+                double smooth =
+                    (r->original_max_pos / wavelen - r->low_freq_factor) / (r->high_freq_factor - r->low_freq_factor);
                 f = (1.0 - smooth) * f / r->factor + smooth * f;
             }
         }

@@ -33,18 +33,18 @@ typedef enum ig_arch { IG_ARCH_LLAMA = 0, IG_ARCH_QWEN2, IG_ARCH_INTERNLM2 } ig_
 
 typedef enum ig_rope_type {
     IG_ROPE_DEFAULT = 0,
-    IG_ROPE_LINEAR,  /* positions divided by factor */
-    IG_ROPE_LLAMA3,  /* Llama-3.1 frequency-dependent scaling */
-    IG_ROPE_DYNAMIC  /* NTK-aware: base grows past max_position_embeddings */
+    IG_ROPE_LINEAR, /* positions divided by factor */
+    IG_ROPE_LLAMA3, /* Llama-3.1 frequency-dependent scaling */
+    IG_ROPE_DYNAMIC /* NTK-aware: base grows past max_position_embeddings */
 } ig_rope_type;
 
 typedef struct ig_rope {
     ig_rope_type type;
-    double theta;             /* rope_theta (base) */
-    double factor;            /* scaling factor (linear, llama3, dynamic) */
-    double low_freq_factor;   /* llama3 */
-    double high_freq_factor;  /* llama3 */
-    int original_max_pos;     /* llama3: original_max_position_embeddings */
+    double theta;            /* rope_theta (base) */
+    double factor;           /* scaling factor (linear, llama3, dynamic) */
+    double low_freq_factor;  /* llama3 */
+    double high_freq_factor; /* llama3 */
+    int original_max_pos;    /* llama3: original_max_position_embeddings */
 } ig_rope;
 
 typedef struct ig_config {
@@ -52,18 +52,18 @@ typedef struct ig_config {
     char architecture[64]; /* HF "architectures"[0] */
     char model_type[32];   /* HF "model_type" */
     int vocab_size;
-    int hidden;     /* hidden_size */
+    int hidden; /* hidden_size */
     int n_layers;
     int n_heads;
     int n_kv_heads;
     int head_dim;
-    int inter;      /* intermediate_size */
+    int inter; /* intermediate_size */
     float norm_eps;
     ig_rope rope;
-    int max_pos;    /* max_position_embeddings */
+    int max_pos; /* max_position_embeddings */
     bool tie_embeddings;
     bool qkv_bias;
-    int bos_id;     /* -1: none */
+    int bos_id; /* -1: none */
     int eos_ids[IG_MAX_EOS];
     int n_eos;
 } ig_config;
@@ -112,9 +112,9 @@ typedef struct ig_layer_weights {
 
 /* One tensor-parallel rank's weights. */
 typedef struct ig_weights {
-    ig_tensor tok_emb;    /* [vocab][hidden] (full on every rank) */
-    ig_tensor final_norm; /* [hidden] fp32 */
-    ig_tensor output;     /* [vocab_padded/tp][hidden]; ndim 0 when tied (use tok_emb) */
+    ig_tensor tok_emb;        /* [vocab][hidden] (full on every rank) */
+    ig_tensor final_norm;     /* [hidden] fp32 */
+    ig_tensor output;         /* [vocab_padded/tp][hidden]; ndim 0 when tied (use tok_emb) */
     ig_layer_weights *layers; /* [n_layers] */
 } ig_weights;
 
@@ -133,9 +133,9 @@ typedef struct ig_model_desc {
     ig_weights *ranks;        /* [tp] */
 
     /* ownership: released by ig_model_desc_free */
-    void **owned;             /* malloc'd buffers */
+    void **owned; /* malloc'd buffers */
     int n_owned, cap_owned;
-    void **maps;              /* mmap'd weight files */
+    void **maps; /* mmap'd weight files */
     size_t *map_lens;
     int n_maps;
 } ig_model_desc;
@@ -154,7 +154,7 @@ ignis_status ig_config_validate(const ig_config *cfg, int tp);
 ignis_status ig_model_desc_validate(const ig_model_desc *d);
 
 /* Expected shapes for rank tensors (used by the converter, loader and validator). */
-int ig_qkv_rows(const ig_config *c, int tp);  /* (nh + 2 nkv)/tp * head_dim */
+int ig_qkv_rows(const ig_config *c, int tp); /* (nh + 2 nkv)/tp * head_dim */
 int ig_vocab_padded(const ig_config *c, int tp);
 
 /* Default engine knobs for a config (session_len from max_pos, LMDeploy defaults). */

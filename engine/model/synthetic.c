@@ -34,7 +34,6 @@ static const shape k_shapes[] = {
 
 const char *ig_synthetic_names(void) { return "tiny, llama2-7b, llama3-8b, internlm2-7b, qwen2-7b, llama2-70b"; }
 
-
 static void synth(ig_tensor *t, ig_dtype dt, int ndim, int64_t d0, int64_t d1, uint64_t seed, float scale, float bias)
 {
     t->dtype = dt;
@@ -86,8 +85,7 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
     const shape *s = NULL;
     for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
         if (strcmp(name, k_shapes[i].name) == 0) s = &k_shapes[i];
-    if (!s)
-        return ig_err(IGNIS_E_NOT_FOUND, "synthetic:%s: unknown shape (known: %s)", name, ig_synthetic_names());
+    if (!s) return ig_err(IGNIS_E_NOT_FOUND, "synthetic:%s: unknown shape (known: %s)", name, ig_synthetic_names());
     if (dtype != IG_F32 && dtype != IG_F16 && dtype != IG_BF16) dtype = IG_F16;
 
     ig_config c;
@@ -95,7 +93,9 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
     c.arch = s->arch;
     snprintf(c.architecture, sizeof c.architecture, "%s", s->architecture);
     snprintf(c.model_type, sizeof c.model_type, "%s",
-             s->arch == IG_ARCH_QWEN2 ? "qwen2" : s->arch == IG_ARCH_INTERNLM2 ? "internlm2" : "llama");
+             s->arch == IG_ARCH_QWEN2       ? "qwen2"
+             : s->arch == IG_ARCH_INTERNLM2 ? "internlm2"
+                                            : "llama");
     c.vocab_size = s->vocab;
     c.hidden = s->hidden;
     c.n_layers = s->layers;
@@ -136,7 +136,8 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
         /* where this rank's slices sit in the full tensors (the converter's split) */
         int64_t hd = c.head_dim, qh = c.n_heads / tp * hd, kh = c.n_kv_heads / tp * hd, ih = c.inter / tp;
         int64_t qkv_len[3] = {qh, kh, kh};
-        int64_t qkv_full[3] = {r * qh, (int64_t)c.n_heads * hd + r * kh, (int64_t)(c.n_heads + c.n_kv_heads) * hd + r * kh};
+        int64_t qkv_full[3] = {r * qh, (int64_t)c.n_heads * hd + r * kh,
+                               (int64_t)(c.n_heads + c.n_kv_heads) * hd + r * kh};
         int64_t w13_len[2] = {ih, ih}, w13_full[2] = {r * ih, c.inter + r * ih};
         int64_t out_len[1] = {d->vocab_padded / tp}, out_full[1] = {r * (int64_t)(d->vocab_padded / tp)};
         if (tp > 1) rows_map(&w->output, 1, out_len, out_full);
@@ -167,10 +168,18 @@ void ig_synth_fill(const ig_tensor *t, int64_t begin, int64_t end, void *dst)
         float v = ig_synth_elem(t->synth_seed, ig_synth_full_index(&t->synth_map, (uint64_t)i), t->synth_scale,
                                 t->synth_bias);
         switch (t->dtype) {
-        case IG_F32: ((float *)dst)[i - begin] = v; break;
-        case IG_F16: ((uint16_t *)dst)[i - begin] = ig_f32_to_f16(v); break;
-        case IG_BF16: ((uint16_t *)dst)[i - begin] = ig_f32_to_bf16(v); break;
-        case IG_I32: ((int32_t *)dst)[i - begin] = (int32_t)v; break;
+        case IG_F32:
+            ((float *)dst)[i - begin] = v;
+            break;
+        case IG_F16:
+            ((uint16_t *)dst)[i - begin] = ig_f32_to_f16(v);
+            break;
+        case IG_BF16:
+            ((uint16_t *)dst)[i - begin] = ig_f32_to_bf16(v);
+            break;
+        case IG_I32:
+            ((int32_t *)dst)[i - begin] = (int32_t)v;
+            break;
         }
     }
 }

@@ -150,7 +150,6 @@ static ig_sess_rec *find_rec(ignis_engine *e, uint64_t id)
     return NULL;
 }
 
-
 static ignis_status check_params(const ignis_engine *e, const ignis_request_params *p)
 {
     if (p->prompt && p->prompt_ids) return ig_err(IGNIS_E_ARG, "request: give the prompt as text or as ids, not both");

@@ -12,7 +12,8 @@ ignis_status ig_kv_pool_init(ig_kv_pool *p, int n_blocks, int block_len)
     p->n_blocks = n_blocks;
     p->block_len = block_len;
     /* lowest ids on top: block 0 is handed out first, which keeps small runs compact */
-    for (int i = 0; i < n_blocks; i++) p->free_ids[i] = n_blocks - 1 - i;
+    for (int i = 0; i < n_blocks; i++)
+        p->free_ids[i] = n_blocks - 1 - i;
     p->n_free = n_blocks;
     return IGNIS_OK;
 }
@@ -33,7 +34,8 @@ ignis_status ig_kv_pool_alloc(ig_kv_pool *p, int n, int32_t *ids)
         pthread_mutex_unlock(&p->mu);
         return ig_err(IGNIS_E_CAPACITY, "KV cache: %d blocks needed, %d free of %d", n, nf, p->n_blocks);
     }
-    for (int i = 0; i < n; i++) ids[i] = p->free_ids[--p->n_free];
+    for (int i = 0; i < n; i++)
+        ids[i] = p->free_ids[--p->n_free];
     pthread_mutex_unlock(&p->mu);
     return IGNIS_OK;
 }
@@ -41,7 +43,8 @@ ignis_status ig_kv_pool_alloc(ig_kv_pool *p, int n, int32_t *ids)
 void ig_kv_pool_release(ig_kv_pool *p, int n, const int32_t *ids)
 {
     pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < n; i++) p->free_ids[p->n_free++] = ids[i];
+    for (int i = 0; i < n; i++)
+        p->free_ids[p->n_free++] = ids[i];
     pthread_mutex_unlock(&p->mu);
 }
 

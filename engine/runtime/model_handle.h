@@ -11,8 +11,8 @@
 struct ignis_model {
     ig_model_desc desc;
     ig_backend *backend;
-    ignis_tokenizer *tok;  /* NULL when the model has no tokenizer files */
-    ig_kv_pool kv;         /* the backend's blocks */
+    ignis_tokenizer *tok; /* NULL when the model has no tokenizer files */
+    ig_kv_pool kv;        /* the backend's blocks */
     ignis_engine_opts opts;
     char chat_template[256];
     char backend_name[16];

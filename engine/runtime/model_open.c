@@ -24,29 +24,40 @@ void ignis_engine_opts_init(ignis_engine_opts *o)
 const char *ignis_backend_name(ignis_backend_kind b)
 {
     switch (b) {
-    case IGNIS_BACKEND_AUTO: return "auto";
-    case IGNIS_BACKEND_CPU: return "cpu";
-    case IGNIS_BACKEND_CUDA: return "cuda";
+    case IGNIS_BACKEND_AUTO:
+        return "auto";
+    case IGNIS_BACKEND_CPU:
+        return "cpu";
+    case IGNIS_BACKEND_CUDA:
+        return "cuda";
     }
     return "?";
 }
 
 ignis_status ignis_backend_parse(const char *s, ignis_backend_kind *out)
 {
-    if (!strcasecmp(s, "auto")) *out = IGNIS_BACKEND_AUTO;
-    else if (!strcasecmp(s, "cpu")) *out = IGNIS_BACKEND_CPU;
-    else if (!strcasecmp(s, "cuda") || !strcasecmp(s, "gpu")) *out = IGNIS_BACKEND_CUDA;
-    else return ig_err(IGNIS_E_ARG, "unknown backend '%s' (expected auto, cpu or cuda)", s);
+    if (!strcasecmp(s, "auto"))
+        *out = IGNIS_BACKEND_AUTO;
+    else if (!strcasecmp(s, "cpu"))
+        *out = IGNIS_BACKEND_CPU;
+    else if (!strcasecmp(s, "cuda") || !strcasecmp(s, "gpu"))
+        *out = IGNIS_BACKEND_CUDA;
+    else
+        return ig_err(IGNIS_E_ARG, "unknown backend '%s' (expected auto, cpu or cuda)", s);
     return IGNIS_OK;
 }
 
 const char *ignis_dtype_name(ignis_dtype d)
 {
     switch (d) {
-    case IGNIS_DTYPE_AUTO: return "auto";
-    case IGNIS_DTYPE_F32: return "fp32";
-    case IGNIS_DTYPE_F16: return "fp16";
-    case IGNIS_DTYPE_BF16: return "bf16";
+    case IGNIS_DTYPE_AUTO:
+        return "auto";
+    case IGNIS_DTYPE_F32:
+        return "fp32";
+    case IGNIS_DTYPE_F16:
+        return "fp16";
+    case IGNIS_DTYPE_BF16:
+        return "bf16";
     }
     return "?";
 }
@@ -68,10 +79,14 @@ ignis_status ignis_dtype_parse(const char *s, ignis_dtype *out)
 static int to_ig_dtype(ignis_dtype d)
 {
     switch (d) {
-    case IGNIS_DTYPE_F32: return IG_F32;
-    case IGNIS_DTYPE_F16: return IG_F16;
-    case IGNIS_DTYPE_BF16: return IG_BF16;
-    default: return -1;
+    case IGNIS_DTYPE_F32:
+        return IG_F32;
+    case IGNIS_DTYPE_F16:
+        return IG_F16;
+    case IGNIS_DTYPE_BF16:
+        return IG_BF16;
+    default:
+        return -1;
     }
 }
 
@@ -93,8 +108,8 @@ static ignis_status load_desc(const char *path, const ignis_engine_opts *o, ig_m
     struct stat st;
     if (stat(path, &st) != 0) return ig_err(IGNIS_E_NOT_FOUND, "%s: no such file or directory", path);
     if (!S_ISDIR(st.st_mode))
-        return ig_err(IGNIS_E_ARG, "%s: not a directory (expected a workspace, an HF model directory or synthetic:SHAPE)",
-                      path);
+        return ig_err(IGNIS_E_ARG,
+                      "%s: not a directory (expected a workspace, an HF model directory or synthetic:SHAPE)", path);
     if (is_file(path, "ignis.json")) {
         IG_TRY(ig_workspace_open(path, o->verify_checksums, d));
         if (tp != d->tp)
@@ -115,7 +130,8 @@ static void apply_overrides(ig_engine_cfg *e, const ignis_engine_opts *o)
     if (o->cache_block_seq_len > 0) e->cache_block_seq_len = o->cache_block_seq_len;
     if (o->max_prefill_token_num > 0) e->max_prefill_token_num = o->max_prefill_token_num;
     if (o->enable_prefix_caching >= 0) e->enable_prefix_caching = o->enable_prefix_caching != 0;
-    if (o->chat_template && *o->chat_template) snprintf(e->chat_template, sizeof e->chat_template, "%s", o->chat_template);
+    if (o->chat_template && *o->chat_template)
+        snprintf(e->chat_template, sizeof e->chat_template, "%s", o->chat_template);
 }
 
 /* Sizes the KV pool like LMDeploy's cache_max_entry_count: >= 1 is a block count, < 1 a
@@ -170,10 +186,13 @@ ignis_status ignis_model_open(const char *path, const ignis_engine_opts *opts, i
 
     ignis_backend_kind kind = opts->backend;
     if (kind == IGNIS_BACKEND_AUTO) kind = ig_cuda_device_count() > 0 ? IGNIS_BACKEND_CUDA : IGNIS_BACKEND_CPU;
-    ig_backend_opts bo = {opts->threads, opts->device, IG_F16, opts->verify_checksums, opts->progress, opts->progress_user};
+    ig_backend_opts bo = {opts->threads,          opts->device,   IG_F16,
+                          opts->verify_checksums, opts->progress, opts->progress_user};
     int dt = to_ig_dtype(opts->dtype);
-    if (dt == IG_F16 || dt == IG_BF16) bo.dtype = (ig_dtype)dt;
-    else if (m->desc.weight_dtype == IG_BF16) bo.dtype = IG_BF16;
+    if (dt == IG_F16 || dt == IG_BF16)
+        bo.dtype = (ig_dtype)dt;
+    else if (m->desc.weight_dtype == IG_BF16)
+        bo.dtype = IG_BF16;
     s = kind == IGNIS_BACKEND_CUDA ? ig_backend_cuda_create(&m->desc, &bo, &m->backend)
                                    : ig_backend_cpu_create(&m->desc, &bo, &m->backend);
     if (s != IGNIS_OK) {
@@ -242,12 +261,16 @@ ignis_status ignis_model_get_info(const ignis_model *m, ignis_model_info *out)
     out->cache_block_seq_len = e->cache_block_seq_len;
     out->tp = m->desc.tp;
     uint64_t per_layer = (uint64_t)ig_qkv_rows(c, 1) * c->hidden + (c->qkv_bias ? (uint64_t)ig_qkv_rows(c, 1) : 0) +
-                         (uint64_t)c->n_heads * c->head_dim * c->hidden + 3ull * c->inter * c->hidden + 2ull * c->hidden;
+                         (uint64_t)c->n_heads * c->head_dim * c->hidden + 3ull * c->inter * c->hidden +
+                         2ull * c->hidden;
     uint64_t emb = (uint64_t)c->vocab_size * c->hidden;
     out->num_params = per_layer * c->n_layers + emb * (c->tie_embeddings ? 1 : 2) + c->hidden;
     size_t es = ig_dtype_size(m->backend->weight_dtype);
     /* a forward pass reads every matrix once, the LM head but not the embedding table */
-    out->weight_bytes = (uint64_t)(((uint64_t)ig_qkv_rows(c, 1) * c->hidden + (uint64_t)c->n_heads * c->head_dim * c->hidden +
-                                    3ull * c->inter * c->hidden) * c->n_layers + emb) * es;
+    out->weight_bytes = (uint64_t)(((uint64_t)ig_qkv_rows(c, 1) * c->hidden +
+                                    (uint64_t)c->n_heads * c->head_dim * c->hidden + 3ull * c->inter * c->hidden) *
+                                       c->n_layers +
+                                   emb) *
+                        es;
     return IGNIS_OK;
 }

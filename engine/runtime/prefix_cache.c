@@ -52,7 +52,6 @@ void ig_pc_free(ig_prefix_cache *pc)
     memset(pc, 0, sizeof *pc);
 }
 
-
 uint64_t ig_pc_chain_hash(uint64_t parent, const int32_t *toks, int n)
 {
     uint64_t h = ig_mix64(parent ^ 0x9e3779b97f4a7c15ULL);

@@ -75,7 +75,8 @@ int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling
         free(l);
         return r;
     }
-    for (int i = 0; i < vocab; i++) l[i] /= s->temperature;
+    for (int i = 0; i < vocab; i++)
+        l[i] /= s->temperature;
 
     bool sorted = s->top_k > 0 || s->top_p < 1.0f;
     int n = vocab;
@@ -95,7 +96,8 @@ int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling
     }
     float mx = c[0].v;
     if (!sorted)
-        for (int i = 1; i < n; i++) mx = c[i].v > mx ? c[i].v : mx;
+        for (int i = 1; i < n; i++)
+            mx = c[i].v > mx ? c[i].v : mx;
     float sum = 0.0f;
     for (int i = 0; i < n; i++) {
         c[i].v = expf(c[i].v - mx);

@@ -29,7 +29,6 @@
 
 static inline int blocks_for(int tokens, int bl) { return (tokens + bl - 1) / bl; }
 
-
 /* ------------------------------------------------------------ sequence KV state */
 
 static bool seq_append(ig_seqkv *kv, const int32_t *ids, int n)

@@ -105,7 +105,8 @@ static ignis_status run_pending(ignis_seq *s, float *logits, int want_rows, cons
         if (nrows < 0) nrows = 0;
         int32_t *rows = malloc(sizeof(int32_t) * (size_t)(nrows > 0 ? nrows : 1));
         if (!rows) return ig_err(IGNIS_E_NOMEM, "out of memory");
-        for (int i = 0; i < nrows; i++) rows[i] = lo - s->n_eval + i;
+        for (int i = 0; i < nrows; i++)
+            rows[i] = lo - s->n_eval + i;
         ig_batch b = {1, n, s->tokens + s->n_eval, q_start, &kv_len, s->blocks, s->max_blocks, rows, nrows};
         ig_forward_out o = {NULL, NULL, NULL};
         if (nrows > 0) {
@@ -165,13 +166,20 @@ void ignis_gen_opts_init(ignis_gen_opts *o)
 const char *ignis_finish_reason_name(int r)
 {
     switch (r) {
-    case IGNIS_FINISH_NONE: return "none";
-    case IGNIS_FINISH_LENGTH: return "length";
-    case IGNIS_FINISH_STOP: return "stop";
-    case IGNIS_FINISH_CALLBACK: return "callback";
-    case IGNIS_FINISH_CANCELLED: return "cancelled";
-    case IGNIS_FINISH_CAPACITY: return "capacity";
-    case IGNIS_FINISH_ERROR: return "error";
+    case IGNIS_FINISH_NONE:
+        return "none";
+    case IGNIS_FINISH_LENGTH:
+        return "length";
+    case IGNIS_FINISH_STOP:
+        return "stop";
+    case IGNIS_FINISH_CALLBACK:
+        return "callback";
+    case IGNIS_FINISH_CANCELLED:
+        return "cancelled";
+    case IGNIS_FINISH_CAPACITY:
+        return "capacity";
+    case IGNIS_FINISH_ERROR:
+        return "error";
     }
     return "?";
 }

@@ -18,18 +18,18 @@
 
 /* GPU suites return 77 (ctest: skipped) when no device is present, so they build and
  * skip cleanly in CI. */
-#define CT_SKIP_WITHOUT_GPU()                                                                 \
-    do {                                                                                      \
-        if (ig_cuda_device_count() == 0) {                                                    \
-            printf("no CUDA device: skipped\n");                                              \
-            return 77;                                                                        \
-        }                                                                                     \
+#define CT_SKIP_WITHOUT_GPU()                                                                                          \
+    do {                                                                                                               \
+        if (ig_cuda_device_count() == 0) {                                                                             \
+            printf("no CUDA device: skipped\n");                                                                       \
+            return 77;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
-#define CT_CK(call)                                                                           \
-    do {                                                                                      \
-        cudaError_t ct_e_ = (call);                                                           \
-        if (ct_e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(ct_e_));       \
+#define CT_CK(call)                                                                                                    \
+    do {                                                                                                               \
+        cudaError_t ct_e_ = (call);                                                                                    \
+        if (ct_e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(ct_e_));                                \
     } while (0)
 
 static inline float ct_rand(uint64_t *state)
@@ -87,7 +87,8 @@ static inline void ct_expect_close(const char *what, const float *got, const flo
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - (double)ref[i]);
         double lim = atol + rtol * fabs((double)ref[i]);
-        if (!(d <= lim)) fail_msg("%s[%zu]: expected %.7g, got %.7g (|diff| %.3g > tol %.3g)", what, i, ref[i], got[i], d, lim);
+        if (!(d <= lim))
+            fail_msg("%s[%zu]: expected %.7g, got %.7g (|diff| %.3g > tol %.3g)", what, i, ref[i], got[i], d, lim);
         if (d > worst) {
             worst = d;
             wi = i;

@@ -40,11 +40,14 @@ static double compare_logits(const char *what, const float *got, const float *re
     for (int r = 0; r < rows; r++) {
         const float *g = got + (size_t)r * vocab, *f = ref + (size_t)r * vocab;
         double mx = 1;
-        for (int i = 0; i < vocab; i++) mx = fabs(f[i]) > mx ? fabs(f[i]) : mx;
+        for (int i = 0; i < vocab; i++)
+            mx = fabs(f[i]) > mx ? fabs(f[i]) : mx;
         double lim = logit_tol(dt) * mx;
         for (int i = 0; i < vocab; i++) {
             double d = fabs((double)g[i] - f[i]);
-            if (!(d <= lim)) fail_msg("%s row %d logit %d: expected %.6g (CPU), got %.6g (CUDA), tol %.3g", what, r, i, f[i], g[i], lim);
+            if (!(d <= lim))
+                fail_msg("%s row %d logit %d: expected %.6g (CPU), got %.6g (CUDA), tol %.3g", what, r, i, f[i], g[i],
+                         lim);
             if (d / mx > worst) worst = d / mx;
         }
         int ag = argmax(g, vocab), af = argmax(f, vocab);
@@ -85,16 +88,16 @@ static void make_d128(ig_model_desc *d)
     d->weight_dtype = IG_F16;
     snprintf(d->path, sizeof d->path, "synthetic:test-d128");
     uint64_t seed = 1000;
-#define SYN(t, dt_, nd, a, b_, sc, bi)                                                                       \
-    do {                                                                                                     \
-        (t).dtype = (dt_);                                                                                   \
-        (t).ndim = (nd);                                                                                     \
-        (t).shape[0] = (a);                                                                                  \
-        (t).shape[1] = (nd) == 2 ? (b_) : 0;                                                                 \
-        (t).data = NULL;                                                                                     \
-        (t).synth_seed = seed++;                                                                             \
-        (t).synth_scale = (sc);                                                                              \
-        (t).synth_bias = (bi);                                                                               \
+#define SYN(t, dt_, nd, a, b_, sc, bi)                                                                                 \
+    do {                                                                                                               \
+        (t).dtype = (dt_);                                                                                             \
+        (t).ndim = (nd);                                                                                               \
+        (t).shape[0] = (a);                                                                                            \
+        (t).shape[1] = (nd) == 2 ? (b_) : 0;                                                                           \
+        (t).data = NULL;                                                                                               \
+        (t).synth_seed = seed++;                                                                                       \
+        (t).synth_scale = (sc);                                                                                        \
+        (t).synth_bias = (bi);                                                                                         \
     } while (0)
     float ah = sqrtf(3.0f / c.hidden), ai = sqrtf(3.0f / c.inter);
     int qkv = ig_qkv_rows(&c, 1);
@@ -117,7 +120,7 @@ static void make_d128(ig_model_desc *d)
 }
 
 typedef struct seqstate {
-    int len;       /* tokens in the cache */
+    int len; /* tokens in the cache */
     int32_t toks[512];
 } seqstate;
 
@@ -128,11 +131,13 @@ static void run_both(ig_backend *gpu, ig_backend *cpu, const ig_batch *b, int vo
 {
     float *lg = malloc(sizeof(float) * (size_t)b->n_logits * vocab);
     float *lc = malloc(sizeof(float) * (size_t)b->n_logits * vocab);
-    for (size_t i = 0; i < (size_t)b->n_logits * vocab; i++) lg[i] = NAN;
+    for (size_t i = 0; i < (size_t)b->n_logits * vocab; i++)
+        lg[i] = NAN;
     int32_t tg[64], tc[64];
     ig_sample_row rows[64];
     memset(rows, 0, sizeof rows);
-    for (int i = 0; i < b->n_logits && i < 64; i++) ignis_sampling_init(&rows[i].params);
+    for (int i = 0; i < b->n_logits && i < 64; i++)
+        ignis_sampling_init(&rows[i].params);
     ig_forward_out og = {lg, sample ? tg : NULL, sample ? rows : NULL};
     ig_forward_out oc = {lc, sample ? tc : NULL, sample ? rows : NULL};
     TU_CHECK(gpu->ops->forward(gpu, b, &og));
@@ -164,7 +169,8 @@ static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
     int32_t *table = malloc(sizeof(int32_t) * S * max_blocks);
     /* interleaved, descending block ids: sequences never own contiguous runs */
     for (int s = 0; s < S; s++)
-        for (int k = 0; k < max_blocks; k++) table[s * max_blocks + k] = (n_blocks - 1 - (k * S + s)) % n_blocks;
+        for (int k = 0; k < max_blocks; k++)
+            table[s * max_blocks + k] = (n_blocks - 1 - (k * S + s)) % n_blocks;
     seqstate sq[3];
     memset(sq, 0, sizeof sq);
     char what[1200];
@@ -172,7 +178,8 @@ static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
     int32_t next[3] = {0, 0, 0};
     for (int step = 0; step < 10; step++) {
         int nq[3];
-        for (int s = 0; s < S; s++) nq[s] = step < 2 ? plan[step][s] : 1;
+        for (int s = 0; s < S; s++)
+            nq[s] = step < 2 ? plan[step][s] : 1;
         int32_t toks[64], q_start[4], kv_len[3], rows[64];
         int T = 0, nl = 0;
         q_start[0] = 0;
@@ -186,13 +193,17 @@ static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
             kv_len[s] = sq[s].len;
         }
         if (step == 0) {
-            for (int t = 0; t < T; t++) rows[nl++] = t; /* every position's logits */
+            for (int t = 0; t < T; t++)
+                rows[nl++] = t; /* every position's logits */
         } else {
-            for (int s = 0; s < S; s++) rows[nl++] = q_start[s + 1] - 1;
+            for (int s = 0; s < S; s++)
+                rows[nl++] = q_start[s + 1] - 1;
         }
         ig_batch b = {S, T, toks, q_start, kv_len, table, max_blocks, rows, nl};
         snprintf(what, sizeof what, "%s %s bl=%d step %d%s", d->path, ig_dtype_str(dt), bl, step,
-                 step >= 2 ? " (decode graph)" : step == 1 ? " (mixed)" : " (prefill)");
+                 step >= 2   ? " (decode graph)"
+                 : step == 1 ? " (mixed)"
+                             : " (prefill)");
         run_both(gpu, cpu, &b, V, dt, what, step >= 1, next);
     }
     free(table);
@@ -235,7 +246,8 @@ static void sched_case(const ig_model_desc *d, int bl)
     const int V = d->cfg.vocab_size;
     int32_t *table = malloc(sizeof(int32_t) * NS * max_blocks);
     for (int s = 0; s < NS; s++)
-        for (int k = 0; k < max_blocks; k++) table[s * max_blocks + k] = (k * NS + (NS - 1 - s)) % n_blocks;
+        for (int k = 0; k < max_blocks; k++)
+            table[s * max_blocks + k] = (k * NS + (NS - 1 - s)) % n_blocks;
     int32_t toks[NS][128];
     int plen[NS], done[NS], gen[NS];
     for (int s = 0; s < NS; s++) {
@@ -263,7 +275,8 @@ static void sched_case(const ig_model_desc *d, int bl)
                 budget -= n;
             }
             if (n <= 0) continue;
-            for (int i = 0; i < n; i++) bt_tok[T++] = toks[s][done[s] + i];
+            for (int i = 0; i < n; i++)
+                bt_tok[T++] = toks[s][done[s] + i];
             done[s] += n;
             q_start[S + 1] = T;
             kv_len[S] = done[s];
@@ -285,7 +298,8 @@ static void sched_case(const ig_model_desc *d, int bl)
         }
         /* map logit rows back to sequences */
         for (int i = 0, si = 0; i < nl; i++) {
-            while (q_start[si + 1] - 1 != rows[i]) si++;
+            while (q_start[si + 1] - 1 != rows[i])
+                si++;
             int s = seq_of[si];
             toks[s][plen[s] + gen[s]] = next[i];
             gen[s]++;
@@ -336,12 +350,14 @@ static void all_logits(ignis_model *m, const int32_t *ids, int n, float *out)
 static void test_cuda_synthetic_tiny_logits_match_cpu(void **state)
 {
     (void)state;
-    ignis_model *g = open_model("synthetic:tiny", IGNIS_BACKEND_CUDA), *c = open_model("synthetic:tiny", IGNIS_BACKEND_CPU);
+    ignis_model *g = open_model("synthetic:tiny", IGNIS_BACKEND_CUDA),
+                *c = open_model("synthetic:tiny", IGNIS_BACKEND_CPU);
     ignis_model_info info;
     TU_CHECK(ignis_model_get_info(g, &info));
     assert_string_equal(info.backend, "cuda");
     int32_t ids[100];
-    for (int i = 0; i < 100; i++) ids[i] = (i * 53 + 1) % info.vocab_size;
+    for (int i = 0; i < 100; i++)
+        ids[i] = (i * 53 + 1) % info.vocab_size;
     float *lg = malloc(sizeof(float) * 100 * info.vocab_size), *lc = malloc(sizeof(float) * 100 * info.vocab_size);
     all_logits(g, ids, 100, lg);
     all_logits(c, ids, 100, lc);
@@ -411,7 +427,8 @@ static void test_cuda_fixture_logits_and_greedy_match_cpu(void **state)
             greedy(g, prompt, n, ng, &out);
             for (int i = 0; i < ng; i++)
                 if (out.ids[i] != gold[i])
-                    fail_msg("fixture %s greedy id %d: expected %d (HF), got %d (CUDA)", names[f], i, gold[i], out.ids[i]);
+                    fail_msg("fixture %s greedy id %d: expected %d (HF), got %d (CUDA)", names[f], i, gold[i],
+                             out.ids[i]);
         }
         free(lg);
         free(lc);
@@ -467,13 +484,16 @@ static void test_cuda_stories260k_greedy_ids_match_golden(void **state)
     if (first >= 0) {
         const float *row = lc + (size_t)first * V;
         double mx = 1;
-        for (int i = 0; i < V; i++) mx = fabs(row[i]) > mx ? fabs(row[i]) : mx;
+        for (int i = 0; i < V; i++)
+            mx = fabs(row[i]) > mx ? fabs(row[i]) : mx;
         double gap = gap12(row, V), lim = 2e-3 * mx;
         if (!(gap < lim))
             fail_msg("stories260K greedy id %d: expected %d (golden), got %d (CUDA); the fp32 gap there is %.4g, not a "
-                     "near-tie (< %.4g)", first, gold[first], out.ids[first], gap, lim);
+                     "near-tie (< %.4g)",
+                     first, gold[first], out.ids[first], gap, lim);
         print_message("  stories260K: %d of %d greedy ids equal the golden ids, then a near-tie (fp32 gap %.4g < %.4g "
-                      "at step %d: golden %d, CUDA fp16 %d)\n", first, ng, gap, lim, first, gold[first], out.ids[first]);
+                      "at step %d: golden %d, CUDA fp16 %d)\n",
+                      first, ng, gap, lim, first, gold[first], out.ids[first]);
     } else {
         print_message("  stories260K: all %d greedy ids equal the golden ids\n", ng);
     }

@@ -68,11 +68,13 @@ static void test_cuda_embed_matches_cpu(void **state)
     for (int di = 0; di < 2; di++) {
         ig_dtype dt = k_dts[di];
         float *e32 = malloc(sizeof(float) * vocab * hidden);
-        for (int i = 0; i < vocab * hidden; i++) e32[i] = ct_rand(&rs);
+        for (int i = 0; i < vocab * hidden; i++)
+            e32[i] = ct_rand(&rs);
         uint16_t *e = malloc(2 * (size_t)vocab * hidden);
         ig_from_f32(e, dt, e32, (size_t)vocab * hidden);
         int32_t tok[37];
-        for (int t = 0; t < T; t++) tok[t] = (t * 131 + 7) % vocab;
+        for (int t = 0; t < T; t++)
+            tok[t] = (t * 131 + 7) % vocab;
         ig_tensor te = {.dtype = dt, .ndim = 2, .shape = {vocab, hidden}, .data = e};
         float *ref = malloc(sizeof(float) * T * hidden);
         ig_cpu_embed(ref, &te, tok, T);
@@ -103,7 +105,8 @@ static void rmsnorm_case(ig_dtype dt, int rows, int dim)
         x[i] = 3.0f * ct_rand(&rs);
         delta[i] = ct_rand(&rs);
     }
-    for (int i = 0; i < dim; i++) w[i] = 1.0f + 0.2f * ct_rand(&rs);
+    for (int i = 0; i < dim; i++)
+        w[i] = 1.0f + 0.2f * ct_rand(&rs);
     float *dx = ct_dev_from(x, sizeof(float) * n), *dd = ct_dev_from(delta, sizeof(float) * n);
     float *dw = ct_dev_from(w, sizeof(float) * dim);
     void *dout = ct_dev_poisoned(2 * n);
@@ -119,12 +122,14 @@ static void rmsnorm_case(ig_dtype dt, int rows, int dim)
     free(gout);
     /* gather form: rows in reverse order, no residual */
     int32_t *sel = malloc(sizeof(int32_t) * rows);
-    for (int r = 0; r < rows; r++) sel[r] = rows - 1 - r;
+    for (int r = 0; r < rows; r++)
+        sel[r] = rows - 1 - r;
     int32_t *dsel = ct_dev_from(sel, sizeof(int32_t) * rows);
     CT_CK(cudaMemset(dout, 0xff, 2 * n));
     CT_CK(ig_k_rmsnorm(dt, dx, NULL, dw, 1e-5f, dout, dsel, rows, dim, 0));
     float *rg = malloc(sizeof(float) * n);
-    for (int r = 0; r < rows; r++) ig_cpu_rmsnorm(rg + (size_t)r * dim, rx + (size_t)sel[r] * dim, w, 1, dim, 1e-5f);
+    for (int r = 0; r < rows; r++)
+        ig_cpu_rmsnorm(rg + (size_t)r * dim, rx + (size_t)sel[r] * dim, w, 1, dim, 1e-5f);
     gout = ct_to_host_f32(dout, dt, n);
     ct_expect_close("rmsnorm gathered", gout, rg, n, 1e-6, rtol_store(dt));
     cudaFree(dx);
@@ -161,7 +166,8 @@ static void test_cuda_silu_mul_matches_cpu(void **state)
     const int rows = 7, inter = 172;
     uint64_t rs = 5;
     float *gu = malloc(sizeof(float) * rows * 2 * inter), *ref = malloc(sizeof(float) * rows * inter);
-    for (int i = 0; i < rows * 2 * inter; i++) gu[i] = 6.0f * ct_rand(&rs);
+    for (int i = 0; i < rows * 2 * inter; i++)
+        gu[i] = 6.0f * ct_rand(&rs);
     ig_cpu_silu_mul(ref, gu, rows, inter);
     float *dgu = ct_dev_from(gu, sizeof(float) * rows * 2 * inter);
     for (int di = 0; di < 2; di++) {
@@ -187,14 +193,16 @@ static void test_cuda_gemv_matches_cpu(void **state)
     for (int di = 0; di < 2; di++) {
         ig_dtype dt = k_dts[di];
         float *w32 = malloc(sizeof(float) * N * K);
-        for (size_t i = 0; i < (size_t)N * K; i++) w32[i] = ct_round(dt, ct_rand(&rs) * 0.05f);
+        for (size_t i = 0; i < (size_t)N * K; i++)
+            w32[i] = ct_round(dt, ct_rand(&rs) * 0.05f);
         uint16_t *w = malloc(2 * (size_t)N * K);
         ig_from_f32(w, dt, w32, (size_t)N * K);
         ig_tensor tw = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = w};
         void *dw = ct_dev_from(w, 2 * (size_t)N * K);
         for (int M = 1; M <= 4; M++) {
             float *x = malloc(sizeof(float) * M * K);
-            for (int i = 0; i < M * K; i++) x[i] = ct_round(dt, ct_rand(&rs));
+            for (int i = 0; i < M * K; i++)
+                x[i] = ct_round(dt, ct_rand(&rs));
             uint16_t *xh = malloc(2 * (size_t)M * K);
             ig_from_f32(xh, dt, x, (size_t)M * K);
             void *dx = ct_dev_from(xh, 2 * (size_t)M * K);
@@ -202,14 +210,16 @@ static void test_cuda_gemv_matches_cpu(void **state)
             ig_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
             /* accumulate form: y starts at 1.5 and gets the product added */
             float *y0 = malloc(sizeof(float) * M * N);
-            for (int i = 0; i < M * N; i++) y0[i] = 1.5f;
+            for (int i = 0; i < M * N; i++)
+                y0[i] = 1.5f;
             float *dy = ct_dev_from(y0, sizeof(float) * M * N);
             CT_CK(ig_k_gemv(dt, dw, dx, dy, M, N, K, 1, 0));
             CT_CK(cudaMemcpy(got, dy, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
             for (int m = 0; m < M; m++)
                 for (int n = 0; n < N; n++) {
                     double abs_sum = 0;
-                    for (int k = 0; k < K; k++) abs_sum += fabs((double)w32[(size_t)n * K + k] * x[(size_t)m * K + k]);
+                    for (int k = 0; k < K; k++)
+                        abs_sum += fabs((double)w32[(size_t)n * K + k] * x[(size_t)m * K + k]);
                     double want = (double)ref[m * N + n] + 1.5, d = fabs(got[m * N + n] - want);
                     if (!(d <= 1e-4 * abs_sum + 1e-6))
                         fail_msg("gemv %s M=%d y[%d][%d]: expected %.7g, got %.7g", ig_dtype_str(dt), M, m, n, want,
@@ -255,7 +265,8 @@ static void paged_build(paged *p, const attn_case *c)
     p->n_blocks = total + 3;
     p->table = calloc((size_t)c->n_seqs * p->max_blocks, sizeof(int32_t));
     int *perm = malloc(sizeof(int) * p->n_blocks);
-    for (int i = 0; i < p->n_blocks; i++) perm[i] = i;
+    for (int i = 0; i < p->n_blocks; i++)
+        perm[i] = i;
     uint64_t h = 77;
     for (int i = p->n_blocks - 1; i > 0; i--) {
         h = ig_mix64(h);
@@ -268,7 +279,8 @@ static void paged_build(paged *p, const attn_case *c)
     p->q_start[0] = 0;
     for (int s = 0; s < c->n_seqs; s++) {
         int nb = (c->kv_len[s] + c->bl - 1) / c->bl;
-        for (int b = 0; b < nb; b++) p->table[s * p->max_blocks + b] = perm[k++];
+        for (int b = 0; b < nb; b++)
+            p->table[s * p->max_blocks + b] = perm[k++];
         p->kv_len[s] = c->kv_len[s];
         p->q_start[s + 1] = p->q_start[s] + c->q_len[s];
         p->T += c->q_len[s];
@@ -334,20 +346,25 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
         ig_dtype dt = k_dts[di];
         const int nrow = 2 * I > QKV ? (2 * I > NS ? 2 * I : NS) : (QKV > NS ? QKV : NS);
         float *w32 = malloc(sizeof(float) * nrow * K);
-        for (size_t i = 0; i < (size_t)nrow * K; i++) w32[i] = ct_round(dt, ct_rand(&rs) * 0.1f);
+        for (size_t i = 0; i < (size_t)nrow * K; i++)
+            w32[i] = ct_round(dt, ct_rand(&rs) * 0.1f);
         uint16_t *wh = malloc(2 * (size_t)nrow * K);
         ig_from_f32(wh, dt, w32, (size_t)nrow * K);
         void *dw = ct_dev_from(wh, 2 * (size_t)nrow * K);
         float nw[512], bias[1024];
-        for (int i = 0; i < K; i++) nw[i] = 1.0f + 0.3f * ct_rand(&rs);
-        for (int i = 0; i < QKV; i++) bias[i] = 0.2f * ct_rand(&rs);
+        for (int i = 0; i < K; i++)
+            nw[i] = 1.0f + 0.3f * ct_rand(&rs);
+        for (int i = 0; i < QKV; i++)
+            bias[i] = 0.2f * ct_rand(&rs);
         float *dnw = ct_dev_from(nw, sizeof nw), *dbias = ct_dev_from(bias, sizeof(float) * QKV);
         float *dinv = ct_dev_from(inv, sizeof(float) * D / 2);
         for (int M = 1; M <= 4; M++) {
             float *x = malloc(sizeof(float) * M * K), *xn = malloc(sizeof(float) * M * K);
-            for (int i = 0; i < M * K; i++) x[i] = 2.0f * ct_rand(&rs);
+            for (int i = 0; i < M * K; i++)
+                x[i] = 2.0f * ct_rand(&rs);
             ig_cpu_rmsnorm(xn, x, nw, M, K, 1e-6f);
-            for (int i = 0; i < M * K; i++) xn[i] = ct_round(dt, xn[i]);
+            for (int i = 0; i < M * K; i++)
+                xn[i] = ct_round(dt, xn[i]);
             float *dx = ct_dev_from(x, sizeof(float) * M * K);
             /* one sequence of M new tokens at positions 37.., so the ROPE epilogue writes slots */
             attn_case ac = {nh, nkv, D, bl, 1, {M}, {36 + M}};
@@ -375,7 +392,8 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                 for (int m = 0; m < M; m++)
                     for (int r = 0; r < rows_w; r++) {
                         double t = 0;
-                        for (int k = 0; k < K; k++) t += fabs((double)w32[(size_t)r * K + k] * xn[m * K + k]);
+                        for (int k = 0; k < K; k++)
+                            t += fabs((double)w32[(size_t)r * K + k] * xn[m * K + k]);
                         absum[m * rows_w + r] = t;
                     }
                 a.epilogue = epi;
@@ -403,7 +421,8 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                     CT_CK(cudaMemcpy(g, dy, sizeof(float) * M * n, cudaMemcpyDeviceToHost));
                     for (int i = 0; i < M * n; i++)
                         if (!(fabs(g[i] - y[i]) <= 1e-4 * absum[i] + 1e-6))
-                            fail_msg("fused STORE %s M=%d y[%d]: expected %.7g, got %.7g", ig_dtype_str(dt), M, i, y[i], g[i]);
+                            fail_msg("fused STORE %s M=%d y[%d]: expected %.7g, got %.7g", ig_dtype_str(dt), M, i, y[i],
+                                     g[i]);
                     free(g);
                 } else if (epi == IG_GEMV_GLU) {
                     float *g = ct_to_host_f32(dout, dt, (size_t)M * I), *ref = malloc(sizeof(float) * M * I);
@@ -413,28 +432,32 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                             double gt = y[m * 2 * I + j], up = y[m * 2 * I + I + j];
                             /* error of silu(g)*u from errors eg, eu of the fp32 products */
                             double eg = 1e-4 * absum[m * 2 * I + j] + 1e-6, eu = 1e-4 * absum[m * 2 * I + I + j] + 1e-6;
-                            double lim = (1.2 * eg * fabs(up) + eu * fabs(gt) + eg * eu) + ro * fabs(ref[m * I + j]) + 1e-6;
+                            double lim =
+                                (1.2 * eg * fabs(up) + eu * fabs(gt) + eg * eu) + ro * fabs(ref[m * I + j]) + 1e-6;
                             if (!(fabs(g[m * I + j] - ref[m * I + j]) <= lim))
-                                fail_msg("fused GLU %s M=%d [%d][%d]: expected %.7g, got %.7g", ig_dtype_str(dt), M, m, j,
-                                         ref[m * I + j], g[m * I + j]);
+                                fail_msg("fused GLU %s M=%d [%d][%d]: expected %.7g, got %.7g", ig_dtype_str(dt), M, m,
+                                         j, ref[m * I + j], g[m * I + j]);
                         }
                     free(g);
                     free(ref);
                 } else {
-                    float *gq = ct_to_host_f32(dout, dt, (size_t)M * nh * D), *gp = ct_to_host_f32(kv.pool, dt, pool_elems);
+                    float *gq = ct_to_host_f32(dout, dt, (size_t)M * nh * D),
+                          *gp = ct_to_host_f32(kv.pool, dt, pool_elems);
                     ig_cpu_kv ck = {gp, p.n_blocks, bl, L, nkv, D};
                     for (int m = 0; m < M; m++) {
                         float *r = y + (size_t)m * QKV;
                         double emax = 0;
-                        for (int i = 0; i < QKV; i++) emax = fmax(emax, 1e-4 * absum[m * QKV + i] + 1e-6);
+                        for (int i = 0; i < QKV; i++)
+                            emax = fmax(emax, 1e-4 * absum[m * QKV + i] + 1e-6);
                         ig_cpu_rope(r, nh, D, p.tok_pos[m], inv);
                         ig_cpu_rope(r + nh * D, nkv, D, p.tok_pos[m], inv);
                         /* a rotation mixes two products: their errors add */
-                        ct_expect_close("fused ROPE q", gq + (size_t)m * nh * D, r, (size_t)nh * D, 2 * emax + 1e-5, ro);
+                        ct_expect_close("fused ROPE q", gq + (size_t)m * nh * D, r, (size_t)nh * D, 2 * emax + 1e-5,
+                                        ro);
                         int blk = p.table[p.tok_pos[m] / bl], slot = p.tok_pos[m] % bl;
                         for (int h = 0; h < nkv; h++) {
-                            ct_expect_close("fused ROPE k", ig_cpu_kv_at(&ck, blk, layer, 0, h, slot), r + (nh + h) * D, D,
-                                            2 * emax + 1e-5, ro);
+                            ct_expect_close("fused ROPE k", ig_cpu_kv_at(&ck, blk, layer, 0, h, slot), r + (nh + h) * D,
+                                            D, 2 * emax + 1e-5, ro);
                             ct_expect_close("fused ROPE v", ig_cpu_kv_at(&ck, blk, layer, 1, h, slot),
                                             r + (nh + nkv + h) * D, D, emax + 1e-5, ro);
                         }
@@ -447,7 +470,8 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                 free(y);
                 free(absum);
             }
-            for (int i = 0; i < 6; i++) cudaFree(al[i]);
+            for (int i = 0; i < 6; i++)
+                cudaFree(al[i]);
             cudaFree(kv.pool);
             cudaFree(dx);
             paged_free(&p);
@@ -474,8 +498,10 @@ static void test_cuda_rope_kv_matches_cpu(void **state)
     const int rows = (c.nh + 2 * c.nkv) * c.D;
     uint64_t rs = 3;
     float *qkv = malloc(sizeof(float) * p.T * rows), *bias = malloc(sizeof(float) * rows);
-    for (int i = 0; i < p.T * rows; i++) qkv[i] = ct_rand(&rs);
-    for (int i = 0; i < rows; i++) bias[i] = 0.1f * ct_rand(&rs);
+    for (int i = 0; i < p.T * rows; i++)
+        qkv[i] = ct_rand(&rs);
+    for (int i = 0; i < rows; i++)
+        bias[i] = 0.1f * ct_rand(&rs);
     ig_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.head_dim = c.D;
@@ -498,7 +524,8 @@ static void test_cuda_rope_kv_matches_cpu(void **state)
         ig_cpu_kv ck = {gpool, p.n_blocks, c.bl, L, c.nkv, c.D};
         for (int t = 0; t < p.T; t++) {
             float *r = malloc(sizeof(float) * rows);
-            for (int i = 0; i < rows; i++) r[i] = qkv[(size_t)t * rows + i] + bias[i];
+            for (int i = 0; i < rows; i++)
+                r[i] = qkv[(size_t)t * rows + i] + bias[i];
             ig_cpu_rope(r, c.nh, c.D, p.tok_pos[t], inv);
             ig_cpu_rope(r + c.nh * c.D, c.nkv, c.D, p.tok_pos[t], inv);
             ct_expect_close("rope q", gq + (size_t)t * c.nh * c.D, r, (size_t)c.nh * c.D, 1e-6, rtol_store(dt) + 1e-5);
@@ -507,14 +534,15 @@ static void test_cuda_rope_kv_matches_cpu(void **state)
             for (int h = 0; h < c.nkv; h++) {
                 ct_expect_close("rope k in cache", ig_cpu_kv_at(&ck, blk, layer, 0, h, slot), r + (c.nh + h) * c.D, c.D,
                                 1e-6, rtol_store(dt) + 1e-5);
-                ct_expect_close("v in cache", ig_cpu_kv_at(&ck, blk, layer, 1, h, slot),
-                                r + (c.nh + c.nkv + h) * c.D, c.D, 1e-6, rtol_store(dt));
+                ct_expect_close("v in cache", ig_cpu_kv_at(&ck, blk, layer, 1, h, slot), r + (c.nh + c.nkv + h) * c.D,
+                                c.D, 1e-6, rtol_store(dt));
             }
             free(r);
         }
         free(gq);
         free(gpool);
-        for (int i = 0; i < 6; i++) cudaFree(al[i]);
+        for (int i = 0; i < 6; i++)
+            cudaFree(al[i]);
         cudaFree(kv.pool);
         cudaFree(dqkv);
         cudaFree(db);
@@ -534,7 +562,8 @@ static void test_cuda_kv_copy_copies_only_the_prefix(void **state)
     const int L = 3, nkv = 2, D = 64, bl = 16, nb = 5, n = 7, src = 3, dst = 1;
     size_t per_block = (size_t)L * 2 * nkv * bl * D, total = per_block * nb;
     uint16_t *h = malloc(2 * total), *got = malloc(2 * total);
-    for (size_t i = 0; i < total; i++) h[i] = (uint16_t)(ig_mix64(i) & 0x3bff); /* finite fp16 */
+    for (size_t i = 0; i < total; i++)
+        h[i] = (uint16_t)(ig_mix64(i) & 0x3bff); /* finite fp16 */
     void *d = ct_dev_from(h, 2 * total);
     ig_kv_desc kv = {d, L, nkv, D, bl};
     CT_CK(ig_k_kv_copy(IG_F16, kv, dst, src, n, 0));
@@ -549,7 +578,8 @@ static void test_cuda_kv_copy_copies_only_the_prefix(void **state)
                             /* the copied slots of dst come from the same place in src (src > dst) */
                             size_t from = b == dst && sl < n ? at + (size_t)(src - dst) * per_block : at;
                             if (got[at] != h[from])
-                                fail_msg("kv_copy block %d layer %d kv %d head %d slot %d dim %d: expected 0x%04x, got 0x%04x",
+                                fail_msg("kv_copy block %d layer %d kv %d head %d slot %d dim %d: expected 0x%04x, got "
+                                         "0x%04x",
                                          b, l, k, hh, sl, e, h[from], got[at]);
                         }
     cudaFree(d);
@@ -570,10 +600,12 @@ static void attn_run(const attn_case *c, ig_dtype dt, int path, int split_len, i
     size_t pool_elems = (size_t)p.n_blocks * L * 2 * c->nkv * c->bl * c->D;
     uint64_t rs = 1000 + (uint64_t)c->D;
     float *kv32 = malloc(sizeof(float) * pool_elems);
-    for (size_t i = 0; i < pool_elems; i++) kv32[i] = ct_round(dt, ct_rand(&rs) * 2.0f);
+    for (size_t i = 0; i < pool_elems; i++)
+        kv32[i] = ct_round(dt, ct_rand(&rs) * 2.0f);
     const int QD = c->nh * c->D;
     float *q32 = malloc(sizeof(float) * p.T * QD);
-    for (int i = 0; i < p.T * QD; i++) q32[i] = ct_round(dt, ct_rand(&rs) * 2.0f);
+    for (int i = 0; i < p.T * QD; i++)
+        q32[i] = ct_round(dt, ct_rand(&rs) * 2.0f);
     uint16_t *kvh = malloc(2 * pool_elems), *qh = malloc(2 * (size_t)p.T * QD);
     ig_from_f32(kvh, dt, kv32, pool_elems);
     ig_from_f32(qh, dt, q32, (size_t)p.T * QD);
@@ -591,7 +623,8 @@ static void attn_run(const attn_case *c, ig_dtype dt, int path, int split_len, i
         if (ql > max_q) max_q = ql;
         if (c->kv_len[s] > max_ctx) max_ctx = c->kv_len[s];
         if (!use_prefill || ql == 1)
-            for (int t = p.q_start[s]; t < p.q_start[s + 1]; t++) sel[n_sel++] = t;
+            for (int t = p.q_start[s]; t < p.q_start[s + 1]; t++)
+                sel[n_sel++] = t;
     }
     int32_t *dsel = ct_dev_from(sel, sizeof(int32_t) * (n_sel > 0 ? n_sel : 1));
     int n_splits = (max_ctx + split_len - 1) / split_len;
@@ -609,8 +642,19 @@ static void attn_run(const attn_case *c, ig_dtype dt, int path, int split_len, i
     ig_cpu_kv ck = {kv32, p.n_blocks, c->bl, L, c->nkv, c->D};
     for (int s = 0; s < c->n_seqs; s++) {
         int t0 = p.q_start[s];
-        ig_cpu_attn_args a = {&ck, layer, p.table + s * p.max_blocks, c->kv_len[s] - c->q_len[s], c->q_len[s], c->nh,
-                              c->nkv, 0, c->D, q32 + (size_t)t0 * QD, QD, ref + (size_t)t0 * QD, QD};
+        ig_cpu_attn_args a = {&ck,
+                              layer,
+                              p.table + s * p.max_blocks,
+                              c->kv_len[s] - c->q_len[s],
+                              c->q_len[s],
+                              c->nh,
+                              c->nkv,
+                              0,
+                              c->D,
+                              q32 + (size_t)t0 * QD,
+                              QD,
+                              ref + (size_t)t0 * QD,
+                              QD};
         ig_cpu_attention(pool, &a);
     }
     char what[160];
@@ -618,7 +662,8 @@ static void attn_run(const attn_case *c, ig_dtype dt, int path, int split_len, i
     snprintf(what, sizeof what, "attention %s nh=%d nkv=%d D=%d bl=%d %s split_len=%d", ig_dtype_str(dt), c->nh, c->nkv,
              c->D, c->bl, path_name[path], split_len);
     ct_expect_close(what, got, ref, (size_t)p.T * QD, dt == IG_F16 ? 2e-3 : 1.6e-2, dt == IG_F16 ? 1e-2 : 2e-2);
-    for (int i = 0; i < 6; i++) cudaFree(al[i]);
+    for (int i = 0; i < 6; i++)
+        cudaFree(al[i]);
     cudaFree(kv.pool);
     cudaFree(dq);
     cudaFree(dout);
@@ -643,7 +688,7 @@ static void test_cuda_attention_matches_cpu_paged_mixed_batch(void **state)
     const attn_case cases[] = {
         {8, 2, 128, 16, 5, {1, 70, 5, 1, 130}, {1, 70, 133, 200, 300}},
         {4, 4, 64, 64, 4, {1, 64, 17, 129}, {513, 64, 80, 129}},
-        {4, 2, 16, 16, 3, {1, 12, 3}, {40, 12, 50}},  /* fixtures' head size: generic path */
+        {4, 2, 16, 16, 3, {1, 12, 3}, {40, 12, 50}}, /* fixtures' head size: generic path */
         {8, 1, 8, 64, 2, {1, 9}, {100, 9}},          /* stories260K-like tiny heads */
         {28, 4, 128, 64, 2, {1, 3}, {700, 3}},       /* Qwen2-7B grouping (7 heads per KV head) */
         /* streaming decode kernel shapes (all of head size 128 above take it too; the
@@ -704,10 +749,12 @@ static bool draw_within_rounding(const float *row, int V, const ignis_sampling *
         if (s->top_k > 0 && s->top_k < n) n = s->top_k;
     }
     double mx = c[0];
-    for (int i = 0; i < n; i++) mx = c[2 * i] > mx ? c[2 * i] : mx;
+    for (int i = 0; i < n; i++)
+        mx = c[2 * i] > mx ? c[2 * i] : mx;
     double *cum = malloc(sizeof(double) * (n + 1));
     cum[0] = 0;
-    for (int i = 0; i < n; i++) cum[i + 1] = cum[i] + exp((double)(float)c[2 * i] - mx);
+    for (int i = 0; i < n; i++)
+        cum[i + 1] = cum[i] + exp((double)(float)c[2 * i] - mx);
     double S = cum[n], kept = S;
     if (s->top_p < 1.0f)
         for (int i = 0; i < n; i++)
@@ -753,7 +800,8 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
         int V = vocabs[vi], ld = V + 64;
         uint64_t rs = 42 + (uint64_t)V;
         float *logits = malloc(sizeof(float) * rows * ld);
-        for (int i = 0; i < rows * ld; i++) logits[i] = 4.0f * ct_rand(&rs);
+        for (int i = 0; i < rows * ld; i++)
+            logits[i] = 4.0f * ct_rand(&rs);
         /* many exact ties (and -0 next to +0) around the k-th largest logit: halves (a few
          * hundred to 2,000 equal keys, which the select ranks in shared memory) and, every
          * other draw, only -1, 0 and 1 (~10,000 equal keys: its row-scan path) */
@@ -769,7 +817,8 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
             logits[(size_t)r * ld + 3] = 9.0f;
         }
         int32_t hist[64];
-        for (int i = 0; i < 64; i++) hist[i] = (i * 37) % 40; /* repeats on purpose */
+        for (int i = 0; i < 64; i++)
+            hist[i] = (i * 37) % 40; /* repeats on purpose */
         ig_sample_dev *sp = malloc(sizeof(ig_sample_dev) * rows);
         int32_t *want = malloc(sizeof(int32_t) * rows);
         for (int ci = 0; ci < n_cfg; ci++)
@@ -803,14 +852,16 @@ static void test_cuda_sampling_matches_cpu_sampler(void **state)
             }
             /* greedy and small candidate sets must agree exactly; a draw among thousands of
              * near-equal tails may differ by the CPU's own fp32 summation error */
-            if (s->temperature > 0 && draw_within_rounding(logits + (size_t)r * ld, V, s, hist, 64, (uint64_t)(r % draws), got[r]))
+            if (s->temperature > 0 &&
+                draw_within_rounding(logits + (size_t)r * ld, V, s, hist, 64, (uint64_t)(r % draws), got[r]))
                 rounding++;
             else
                 fail_msg("sampling vocab %d config %d draw %d: expected id %d (CPU sampler), got %d", V, r / draws,
                          r % draws, want[r], got[r]);
         }
-        print_message("  sampling vocab %d: %d rows identical to the CPU sampler, %d within fp32 rounding of the draw\n", V,
-                      same, rounding);
+        print_message(
+            "  sampling vocab %d: %d rows identical to the CPU sampler, %d within fp32 rounding of the draw\n", V, same,
+            rounding);
         if (same < rows * 9 / 10) fail_msg("sampling vocab %d: only %d of %d rows identical", V, same, rows);
         cudaFree(dl);
         cudaFree(dsp);

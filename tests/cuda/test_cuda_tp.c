@@ -31,8 +31,10 @@ static void need_nccl(void)
 
 static ignis_model *open_cuda(const char *path, int tp, bool force_nccl)
 {
-    if (force_nccl) setenv("IGNIS_CUDA_NCCL", "1", 1);
-    else unsetenv("IGNIS_CUDA_NCCL");
+    if (force_nccl)
+        setenv("IGNIS_CUDA_NCCL", "1", 1);
+    else
+        unsetenv("IGNIS_CUDA_NCCL");
     ignis_engine_opts o;
     ignis_engine_opts_init(&o);
     o.backend = IGNIS_BACKEND_CUDA;

@@ -153,7 +153,8 @@ static void check_fixture(const char *name, int path_kind)
     int ng = tu_read_ints(p, &want_ids);
     snprintf(p, sizeof p, "%s/reference_logits.txt", dir);
     int nl = tu_read_floats(p, &ref);
-    if (np != 16 || ng != 16 || nl <= 0) fail_msg("fixture %s incomplete (prompt %d, greedy %d, logits %d)", name, np, ng, nl);
+    if (np != 16 || ng != 16 || nl <= 0)
+        fail_msg("fixture %s incomplete (prompt %d, greedy %d, logits %d)", name, np, ng, nl);
 
     char tag[64];
     snprintf(tag, sizeof tag, "fx-%s-%d", name, path_kind);
@@ -173,8 +174,8 @@ static void check_fixture(const char *name, int path_kind)
     float d = max_abs_diff(logits, ref, (size_t)np * V, &at);
     float tol = FIXTURE_LOGIT_TOL;
     if (!(d <= tol))
-        fail_msg("%s (path %d): logits max abs error %g at position %zu id %zu (got %g, want %g) > %g", name,
-                 path_kind, d, at / V, at % V, logits[at], ref[at], tol);
+        fail_msg("%s (path %d): logits max abs error %g at position %zu id %zu (got %g, want %g) > %g", name, path_kind,
+                 d, at / V, at % V, logits[at], ref[at], tol);
     ignis_seq_destroy(s);
 
     int32_t *ids = greedy(m, prompt, np, 16);
@@ -190,10 +191,22 @@ static void check_fixture(const char *name, int path_kind)
     free(ref);
 }
 
-#define FIXTURE_TESTS(arch)                                                                            \
-    static void test_##arch##_fixture_logits_match_hf_in_memory(void **s) { (void)s; check_fixture(#arch, 0); } \
-    static void test_##arch##_fixture_logits_match_hf_converted(void **s) { (void)s; check_fixture(#arch, 1); } \
-    static void test_##arch##_fixture_tp2_matches_hf(void **s) { (void)s; check_fixture(#arch, 2); }
+#define FIXTURE_TESTS(arch)                                                                                            \
+    static void test_##arch##_fixture_logits_match_hf_in_memory(void **s)                                              \
+    {                                                                                                                  \
+        (void)s;                                                                                                       \
+        check_fixture(#arch, 0);                                                                                       \
+    }                                                                                                                  \
+    static void test_##arch##_fixture_logits_match_hf_converted(void **s)                                              \
+    {                                                                                                                  \
+        (void)s;                                                                                                       \
+        check_fixture(#arch, 1);                                                                                       \
+    }                                                                                                                  \
+    static void test_##arch##_fixture_tp2_matches_hf(void **s)                                                         \
+    {                                                                                                                  \
+        (void)s;                                                                                                       \
+        check_fixture(#arch, 2);                                                                                       \
+    }
 FIXTURE_TESTS(llama2)
 FIXTURE_TESTS(llama3)
 FIXTURE_TESTS(qwen2)
@@ -263,13 +276,15 @@ static void test_chunked_prefill_equals_one_shot(void **state)
     /* the same prompt evaluated at once and token by token gives the same last logits */
     ignis_model *m = open_cpu(tu_src("tests/fixtures/qwen2"), 1);
     int32_t p[20];
-    for (int i = 0; i < 20; i++) p[i] = (i * 37 + 11) % 256;
+    for (int i = 0; i < 20; i++)
+        p[i] = (i * 37 + 11) % 256;
     float a[256], b[256];
     ignis_seq *s1, *s2;
     TU_CHECK(ignis_seq_create(m, 32, &s1));
     TU_CHECK(ignis_seq_create(m, 32, &s2));
     TU_CHECK(ignis_seq_eval(s1, p, 20, a, false));
-    for (int i = 0; i < 20; i++) TU_CHECK(ignis_seq_eval(s2, p + i, 1, b, false));
+    for (int i = 0; i < 20; i++)
+        TU_CHECK(ignis_seq_eval(s2, p + i, 1, b, false));
     float d = max_abs_diff(a, b, 256, NULL);
     if (!(d <= 1e-4f)) fail_msg("one-shot vs token-by-token logits differ by %g", d);
     /* truncate and re-evaluate reproduces the same logits */

@@ -260,11 +260,12 @@ static bool step_is_near_tie(model_case *c, const req_spec *sp, const int32_t *p
     TU_CHECK(ignis_seq_eval(s, ids, n, l, false));
     ignis_seq_destroy(s);
     float mx = 0;
-    for (int i = 0; i < c->vocab; i++) mx = fabsf(l[i]) > mx ? fabsf(l[i]) : mx;
+    for (int i = 0; i < c->vocab; i++)
+        mx = fabsf(l[i]) > mx ? fabsf(l[i]) : mx;
     bool tie = fabsf(l[a] - l[b]) <= NEAR_TIE_REL * mx;
     if (!tie && sp->samp.temperature > 0) {
         /* the CPU sampler's order: (logit desc, id asc), top-k, softmax */
-        float (*cand)[2] = malloc(sizeof(float[2]) * (size_t)c->vocab);
+        float(*cand)[2] = malloc(sizeof(float[2]) * (size_t)c->vocab);
         for (int i = 0; i < c->vocab; i++) {
             cand[i][0] = l[i] / sp->samp.temperature;
             cand[i][1] = (float)i;
@@ -272,7 +273,8 @@ static bool step_is_near_tie(model_case *c, const req_spec *sp, const int32_t *p
         qsort(cand, (size_t)c->vocab, sizeof cand[0], cmp_desc);
         int kk = sp->samp.top_k > 0 && sp->samp.top_k < c->vocab ? sp->samp.top_k : c->vocab;
         double sum = 0, cum = 0;
-        for (int i = 0; i < kk; i++) sum += exp((double)(cand[i][0] - cand[0][0]));
+        for (int i = 0; i < kk; i++)
+            sum += exp((double)(cand[i][0] - cand[0][0]));
         double u = ig_uniform01(sp->samp.seed, (uint64_t)k);
         for (int i = 0; i < kk && !tie; i++) {
             cum += exp((double)(cand[i][0] - cand[0][0])) / sum;

@@ -23,7 +23,7 @@ typedef struct cpu_backend {
     ig_model_desc synth_copy; /* synthetic models: materialized weights live here */
     const ig_model_desc *d;   /* the desc the forward pass reads */
     ig_cpu_kv kv;
-    float *inv_freq;          /* [head_dim/2] */
+    float *inv_freq; /* [head_dim/2] */
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
     float *x, *xb, *qkv, *att, *delta, *gu, *h, *logits_row;
@@ -112,8 +112,10 @@ static ignis_status materialize_all(cpu_backend *b, const ig_model_desc *src, co
         for (int l = 0; l < src->cfg.n_layers; l++) {
             ig_layer_weights *L = &layers[l];
             ig_tensor *ts[] = {&L->attn_norm, &L->wqkv, &L->bqkv, &L->wo, &L->ffn_norm, &L->w13, &L->w2};
-            for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) IG_TRY(materialize(b, m, ts[k]));
-            if (o && o->progress) o->progress(o->progress_user, "generate", (uint64_t)l + 1, (uint64_t)src->cfg.n_layers);
+            for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
+                IG_TRY(materialize(b, m, ts[k]));
+            if (o && o->progress)
+                o->progress(o->progress_user, "generate", (uint64_t)l + 1, (uint64_t)src->cfg.n_layers);
         }
     }
     return IGNIS_OK;
@@ -146,8 +148,7 @@ static ignis_status cpu_kv_init(ig_backend *base, int block_len, int n_blocks, i
     free(b->kv.data);
     /* calloc: untouched blocks cost no resident memory */
     b->kv.data = calloc((size_t)n_blocks, bb);
-    if (!b->kv.data)
-        return ig_err(IGNIS_E_NOMEM, "KV cache: cannot allocate %d blocks of %zu bytes", n_blocks, bb);
+    if (!b->kv.data) return ig_err(IGNIS_E_NOMEM, "KV cache: cannot allocate %d blocks of %zu bytes", n_blocks, bb);
     const ig_config *c = &b->d->cfg;
     b->kv.n_blocks = n_blocks;
     b->kv.block_len = block_len;
@@ -206,8 +207,13 @@ static void attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int ra
                        sizeof(float) * hd);
             }
         }
-        ig_cpu_attn_args a = {&b->kv, layer, table, pos0, t1 - t0, nh, nkv, rank * nkv, hd,
-                              b->qkv + (size_t)t0 * rows, rows, b->att + (size_t)t0 * nh * hd, nh * hd};
+        ig_cpu_attn_args a = {&b->kv,  layer,
+                              table,   pos0,
+                              t1 - t0, nh,
+                              nkv,     rank * nkv,
+                              hd,      b->qkv + (size_t)t0 * rows,
+                              rows,    b->att + (size_t)t0 * nh * hd,
+                              nh * hd};
         ig_cpu_attention(b->pool, &a);
     }
     ig_cpu_matmul(b->pool, delta, c->hidden, b->att, n, &L->wo, NULL);
@@ -226,9 +232,11 @@ static void ffn_rank(cpu_backend *b, int n, int layer, int rank, float *delta)
 /* Sums rank partials into acc (the emulated all-reduce). */
 static void accumulate(float *acc, const float *part, size_t n, bool first)
 {
-    if (first) memcpy(acc, part, sizeof(float) * n);
+    if (first)
+        memcpy(acc, part, sizeof(float) * n);
     else
-        for (size_t i = 0; i < n; i++) acc[i] += part[i];
+        for (size_t i = 0; i < n; i++)
+            acc[i] += part[i];
 }
 
 static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_forward_out *out)
@@ -241,8 +249,7 @@ static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_f
     int n = bt->n_tokens, H = c->hidden, tp = d->tp;
     size_t nh = (size_t)n * H;
     float *part = NULL;
-    if (tp > 1 && !(part = malloc(sizeof(float) * nh)))
-        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
+    if (tp > 1 && !(part = malloc(sizeof(float) * nh))) return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
 
     ig_cpu_embed(b->x, &d->ranks[0].tok_emb, bt->tokens, n);
     ig_cpu_rmsnorm(b->xb, b->x, d->ranks[0].layers[0].attn_norm.data, n, H, c->norm_eps);
@@ -294,8 +301,8 @@ static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_f
     if (out->tokens)
         for (int i = 0; i < bt->n_logits; i++) {
             const ig_sample_row *sr = &out->sampling[i];
-            out->tokens[i] = ignis_sample_logits(logits + (size_t)i * V, V, &sr->params, sr->history,
-                                                 sr->n_history, sr->step);
+            out->tokens[i] =
+                ignis_sample_logits(logits + (size_t)i * V, V, &sr->params, sr->history, sr->n_history, sr->step);
         }
     free(own);
     return IGNIS_OK;
@@ -323,10 +330,7 @@ static const ig_backend_ops k_cpu_ops = {
     .destroy = cpu_destroy,
 };
 
-static bool needs_materialize(const ig_model_desc *d)
-{
-    return d->source == IG_SRC_SYNTHETIC;
-}
+static bool needs_materialize(const ig_model_desc *d) { return d->source == IG_SRC_SYNTHETIC; }
 
 ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out)
 {

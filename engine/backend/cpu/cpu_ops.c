@@ -20,15 +20,18 @@ void ig_cpu_rmsnorm(float *out, const float *x, const float *w, int n, int dim, 
         const float *xr = x + (size_t)r * dim;
         float *o = out + (size_t)r * dim;
         float ss = 0.0f;
-        for (int i = 0; i < dim; i++) ss += xr[i] * xr[i];
+        for (int i = 0; i < dim; i++)
+            ss += xr[i] * xr[i];
         float scale = 1.0f / sqrtf(ss / (float)dim + eps);
-        for (int i = 0; i < dim; i++) o[i] = w[i] * (xr[i] * scale);
+        for (int i = 0; i < dim; i++)
+            o[i] = w[i] * (xr[i] * scale);
     }
 }
 
 void ig_cpu_add_rmsnorm(float *x, const float *delta, float *out, const float *w, int n, int dim, float eps)
 {
-    for (size_t i = 0; i < (size_t)n * dim; i++) x[i] += delta[i];
+    for (size_t i = 0; i < (size_t)n * dim; i++)
+        x[i] += delta[i];
     ig_cpu_rmsnorm(out, x, w, n, dim, eps);
 }
 
@@ -54,7 +57,8 @@ void ig_cpu_silu_mul(float *out, const float *gu, int n, int inter)
     for (int r = 0; r < n; r++) {
         const float *g = gu + (size_t)r * 2 * inter, *u = g + inter;
         float *o = out + (size_t)r * inter;
-        for (int j = 0; j < inter; j++) o[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
+        for (int j = 0; j < inter; j++)
+            o[j] = g[j] / (1.0f + expf(-g[j])) * u[j];
     }
 }
 
@@ -77,9 +81,11 @@ static float dot(const float *a, const float *b, int n)
     float s[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += a[i + k] * b[i + k];
+        for (int k = 0; k < 8; k++)
+            s[k] += a[i + k] * b[i + k];
     float t = 0.0f;
-    for (; i < n; i++) t += a[i] * b[i];
+    for (; i < n; i++)
+        t += a[i] * b[i];
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])) + t;
 }
 
@@ -91,7 +97,8 @@ __attribute__((target("f16c,avx"))) static void f16_row_f16c(float *dst, const u
     int i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++) dst[i] = ig_f16_to_f32(src[i]);
+    for (; i < n; i++)
+        dst[i] = ig_f16_to_f32(src[i]);
 }
 static bool have_f16c(void)
 {
@@ -106,8 +113,10 @@ static void f16_row_f16c(float *dst, const uint16_t *src, int n) { ig_to_f32(dst
 
 static void row_to_f32(float *dst, const void *src, ig_dtype t, int n)
 {
-    if (t == IG_F16 && have_f16c()) f16_row_f16c(dst, src, n);
-    else ig_to_f32(dst, src, t, (size_t)n);
+    if (t == IG_F16 && have_f16c())
+        f16_row_f16c(dst, src, n);
+    else
+        ig_to_f32(dst, src, t, (size_t)n);
 }
 
 static void mm_range(void *arg, int begin, int end, int worker)
@@ -124,7 +133,8 @@ static void mm_range(void *arg, int begin, int end, int worker)
             wr = c->rowbuf[worker];
         }
         float b = c->bias ? c->bias[o] : 0.0f;
-        for (int r = 0; r < c->n; r++) c->y[(size_t)r * c->ldy + o] = dot(c->x + (size_t)r * c->in, wr, c->in) + b;
+        for (int r = 0; r < c->n; r++)
+            c->y[(size_t)r * c->ldy + o] = dot(c->x + (size_t)r * c->in, wr, c->in) + b;
     }
 }
 
@@ -136,7 +146,8 @@ void ig_cpu_matmul(ig_pool *pool, float *y, int ldy, const float *x, int n, cons
     float *block = NULL;
     if (w->dtype != IG_F32) {
         block = malloc(sizeof(float) * (size_t)in * (size_t)workers);
-        for (int i = 0; i < workers && i < 256; i++) bufs[i] = block + (size_t)i * in;
+        for (int i = 0; i < workers && i < 256; i++)
+            bufs[i] = block + (size_t)i * in;
     }
     mm_ctx c = {y, ldy, x, n, in, w, bias, bufs};
     ig_pool_run(pool, out, 4, mm_range, &c);
@@ -164,7 +175,8 @@ static void at_range(void *arg, int begin, int end, int worker)
         int pos = a->pos0 + t, kvh = a->kv_head0 + h / group;
         const float *q = a->q + (size_t)t * a->ldq + (size_t)h * hd;
         float m = -INFINITY, l = 0.0f;
-        for (int i = 0; i < hd; i++) acc[i] = 0.0f;
+        for (int i = 0; i < hd; i++)
+            acc[i] = 0.0f;
         for (int j = 0; j <= pos; j++) {
             int blk = a->table[j / kv->block_len], slot = j % kv->block_len;
             const float *k = ig_cpu_kv_at(kv, blk, a->layer, 0, kvh, slot);
@@ -173,15 +185,18 @@ static void at_range(void *arg, int begin, int end, int worker)
             if (s > m) {
                 float corr = expf(m - s);
                 l *= corr;
-                for (int i = 0; i < hd; i++) acc[i] *= corr;
+                for (int i = 0; i < hd; i++)
+                    acc[i] *= corr;
                 m = s;
             }
             float p = expf(s - m);
             l += p;
-            for (int i = 0; i < hd; i++) acc[i] += p * v[i];
+            for (int i = 0; i < hd; i++)
+                acc[i] += p * v[i];
         }
         float *o = a->out + (size_t)t * a->ldo + (size_t)h * hd;
-        for (int i = 0; i < hd; i++) o[i] = acc[i] / l;
+        for (int i = 0; i < hd; i++)
+            o[i] = acc[i] / l;
     }
 }
 

@@ -41,8 +41,9 @@ typedef struct ig_cpu_kv {
 
 static inline float *ig_cpu_kv_at(const ig_cpu_kv *kv, int block, int layer, int which, int head, int slot)
 {
-    return kv->data + ((((size_t)block * kv->n_layers + layer) * 2 + which) * kv->n_kv_heads + head) *
-                          kv->block_len * kv->head_dim +
+    return kv->data +
+           ((((size_t)block * kv->n_layers + layer) * 2 + which) * kv->n_kv_heads + head) * kv->block_len *
+               kv->head_dim +
            (size_t)slot * kv->head_dim;
 }
 

@@ -169,9 +169,9 @@ static ignis_status create_rank(const ig_model_desc *d, int rank, int dev, const
     b->decode_attn = da && !strcmp(da, "tiled") ? IG_ATTN_DECODE_TILED : IG_ATTN_DECODE_AUTO;
 
     ignis_status s = IGNIS_OK;
-#define TRY_(x)                                                                                             \
-    do {                                                                                                    \
-        if ((s = (x)) != IGNIS_OK) goto fail;                                                               \
+#define TRY_(x)                                                                                                        \
+    do {                                                                                                               \
+        if ((s = (x)) != IGNIS_OK) goto fail;                                                                          \
     } while (0)
     {
         cudaError_t e = cudaSetDevice(dev);

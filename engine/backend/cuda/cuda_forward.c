@@ -49,7 +49,8 @@ typedef struct plan {
 
 void ig_cuda_drop_graphs(cuda_backend *b)
 {
-    for (int i = 0; i < b->n_graphs; i++) cudaGraphExecDestroy(b->graphs[i].exec);
+    for (int i = 0; i < b->n_graphs; i++)
+        cudaGraphExecDestroy(b->graphs[i].exec);
     b->n_graphs = 0;
 }
 
@@ -102,19 +103,20 @@ void ig_cuda_free_step(cuda_backend *b)
 static int pow2_at_least(int n)
 {
     int p = 1;
-    while (p < n) p <<= 1;
+    while (p < n)
+        p <<= 1;
     return p;
 }
 
-#define DMALLOC(ptr, bytes)                                                                                  \
-    do {                                                                                                     \
-        cudaError_t e_ = cudaMalloc((void **)&(ptr), (size_t)(bytes) > 0 ? (size_t)(bytes) : 16);                               \
-        if (e_ != cudaSuccess) {                                                                             \
-            cudaGetLastError();                                                                              \
-            (ptr) = NULL;                                                                                    \
-            return ig_err(IGNIS_E_DEVICE, "CUDA backend: cannot allocate %zu bytes of step scratch (%s): %s", \
-                          (size_t)(bytes), #ptr, cudaGetErrorString(e_));                                    \
-        }                                                                                                    \
+#define DMALLOC(ptr, bytes)                                                                                            \
+    do {                                                                                                               \
+        cudaError_t e_ = cudaMalloc((void **)&(ptr), (size_t)(bytes) > 0 ? (size_t)(bytes) : 16);                      \
+        if (e_ != cudaSuccess) {                                                                                       \
+            cudaGetLastError();                                                                                        \
+            (ptr) = NULL;                                                                                              \
+            return ig_err(IGNIS_E_DEVICE, "CUDA backend: cannot allocate %zu bytes of step scratch (%s): %s",          \
+                          (size_t)(bytes), #ptr, cudaGetErrorString(e_));                                              \
+        }                                                                                                              \
     } while (0)
 
 /* Grows the per-step buffers to hold T tokens, S sequences of MB blocks, L logit rows. */
@@ -210,8 +212,8 @@ static ignis_status gemm(cuda_backend *b, const void *W, const void *X, float *Y
     const float alpha = 1.0f, beta = acc ? 1.0f : 0.0f;
     cudaDataType_t t = b->dt == IG_BF16 ? CUDA_R_16BF : CUDA_R_16F;
     /* row-major Y[M][N] = X[M][K] W[N][K]^T is column-major Y^T = W^T(op T) X^T */
-    IG_CKB(cublasGemmEx(b->cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, t, K, X, t, K, &beta, Y, CUDA_R_32F,
-                        N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    IG_CKB(cublasGemmEx(b->cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, t, K, X, t, K, &beta, Y, CUDA_R_32F, N,
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return IGNIS_OK;
 }
 
@@ -357,7 +359,8 @@ static void fill_meta(cuda_backend *b, const ig_batch *bt, int S_pad, int L_pad,
         int need = (bt->kv_len[s] + b->base.block_len - 1) / b->base.block_len;
         int32_t *row = h + m.table + (size_t)s * b->cap_blocks;
         memcpy(row, bt->block_table + (size_t)s * bt->max_blocks, sizeof(int32_t) * (size_t)need);
-        for (int k = need; k < b->cap_blocks; k++) row[k] = scratch;
+        for (int k = need; k < b->cap_blocks; k++)
+            row[k] = scratch;
     }
     int T = bt->n_tokens;
     for (int s = bt->n_seqs; s < S_pad; s++) {
@@ -368,11 +371,14 @@ static void fill_meta(cuda_backend *b, const ig_batch *bt, int S_pad, int L_pad,
         h[m.dec_sel + nd++] = t;
         h[m.q_start + s] = t;
         h[m.kv_len + s] = 1;
-        for (int k = 0; k < b->cap_blocks; k++) h[m.table + (size_t)s * b->cap_blocks + k] = scratch;
+        for (int k = 0; k < b->cap_blocks; k++)
+            h[m.table + (size_t)s * b->cap_blocks + k] = scratch;
     }
     h[m.q_start + S_pad] = T + (S_pad - bt->n_seqs);
-    for (int i = 0; i < bt->n_logits; i++) h[m.logit_rows + i] = bt->logit_rows[i];
-    for (int i = bt->n_logits; i < L_pad; i++) h[m.logit_rows + i] = i;
+    for (int i = 0; i < bt->n_logits; i++)
+        h[m.logit_rows + i] = bt->logit_rows[i];
+    for (int i = bt->n_logits; i < L_pad; i++)
+        h[m.logit_rows + i] = i;
     *n_dec = nd;
 }
 
@@ -394,7 +400,8 @@ static ignis_status capture(cuda_backend *b, const plan *p, int bucket)
         if (g) cudaGraphDestroy(g);
         return s;
     }
-    if (e != cudaSuccess) return ig_err(IGNIS_E_DEVICE, "CUDA graph capture of a decode step: %s", cudaGetErrorString(e));
+    if (e != cudaSuccess)
+        return ig_err(IGNIS_E_DEVICE, "CUDA graph capture of a decode step: %s", cudaGetErrorString(e));
     cudaGraphExec_t ex = NULL;
     e = cudaGraphInstantiate(&ex, g, 0);
     cudaGraphDestroy(g);
@@ -464,8 +471,8 @@ static ignis_status sample(cuda_backend *b, int n, const ig_sample_row *rows, in
     }
     IG_CK(cudaMemcpyAsync(b->sp_d, b->sp_h, sizeof(ig_sample_dev) * (size_t)n, cudaMemcpyHostToDevice, b->st));
     if (off) IG_CK(cudaMemcpyAsync(b->hist_d, b->hist_h, sizeof(int32_t) * off, cudaMemcpyHostToDevice, b->st));
-    IG_CK(ig_k_sample(b->logits, n, b->vocab, b->vocab_padded, b->sp_d, b->hist_d, any_sorted, any_sampling, b->sample_ws,
-                      b->sample_ws_bytes, b->ids_d, b->st));
+    IG_CK(ig_k_sample(b->logits, n, b->vocab, b->vocab_padded, b->sp_d, b->hist_d, any_sorted, any_sampling,
+                      b->sample_ws, b->sample_ws_bytes, b->ids_d, b->st));
     IG_CK(cudaMemcpyAsync(b->ids_h, b->ids_d, sizeof(int32_t) * (size_t)n, cudaMemcpyDeviceToHost, b->st));
     IG_CK(cudaStreamSynchronize(b->st));
     memcpy(out_ids, b->ids_h, sizeof(int32_t) * (size_t)n);
@@ -511,8 +518,8 @@ ignis_status ig_cuda_forward(ig_backend *base, const ig_batch *bt, const ig_forw
         p.n_dec = bucket;
         split_plan(b, bucket, cap_ctx, &p.n_splits, &p.split_len);
         if (p.n_splits > 1)
-            IG_TRY(ensure_attn_ws(b, ig_attn_decode_ws_floats(bucket, b->nh, b->D, p.n_splits),
-                                  (size_t)bucket * b->nkv));
+            IG_TRY(
+                ensure_attn_ws(b, ig_attn_decode_ws_floats(bucket, b->nh, b->D, p.n_splits), (size_t)bucket * b->nkv));
         int nd = 0;
         fill_meta(b, bt, bucket, bucket, false, &nd);
         IG_CK(cudaMemcpyAsync(b->meta_d, b->meta_h, sizeof(int32_t) * b->meta_ints, cudaMemcpyHostToDevice, b->st));

@@ -25,26 +25,26 @@
 #include "core/error.h"
 #include "ig_kernels.h"
 
-#define IG_CK(call)                                                                                         \
-    do {                                                                                                    \
-        cudaError_t ig_ck_e_ = (call);                                                                      \
-        if (ig_ck_e_ != cudaSuccess)                                                                        \
-            return ig_err(IGNIS_E_DEVICE, "CUDA: %s failed at %s:%d: %s (%s)", #call, __FILE__, __LINE__, \
-                          cudaGetErrorString(ig_ck_e_), cudaGetErrorName(ig_ck_e_));                        \
+#define IG_CK(call)                                                                                                    \
+    do {                                                                                                               \
+        cudaError_t ig_ck_e_ = (call);                                                                                 \
+        if (ig_ck_e_ != cudaSuccess)                                                                                   \
+            return ig_err(IGNIS_E_DEVICE, "CUDA: %s failed at %s:%d: %s (%s)", #call, __FILE__, __LINE__,              \
+                          cudaGetErrorString(ig_ck_e_), cudaGetErrorName(ig_ck_e_));                                   \
     } while (0)
 
-#define IG_CKB(call)                                                                                        \
-    do {                                                                                                    \
-        cublasStatus_t ig_ckb_s_ = (call);                                                                  \
-        if (ig_ckb_s_ != CUBLAS_STATUS_SUCCESS)                                                             \
-            return ig_err(IGNIS_E_DEVICE, "cuBLAS: %s failed at %s:%d: %s", #call, __FILE__, __LINE__,     \
-                          cublasGetStatusString(ig_ckb_s_));                                                \
+#define IG_CKB(call)                                                                                                   \
+    do {                                                                                                               \
+        cublasStatus_t ig_ckb_s_ = (call);                                                                             \
+        if (ig_ckb_s_ != CUBLAS_STATUS_SUCCESS)                                                                        \
+            return ig_err(IGNIS_E_DEVICE, "cuBLAS: %s failed at %s:%d: %s", #call, __FILE__, __LINE__,                 \
+                          cublasGetStatusString(ig_ckb_s_));                                                           \
     } while (0)
 
 #define IG_CUDA_MAX_GRAPHS 16
 
 typedef struct cuda_layer {
-    void *wqkv, *wo, *w13, *w2; /* dt */
+    void *wqkv, *wo, *w13, *w2;         /* dt */
     float *attn_norm, *ffn_norm, *bqkv; /* fp32; bqkv NULL without bias */
 } cuda_layer;
 
@@ -91,13 +91,13 @@ typedef struct cuda_backend {
     int cap_tokens, cap_seqs, cap_blocks, cap_logits;
     float *x, *qkv, *gu, *logits;
     void *hbuf, *act, *q, *att, *hl; /* act: SwiGLU output [T][inter] */
-    int32_t *meta_d, *meta_h; /* pinned host staging of the batch metadata */
+    int32_t *meta_d, *meta_h;        /* pinned host staging of the batch metadata */
     size_t meta_ints;
     float *attn_ws;
     size_t attn_ws_floats;
     int *attn_cnt; /* split-merge counters of the decode attention (cuda_forward.c) */
     size_t attn_cnt_n;
-    int gemv_max_m; /* largest token count that uses the GEMV kernel instead of cuBLAS */
+    int gemv_max_m;  /* largest token count that uses the GEMV kernel instead of cuBLAS */
     int split_cover; /* decode attention: blocks per SM the split-K plan aims for */
     int decode_attn; /* IG_ATTN_DECODE_AUTO or _TILED (IGNIS_CUDA_DECODE_ATTN=tiled) */
 

@@ -66,8 +66,10 @@ static ignis_status run_job(tp_backend *t, int r, const ig_forward_out *out0)
         int made = 0;
         return b->ops->kv_init(b, t->kv_block_len, t->kv_blocks, &made);
     }
-    case JOB_KV_COPY: return b->ops->kv_copy_block(b, t->copy_dst, t->copy_src, t->copy_n);
-    default: return IGNIS_OK;
+    case JOB_KV_COPY:
+        return b->ops->kv_copy_block(b, t->copy_dst, t->copy_src, t->copy_n);
+    default:
+        return IGNIS_OK;
     }
 }
 
@@ -78,7 +80,8 @@ static void *rank_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&t->mu);
     for (;;) {
-        while (t->gen == seen) pthread_cond_wait(&t->go, &t->mu);
+        while (t->gen == seen)
+            pthread_cond_wait(&t->go, &t->mu);
         seen = t->gen;
         if (t->kind == JOB_QUIT) break;
         pthread_mutex_unlock(&t->mu);
@@ -100,10 +103,10 @@ static ignis_status run_all(tp_backend *t, const ig_forward_out *out0)
     pthread_cond_broadcast(&t->go);
     pthread_mutex_unlock(&t->mu);
     t->ranks[0].status = run_job(t, 0, out0);
-    if (t->ranks[0].status != IGNIS_OK)
-        snprintf(t->ranks[0].error, sizeof t->ranks[0].error, "%s", ignis_last_error());
+    if (t->ranks[0].status != IGNIS_OK) snprintf(t->ranks[0].error, sizeof t->ranks[0].error, "%s", ignis_last_error());
     pthread_mutex_lock(&t->mu);
-    while (t->pending > 0) pthread_cond_wait(&t->done, &t->mu);
+    while (t->pending > 0)
+        pthread_cond_wait(&t->done, &t->mu);
     pthread_mutex_unlock(&t->mu);
     for (int r = 0; r < t->n; r++)
         if (t->ranks[r].status != IGNIS_OK)
@@ -175,7 +178,8 @@ static void tp_destroy(ig_backend *base)
         t->gen++;
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->mu);
-        for (int r = 1; r <= t->n_threads; r++) pthread_join(t->ranks[r].thread, NULL);
+        for (int r = 1; r <= t->n_threads; r++)
+            pthread_join(t->ranks[r].thread, NULL);
     }
     for (int r = 0; r < t->n; r++)
         if (t->ranks[r].b) t->ranks[r].b->ops->destroy(t->ranks[r].b);
@@ -222,8 +226,8 @@ ignis_status ig_cuda_tp_create(const ig_model_desc *d, const ig_backend_opts *o,
     IG_TRY(ig_nccl_load(&nccl));
     int have = ig_cuda_device_count();
     if (o->device + n > have)
-        return ig_err(IGNIS_E_DEVICE, "--tp %d from device %d needs %d GPUs; %d visible", n, o->device,
-                      o->device + n, have);
+        return ig_err(IGNIS_E_DEVICE, "--tp %d from device %d needs %d GPUs; %d visible", n, o->device, o->device + n,
+                      have);
     ncclUniqueId id;
     IG_CKN(nccl, nccl->GetUniqueId(&id));
 
@@ -255,7 +259,8 @@ ignis_status ig_cuda_tp_create(const ig_model_desc *d, const ig_backend_opts *o,
         else
             started++;
     }
-    for (int r = 0; r < started; r++) pthread_join(th[r], NULL);
+    for (int r = 0; r < started; r++)
+        pthread_join(th[r], NULL);
     free(args);
     free(th);
     for (int r = 0; s == IGNIS_OK && r < n; r++)

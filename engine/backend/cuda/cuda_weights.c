@@ -56,7 +56,8 @@ static ignis_status put(upload *u, const ig_tensor *t, bool matrix, void *dst)
         return ig_err(IGNIS_E_UNSUPPORTED, "tensor of dtype %s cannot be loaded on the CUDA backend",
                       ig_dtype_str(t->dtype));
     if (!t->data) {
-        IG_CK(ig_k_synth_map(t->dtype, want, dst, n, t->synth_seed, t->synth_scale, t->synth_bias, &t->synth_map, b->st));
+        IG_CK(
+            ig_k_synth_map(t->dtype, want, dst, n, t->synth_seed, t->synth_scale, t->synth_bias, &t->synth_map, b->st));
         progress(u, (uint64_t)n * ig_dtype_size(want));
         return IGNIS_OK;
     }
@@ -207,6 +208,7 @@ ignis_status ig_cuda_upload_weights(cuda_backend *b, const ig_model_desc *d, con
         if (u.dscratch[i]) cudaFree(u.dscratch[i]);
         if (u.ev[i]) cudaEventDestroy(u.ev[i]);
     }
-    if (s == IGNIS_OK) ig_log(IGNIS_LOG_INFO, "CUDA: %.2f GiB of weights on device %d", (double)b->wbytes / 1073741824.0, b->device);
+    if (s == IGNIS_OK)
+        ig_log(IGNIS_LOG_INFO, "CUDA: %.2f GiB of weights on device %d", (double)b->wbytes / 1073741824.0, b->device);
     return s;
 }

@@ -38,14 +38,14 @@ static void load_once(void)
         g_status = IGNIS_E_UNSUPPORTED;
         return;
     }
-#define BIND(f)                                                                                       \
-    do {                                                                                              \
-        *(void **)&g_api.f = dlsym(h, "nccl" #f);                                                     \
-        if (!g_api.f) {                                                                               \
-            snprintf(g_msg, sizeof g_msg, "libnccl has no symbol nccl%s (NCCL too old?)", #f);        \
-            g_status = IGNIS_E_UNSUPPORTED;                                                           \
-            return;                                                                                   \
-        }                                                                                             \
+#define BIND(f)                                                                                                        \
+    do {                                                                                                               \
+        *(void **)&g_api.f = dlsym(h, "nccl" #f);                                                                      \
+        if (!g_api.f) {                                                                                                \
+            snprintf(g_msg, sizeof g_msg, "libnccl has no symbol nccl%s (NCCL too old?)", #f);                         \
+            g_status = IGNIS_E_UNSUPPORTED;                                                                            \
+            return;                                                                                                    \
+        }                                                                                                              \
     } while (0)
     BIND(GetUniqueId);
     BIND(CommInitRank);

@@ -31,12 +31,12 @@ typedef struct ig_nccl_api {
 /* Loads libnccl once (thread-safe); IGNIS_E_UNSUPPORTED with a how-to when it is absent. */
 ignis_status ig_nccl_load(const ig_nccl_api **api);
 
-#define IG_CKN(api, call)                                                                               \
-    do {                                                                                                \
-        ncclResult_t ig_ckn_r_ = (call);                                                                \
-        if (ig_ckn_r_ != ncclSuccess)                                                                   \
-            return ig_err(IGNIS_E_DEVICE, "NCCL: %s failed at %s:%d: %s", #call, __FILE__, __LINE__,   \
-                          (api)->GetErrorString(ig_ckn_r_));                                            \
+#define IG_CKN(api, call)                                                                                              \
+    do {                                                                                                               \
+        ncclResult_t ig_ckn_r_ = (call);                                                                               \
+        if (ig_ckn_r_ != ncclSuccess)                                                                                  \
+            return ig_err(IGNIS_E_DEVICE, "NCCL: %s failed at %s:%d: %s", #call, __FILE__, __LINE__,                   \
+                          (api)->GetErrorString(ig_ckn_r_));                                                           \
     } while (0)
 
 #endif
