@@ -160,9 +160,11 @@ typedef struct ignis_sampling {
 void ignis_sampling_init(ignis_sampling *s); /* greedy, no penalties, seed 0 */
 
 /* ------------------------------------------------ single sequence (direct path)
- * One sequence with its own KV cache, evaluated on the calling thread. It is what tests,
- * `ignis generate` and `ignis chat` use; history stays cached between calls, so only new
- * tokens are computed. Many concurrent sequences go through the request API below. */
+ * One sequence with its own KV cache, evaluated on the calling thread: logits for tests,
+ * fidelity checks and kernel benchmarks; history stays cached between calls, so only new
+ * tokens are computed. Generation with text (stop words, streamed text) goes through the
+ * request API below, which `ignis generate`, `ignis chat`, the server and the harness use;
+ * ignis_seq_generate applies the same end-of-generation rule on ids alone. */
 
 typedef struct ignis_seq ignis_seq;
 
@@ -179,24 +181,27 @@ ignis_status ignis_seq_truncate(ignis_seq *s, int len);
  * last token, or n * vocab_size floats (row per token) when all_logits is true. */
 ignis_status ignis_seq_eval(ignis_seq *s, const int32_t *ids, int n, float *logits, bool all_logits);
 
+/* Why a generation ended (one definition for ignis_seq_generate and the request API). */
+typedef enum ignis_finish_reason {
+    IGNIS_FINISH_NONE = 0,
+    IGNIS_FINISH_LENGTH,    /* max_new_tokens reached */
+    IGNIS_FINISH_STOP,      /* EOS or a stop id/word */
+    IGNIS_FINISH_CALLBACK,  /* ignis_seq_generate: the token callback asked to stop */
+    IGNIS_FINISH_CANCELLED, /* cancelled by the caller */
+    IGNIS_FINISH_CAPACITY,  /* session length reached */
+    IGNIS_FINISH_ERROR
+} ignis_finish_reason;
+/* "none", "length", "stop", "callback", "cancelled", "capacity", "error". */
+const char *ignis_finish_reason_name(ignis_finish_reason r);
+
 typedef struct ignis_gen_stats {
     int prompt_tokens;    /* tokens prefilled by this call */
     int generated_tokens; /* tokens produced */
     double prefill_s;     /* wall time of the prefill */
     double decode_s;      /* wall time from the first generated token to the last */
-    int finish_reason;    /* ignis_finish_reason */
+    ignis_finish_reason finish_reason;
 } ignis_gen_stats;
 
-typedef enum ignis_finish_reason {
-    IGNIS_FINISH_NONE = 0,
-    IGNIS_FINISH_LENGTH,    /* max_new_tokens reached */
-    IGNIS_FINISH_STOP,      /* EOS or a stop id/word */
-    IGNIS_FINISH_CALLBACK,  /* the token callback asked to stop */
-    IGNIS_FINISH_CANCELLED, /* cancelled by the caller */
-    IGNIS_FINISH_CAPACITY,  /* session length reached */
-    IGNIS_FINISH_ERROR
-} ignis_finish_reason;
-const char *ignis_finish_reason_name(int r);
 
 /* Called with each generated token, before the next step. Return non-zero to stop. */
 typedef int (*ignis_token_fn)(void *user, int32_t token);
@@ -267,8 +272,8 @@ typedef struct ignis_event {
      * this request (or, in a callback, until it returns). */
     const char *text;
     size_t text_len;
-    double time_s;       /* seconds from submit to this event */
-    int finish_reason;   /* FINISHED: an ignis_finish_reason */
+    double time_s;                     /* seconds from submit to this event */
+    ignis_finish_reason finish_reason; /* FINISHED: why (ERROR: IGNIS_FINISH_ERROR) */
     ignis_status status; /* ERROR: what failed */
     const char *error;   /* ERROR: the message (same lifetime as text) */
 } ignis_event;
@@ -324,8 +329,8 @@ bool ignis_request_done(ignis_request *r);
 ignis_status ignis_request_wait(ignis_request *r, int timeout_ms);
 
 typedef struct ignis_request_result {
-    int finish_reason;   /* IGNIS_FINISH_NONE while running */
-    ignis_status status; /* IGNIS_OK unless it failed */
+    ignis_finish_reason finish_reason; /* IGNIS_FINISH_NONE while running */
+    ignis_status status;               /* IGNIS_OK unless it failed */
     int prompt_tokens;   /* prompt length of this request (not counting session history) */
     int cached_tokens;   /* prompt + history tokens whose KV came from the prefix cache or
                             the session instead of being computed (at first admission) */

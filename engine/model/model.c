@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 
 #include "core/error.h"
+#include "model/engine_defaults.h"
 
 ignis_status ig_model_desc_init(ig_model_desc *d, const ig_config *cfg, int tp)
 {
@@ -158,12 +159,12 @@ ignis_status ig_model_desc_validate(const ig_model_desc *d)
 void ig_engine_cfg_default(ig_engine_cfg *e, const ig_config *cfg)
 {
     memset(e, 0, sizeof *e);
-    e->session_len = cfg->max_pos > 0 ? cfg->max_pos : 4096;
-    e->max_batch_size = 128;
-    e->cache_max_entry_count = 0.8;
-    e->cache_block_seq_len = 64;
-    e->max_prefill_token_num = 8192;
-    e->enable_prefix_caching = false;
+    e->session_len = cfg->max_pos > 0 ? cfg->max_pos : IG_DEFAULT_SESSION_LEN;
+    e->max_batch_size = IG_DEFAULT_MAX_BATCH_SIZE;
+    e->cache_max_entry_count = IG_DEFAULT_CACHE_MAX_ENTRY_COUNT;
+    e->cache_block_seq_len = IG_DEFAULT_CACHE_BLOCK_SEQ_LEN;
+    e->max_prefill_token_num = IG_DEFAULT_MAX_PREFILL_TOKEN_NUM;
+    e->enable_prefix_caching = IG_DEFAULT_ENABLE_PREFIX_CACHING;
     snprintf(e->chat_template, sizeof e->chat_template, "base");
 }
 

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "model/engine_defaults.h"
 #include "runtime/engine_internal.h"
 #include "runtime/model_handle.h"
 
@@ -72,9 +73,9 @@ ignis_status ig_engine_create_deps(const ig_engine_deps *deps, const ig_engine_c
     bool caching = o->enable_prefix_caching >= 0 ? o->enable_prefix_caching != 0 : mc->enable_prefix_caching;
     int quota = o->cache_max_entry_count >= 1.0 ? (int)(o->cache_max_entry_count < 1e9 ? o->cache_max_entry_count : 1e9)
                                                 : deps->pool->n_blocks;
-    if (e->max_batch <= 0) e->max_batch = 128;
-    if (e->max_prefill <= 0) e->max_prefill = 8192;
-    if (e->session_len <= 0) e->session_len = 4096;
+    if (e->max_batch <= 0) e->max_batch = IG_DEFAULT_MAX_BATCH_SIZE;
+    if (e->max_prefill <= 0) e->max_prefill = IG_DEFAULT_MAX_PREFILL_TOKEN_NUM;
+    if (e->session_len <= 0) e->session_len = IG_DEFAULT_SESSION_LEN;
     ignis_status s = ig_kvm_init(&e->kvm, deps->pool, quota, caching);
     if (s != IGNIS_OK) {
         engine_free(e);

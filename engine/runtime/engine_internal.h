@@ -16,6 +16,8 @@
 #include "runtime/kv_manager.h"
 #include "runtime/kv_pool.h"
 #include "runtime/request.h"
+#include "runtime/finish.h"
+#include "runtime/stop_text.h"
 
 /* A sequence's tokens and the KV blocks that hold the first n_computed of them. */
 typedef struct ig_seqkv {
@@ -53,10 +55,8 @@ typedef struct ig_active {
     uint64_t preempted_at; /* step_no + 1 of its last preemption */
     int prompt_end;        /* kv->n_tokens when the prompt ends */
     int n_gen;
-    ignis_detok_stream *detok;
-    char *hold; /* decoded text not yet delivered (may start a stop word) */
-    size_t hold_len, hold_cap;
-    size_t max_stop_len;
+    ig_finish_rule rule; /* when its generation ends (set at attach) */
+    ig_stop_text text;   /* its output text (zeroed without a tokenizer) */
     /* this step */
     int n_new;
     int row; /* sampled row index, or -1 */

@@ -242,7 +242,7 @@ static void mark_done_after_callback(ignis_request *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-void ig_request_emit_finish(ignis_request *r, int reason, const char *text, size_t len, double now)
+void ig_request_emit_finish(ignis_request *r, ignis_finish_reason reason, const char *text, size_t len, double now)
 {
     pthread_mutex_lock(&r->mu);
     if (r->status != IGNIS_OK) { /* an earlier allocation failure turns the end into an error */

@@ -57,7 +57,7 @@ struct ignis_request {
     char *text;
     size_t text_len, text_cap;
     bool has_text;
-    int finish_reason;
+    ignis_finish_reason finish_reason;
     ignis_status status;
     char *error;
     bool ended;      /* the last event was produced (results are final) */
@@ -79,7 +79,7 @@ void ig_request_unref(ignis_request *r);
 /* Producer side (engine thread). Each builds the event and hands it to the callback or
  * the queue; token/finish text is also appended to the request's text. */
 void ig_request_emit_token(ignis_request *r, int32_t id, int index, const char *text, size_t len, double now);
-void ig_request_emit_finish(ignis_request *r, int reason, const char *text, size_t len, double now);
+void ig_request_emit_finish(ignis_request *r, ignis_finish_reason reason, const char *text, size_t len, double now);
 void ig_request_emit_error(ignis_request *r, ignis_status st, const char *msg, double now);
 /* Timing/accounting updates. */
 void ig_request_note_admit(ignis_request *r, double now, int cached_tokens, bool first);

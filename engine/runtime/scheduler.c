@@ -1,20 +1,22 @@
 /*
  * The scheduler thread: persistent (continuous) batching over a paged KV cache.
  *
- * Every step:
- *  1. take new requests, session ends and cancellations;
- *  2. give every running sequence its next tokens, in priority order (priority, then
- *     arrival): one token for a decoding sequence, a chunk of its prompt for one still
- *     prefilling (all chunks together at most max_prefill_token_num per step). When the
- *     KV blocks it needs are not there, idle sessions give theirs up first, then the
- *     lowest-priority running sequence is preempted: its blocks are freed and it goes
- *     back to the waiting queue with all its token ids, to be recomputed later — its
- *     output is unchanged, only delayed;
- *  3. admit waiting requests FCFS while the batch, the prefill budget and the free
- *     blocks allow (the head of the queue is never overtaken);
- *  4. run one forward over the whole batch; the backend samples one token for every
- *     sequence whose computed prefix reached its last token;
- *  5. deliver tokens, apply stop conditions, finish requests.
+ * Every step (step() at the end of this file) runs five phases:
+ *  1. continue_running: every running sequence gets its next tokens, in priority order
+ *     (priority, then arrival): one token for a decoding sequence, a chunk of its prompt
+ *     for one still prefilling (all chunks together at most max_prefill_token_num per
+ *     step; tokens_this_step is that rule). When the KV blocks it needs are not there,
+ *     idle sessions give theirs up first, then the lowest-priority running sequence is
+ *     preempted: its blocks are freed and it goes back to the waiting queue with all its
+ *     token ids, to be recomputed later — its output is unchanged, only delayed;
+ *  2. admit_waiting: waiting requests join FCFS while the batch, the prefill budget and
+ *     the free blocks allow (the head of the queue is never overtaken);
+ *  3. build_batch: the scheduled sequences as one ragged batch;
+ *  4. run_batch: one forward; the backend samples one token for every sequence whose
+ *     computed prefix reached its last token;
+ *  5. deliver_results: tokens go out with their text (stop_text.c: decoding, stop words),
+ *     and finish.c's rule ends requests.
+ * Between steps the thread takes new requests, session ends and cancellations.
  * With prefix caching, full blocks are registered under a hash of every token up to
  * them once computed, and a newly admitted sequence starts from the longest cached run
  * of its leading blocks.
@@ -225,64 +227,16 @@ static void session_rec_idle(ignis_engine *e, uint64_t id, uint64_t seqno)
 void ig_active_free(ignis_engine *e, ig_active *a)
 {
     if (!a->sess) seq_free(e, &a->own);
-    if (a->detok) ignis_detok_stream_free(a->detok);
-    free(a->hold);
+    ig_stop_text_free(&a->text);
     free(a);
 }
 
-static bool hold_append(ig_active *a, const char *s, size_t n)
-{
-    if (!n) return true;
-    if (a->hold_len + n > a->hold_cap) {
-        size_t c = a->hold_cap ? a->hold_cap : 64;
-        while (c < a->hold_len + n)
-            c *= 2;
-        char *h = realloc(a->hold, c);
-        if (!h) return false;
-        a->hold = h;
-        a->hold_cap = c;
-    }
-    memcpy(a->hold + a->hold_len, s, n);
-    a->hold_len += n;
-    return true;
-}
-
-/* Earliest stop word occurrence in the held text, or -1. */
-static long find_stop_word(const ig_active *a)
-{
-    const ignis_request *r = a->req;
-    long best = -1;
-    for (int i = 0; i < r->n_stop_words; i++) {
-        const char *p = memmem(a->hold, a->hold_len, r->stop_words[i], strlen(r->stop_words[i]));
-        if (p && (best < 0 || p - a->hold < best)) best = p - a->hold;
-    }
-    return best;
-}
-
-/* Length of the longest suffix of the held text that begins some stop word. */
-static size_t stop_prefix_len(const ig_active *a)
-{
-    const ignis_request *r = a->req;
-    size_t keep = 0;
-    for (int i = 0; i < r->n_stop_words; i++) {
-        size_t L = strlen(r->stop_words[i]);
-        size_t k = L - 1 < a->hold_len ? L - 1 : a->hold_len;
-        for (; k > keep; k--)
-            if (!memcmp(a->hold + a->hold_len - k, r->stop_words[i], k)) {
-                keep = k;
-                break;
-            }
-    }
-    return keep;
-}
-
-/* Ends a request that has left the queues. reason IGNIS_FINISH_ERROR uses st/msg. */
 static void publish(ignis_engine *e);
 
 /* Ends a request that has left the queues. reason IGNIS_FINISH_ERROR uses st/msg. Its
  * blocks are released and the statistics published before the last event goes out, so a
  * caller who saw the end also sees its effect on the engine. */
-static void finish(ignis_engine *e, ig_active *a, int reason, ignis_status st, const char *msg)
+static void finish(ignis_engine *e, ig_active *a, ignis_finish_reason reason, ignis_status st, const char *msg)
 {
     ignis_request *r = a->req;
     double now = ig_now();
@@ -298,16 +252,10 @@ static void finish(ignis_engine *e, ig_active *a, int reason, ignis_status st, c
         seq_release_blocks(e, &a->own);
     }
     if (reason != IGNIS_FINISH_ERROR) {
-        if (a->detok) {
-            const char *piece;
-            size_t len;
-            if (ignis_detok_stream_flush(a->detok, &piece, &len) == IGNIS_OK) hold_append(a, piece, len);
-            long k = find_stop_word(a);
-            if (k >= 0) a->hold_len = (size_t)k;
-        }
+        ig_stop_text_finish(&a->text); /* whatever text is left goes out with the end */
         e->st.requests_finished++;
         publish(e);
-        ig_request_emit_finish(r, reason, a->hold, a->hold_len, now);
+        ig_request_emit_finish(r, reason, ig_stop_text_data(&a->text), ig_stop_text_ready(&a->text), now);
     } else {
         e->st.requests_failed++;
         publish(e);
@@ -359,9 +307,12 @@ static ignis_status attach(ignis_engine *e, ig_active *a)
     if (kv->n_tokens + r->n_prompt == 0) return ig_err(IGNIS_E_ARG, "request: empty prompt on an empty session");
     if (!seq_append(kv, r->prompt, r->n_prompt)) return ig_err(IGNIS_E_NOMEM, "out of memory for a prompt");
     a->prompt_end = kv->n_tokens;
+    a->rule =
+        (ig_finish_rule){e->eos, e->n_eos, r->ignore_eos, r->stop_ids, r->n_stop_ids, r->max_new_tokens, e->seq_cap};
     if (e->deps.tok) {
-        ignis_status s = ignis_detok_stream_create(e->deps.tok, r->skip_special, &a->detok);
-        if (s != IGNIS_OK) return s;
+        /* the output continues the sequence: decode it after its last token so far */
+        IG_TRY(ig_stop_text_init(&a->text, e->deps.tok, r->skip_special, kv->tokens[kv->n_tokens - 1],
+                                 (const char *const *)r->stop_words, r->n_stop_words));
     }
     a->attached = true;
     return IGNIS_OK;
@@ -396,73 +347,117 @@ static void preempt(ignis_engine *e, int idx)
 
 /* ------------------------------------------------------------------ step */
 
-static void emit_token(ignis_engine *e, ig_active *a, int32_t tok)
+/* The "new tokens this step" rule. A sequence with one token left to compute (a decoding
+ * one: its last sampled token) runs it outside the prefill budget; a prefilling one runs as
+ * much of its remaining prompt as the budget left in this step allows. */
+static int tokens_this_step(const ig_seqkv *kv, int budget)
 {
-    ignis_request *r = a->req;
-    ig_seqkv *kv = a->kv;
-    if (!seq_append(kv, &tok, 1)) {
-        queue_remove(e->running, &e->n_running, a);
-        fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory appending a generated token");
-        return;
+    int remaining = kv->n_tokens - kv->n_computed;
+    if (remaining <= 1) return remaining;
+    return remaining < budget ? remaining : budget;
+}
+
+/* Puts a into this step's batch with n_new tokens, charging prefill to the budget. */
+static void schedule(ignis_engine *e, ig_active *a, int n_new, int *budget, int *n_sched)
+{
+    if (a->kv->n_tokens - a->kv->n_computed > 1) *budget -= n_new;
+    a->n_new = n_new;
+    e->sched[(*n_sched)++] = a;
+}
+
+/* Phase 1: every running sequence gets its next tokens, highest priority first. When the
+ * blocks they need are missing, idle sessions give theirs up first, then the lowest-priority
+ * running sequences are preempted (possibly the sequence itself). */
+static void continue_running(ignis_engine *e, int *budget, int *n_sched)
+{
+    for (int i = 0; i < e->n_running; i++) {
+        ig_active *a = e->running[i];
+        ig_seqkv *kv = a->kv;
+        int n_new = tokens_this_step(kv, *budget);
+        if (n_new <= 0) continue;
+        int need = blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
+        bool self = false;
+        while (need > 0 && ig_kvm_available(&e->kvm) < need) {
+            if (evict_idle_session(e, NULL)) continue;
+            if (e->n_running - 1 == i) {
+                self = true;
+                break;
+            }
+            preempt(e, e->n_running - 1);
+        }
+        if (self) {
+            if (i == 0) {
+                /* Alone and still short: the blocks are held outside this engine. */
+                char why[256];
+                snprintf(why, sizeof why, "%d more blocks needed, %d obtainable of %d", need, ig_kvm_available(&e->kvm),
+                         e->kvm.quota);
+                queue_remove_at(e->running, &e->n_running, i);
+                fail_active(e, a, IGNIS_E_CAPACITY, "KV cache exhausted (the pool is shared with direct sequences): %s",
+                            why);
+            } else {
+                preempt(e, i);
+            }
+            return; /* a was the last running sequence */
+        }
+        if (!take_blocks(e, kv, need)) continue;
+        schedule(e, a, n_new, budget, n_sched);
     }
-    int index = a->n_gen++;
-    e->st.decode_tokens++;
-    if (a->detok) {
-        const char *piece;
-        size_t len;
-        if (ignis_detok_stream_push(a->detok, tok, &piece, &len) != IGNIS_OK || !hold_append(a, piece, len)) {
-            queue_remove(e->running, &e->n_running, a);
-            fail_active(e, a, IGNIS_E_INTERNAL, "decoding the output: %s", ignis_last_error());
+}
+
+/* Phase 2: waiting requests join, FCFS within priority, while the batch, the prefill
+ * budget and the free blocks allow; the head of the queue is never overtaken. A newly
+ * admitted sequence starts from its longest cached prefix. */
+static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
+{
+    while (e->n_waiting > 0 && e->n_running < e->max_batch) {
+        ig_active *a = e->waiting[0];
+        /* preempted for lack of blocks a moment ago: do not thrash within the step */
+        if (a->preempted_at == e->step_no + 1 && *n_sched > 0) return;
+        if (!a->attached) {
+            ignis_status s = attach(e, a);
+            if (s != IGNIS_OK) {
+                queue_remove_at(e->waiting, &e->n_waiting, 0);
+                fail_active(e, a, s, "%s", ignis_last_error());
+                continue;
+            }
+        }
+        ig_seqkv *kv = a->kv;
+        if (kv->n_computed >= kv->n_tokens) {
+            /* nothing left to compute yet a token to sample (a session whose last step
+             * was lost): recompute from scratch rather than rewrite a possibly shared slot */
+            seq_release_blocks(e, kv);
+        }
+        if (kv->n_tokens - kv->n_computed > 1 && *budget == 0) return;
+        bool fresh = kv->n_blocks == 0;
+        int queries = 0, hits = fresh ? seq_match_prefix(e, kv, &queries) : 0;
+        int n_new = tokens_this_step(kv, *budget);
+        int need = blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
+        /* with others running, keep 1% of the blocks for their decodes */
+        int reserve = e->n_running > 0 ? (e->kvm.quota / 100 > 1 ? e->kvm.quota / 100 : 1) : 0;
+        while (ig_kvm_available(&e->kvm) - need < reserve && evict_idle_session(e, a->sess)) {
+        }
+        if (ig_kvm_available(&e->kvm) - need < reserve || !take_blocks(e, kv, need)) {
+            if (fresh) seq_release_blocks(e, kv); /* give the matched prefix back */
             return;
         }
-    }
-    int reason = IGNIS_FINISH_NONE;
-    for (int i = 0; i < r->n_stop_ids && !reason; i++)
-        if (tok == r->stop_ids[i]) reason = IGNIS_FINISH_STOP;
-    for (int i = 0; i < e->n_eos && !reason && !r->ignore_eos; i++)
-        if (tok == e->eos[i]) reason = IGNIS_FINISH_STOP;
-    size_t deliver = a->hold_len;
-    bool cut = false;
-    if (r->n_stop_words > 0) {
-        long k = find_stop_word(a);
-        if (k >= 0) {
-            deliver = (size_t)k;
-            reason = IGNIS_FINISH_STOP;
-            cut = true;
-        } else if (!reason) {
-            deliver = a->hold_len - stop_prefix_len(a);
+        queue_remove_at(e->waiting, &e->n_waiting, 0);
+        if (!queue_insert(&e->running, &e->n_running, &e->cap_running, a)) {
+            seq_release_blocks(e, kv);
+            fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory admitting a request");
+            continue;
         }
-    }
-    if (!reason && r->max_new_tokens > 0 && a->n_gen >= r->max_new_tokens) reason = IGNIS_FINISH_LENGTH;
-    if (!reason && kv->n_tokens >= e->seq_cap) reason = IGNIS_FINISH_CAPACITY;
-    if (reason && !cut) deliver = 0; /* the finish event flushes everything */
-    ig_request_emit_token(r, tok, index, a->hold, deliver, ig_now());
-    if (deliver) memmove(a->hold, a->hold + deliver, a->hold_len - deliver);
-    a->hold_len -= deliver;
-    if (cut) {
-        a->hold_len = 0;
-        if (a->detok) { /* what follows the stop word is dropped */
-            ignis_detok_stream_free(a->detok);
-            a->detok = NULL;
-        }
-    }
-    if (reason) {
-        queue_remove(e->running, &e->n_running, a);
-        finish(e, a, reason, IGNIS_OK, NULL);
+        a->running = true;
+        e->st.prefix_cache_queries += (uint64_t)queries;
+        e->st.prefix_cache_hits += (uint64_t)hits;
+        ig_request_note_admit(a->req, ig_now(), kv->n_computed, !a->admitted_once);
+        a->admitted_once = true;
+        schedule(e, a, n_new, budget, n_sched);
     }
 }
 
 static bool ensure_step_buffers(ignis_engine *e, int n_seqs, int n_tokens, int max_blocks)
 {
-    if (n_tokens > e->cap_b_tokens) {
-        int c = e->cap_b_tokens ? e->cap_b_tokens : 256;
-        while (c < n_tokens)
-            c *= 2;
-        int32_t *t = realloc(e->b_tokens, sizeof(int32_t) * (size_t)c);
-        if (!t) return false;
-        e->b_tokens = t;
-        e->cap_b_tokens = c;
-    }
+    if (!ig_grow((void **)&e->b_tokens, &e->cap_b_tokens, n_tokens, sizeof(int32_t))) return false;
     if (n_seqs > e->cap_b_seqs) {
         int c = n_seqs;
         int32_t *q = realloc(e->b_qstart, sizeof(int32_t) * (size_t)(c + 1));
@@ -488,112 +483,28 @@ static bool ensure_step_buffers(ignis_engine *e, int n_seqs, int n_tokens, int m
     return true;
 }
 
-/* One scheduling step and forward. Returns false when there was nothing to run. */
-static bool step(ignis_engine *e)
+/* Every scheduled request of this step fails with the same message. */
+static void fail_scheduled(ignis_engine *e, int n_sched, ignis_status st, const char *fmt, const char *detail)
 {
-    const int bl = e->block_len;
-    int budget = e->max_prefill;
-    int n_sched = 0;
-
-    /* 1. running sequences, highest priority first */
-    for (int i = 0; i < e->n_running; i++) {
-        ig_active *a = e->running[i];
-        ig_seqkv *kv = a->kv;
-        int remaining = kv->n_tokens - kv->n_computed;
-        int n_new = remaining <= 1 ? remaining : (remaining < budget ? remaining : budget);
-        if (n_new <= 0) continue;
-        int need = blocks_for(kv->n_computed + n_new, bl) - kv->n_blocks;
-        bool self = false;
-        while (need > 0 && ig_kvm_available(&e->kvm) < need) {
-            if (evict_idle_session(e, NULL)) continue;
-            if (e->n_running - 1 == i) {
-                self = true;
-                break;
-            }
-            preempt(e, e->n_running - 1);
-        }
-        if (self) {
-            if (i == 0) {
-                /* Alone and still short: the blocks are held outside this engine. */
-                char why[256];
-                snprintf(why, sizeof why, "%d more blocks needed, %d obtainable of %d", need, ig_kvm_available(&e->kvm),
-                         e->kvm.quota);
-                queue_remove_at(e->running, &e->n_running, i);
-                fail_active(e, a, IGNIS_E_CAPACITY, "KV cache exhausted (the pool is shared with direct sequences): %s",
-                            why);
-            } else {
-                preempt(e, i);
-            }
-            break; /* a was the last running sequence */
-        }
-        if (!take_blocks(e, kv, need)) continue;
-        if (remaining > 1) budget -= n_new;
-        a->n_new = n_new;
-        e->sched[n_sched++] = a;
+    for (int s = 0; s < n_sched; s++) {
+        ig_active *a = e->sched[s];
+        queue_remove(e->running, &e->n_running, a);
+        if (!a->sess) seq_release_blocks(e, a->kv);
+        fail_active(e, a, st, fmt, detail);
     }
+}
 
-    /* 2. admission, FCFS within priority */
-    while (e->n_waiting > 0 && e->n_running < e->max_batch) {
-        ig_active *a = e->waiting[0];
-        /* preempted for lack of blocks a moment ago: do not thrash within the step */
-        if (a->preempted_at == e->step_no + 1 && n_sched > 0) break;
-        if (!a->attached) {
-            ignis_status s = attach(e, a);
-            if (s != IGNIS_OK) {
-                queue_remove_at(e->waiting, &e->n_waiting, 0);
-                fail_active(e, a, s, "%s", ignis_last_error());
-                continue;
-            }
-        }
-        ig_seqkv *kv = a->kv;
-        if (kv->n_computed >= kv->n_tokens) {
-            /* nothing left to compute yet a token to sample (a session whose last step
-             * was lost): recompute from scratch rather than rewrite a possibly shared slot */
-            seq_release_blocks(e, kv);
-        }
-        if (kv->n_tokens - kv->n_computed > 1 && budget == 0) break;
-        bool fresh = kv->n_blocks == 0;
-        int queries = 0, hits = fresh ? seq_match_prefix(e, kv, &queries) : 0;
-        int remaining = kv->n_tokens - kv->n_computed;
-        int n_new = remaining <= 1 ? remaining : (remaining < budget ? remaining : budget);
-        int need = blocks_for(kv->n_computed + n_new, bl) - kv->n_blocks;
-        int reserve = e->n_running > 0 ? (e->kvm.quota / 100 > 1 ? e->kvm.quota / 100 : 1) : 0;
-        while (ig_kvm_available(&e->kvm) - need < reserve && evict_idle_session(e, a->sess)) {
-        }
-        if (ig_kvm_available(&e->kvm) - need < reserve || !take_blocks(e, kv, need)) {
-            if (fresh) seq_release_blocks(e, kv); /* give the matched prefix back */
-            break;
-        }
-        queue_remove_at(e->waiting, &e->n_waiting, 0);
-        if (!queue_insert(&e->running, &e->n_running, &e->cap_running, a)) {
-            seq_release_blocks(e, kv);
-            fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory admitting a request");
-            continue;
-        }
-        a->running = true;
-        e->st.prefix_cache_queries += (uint64_t)queries;
-        e->st.prefix_cache_hits += (uint64_t)hits;
-        ig_request_note_admit(a->req, ig_now(), kv->n_computed, !a->admitted_once);
-        a->admitted_once = true;
-        if (remaining > 1) budget -= n_new;
-        a->n_new = n_new;
-        e->sched[n_sched++] = a;
-    }
-    if (n_sched == 0) return false;
-
-    /* 3. the batch */
+/* Phase 3: the scheduled sequences as one ragged batch — their new tokens end to end,
+ * their KV lengths and block tables — and a sampling row for each sequence whose computed
+ * prefix reaches its last token. False when the buffers cannot be had. */
+static bool build_batch(ignis_engine *e, int n_sched, ig_batch *batch, ig_forward_out *out)
+{
     int n_tok = 0, max_blocks = 1;
     for (int s = 0; s < n_sched; s++) {
         n_tok += e->sched[s]->n_new;
         if (e->sched[s]->kv->n_blocks > max_blocks) max_blocks = e->sched[s]->kv->n_blocks;
     }
-    if (!ensure_step_buffers(e, n_sched, n_tok, max_blocks)) {
-        for (int s = 0; s < n_sched; s++) {
-            queue_remove(e->running, &e->n_running, e->sched[s]);
-            fail_active(e, e->sched[s], IGNIS_E_NOMEM, "%s", "out of memory building a batch");
-        }
-        return true;
-    }
+    if (!ensure_step_buffers(e, n_sched, n_tok, max_blocks)) return false;
     int t = 0, n_rows = 0;
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
@@ -615,30 +526,62 @@ static bool step(ignis_engine *e)
         }
     }
     e->b_qstart[n_sched] = t;
-    ig_batch batch = {n_sched, n_tok, e->b_tokens, e->b_qstart, e->b_kvlen, e->b_table, max_blocks, e->b_rows, n_rows};
-    ig_forward_out out = {NULL, n_rows ? e->b_out : NULL, n_rows ? e->b_samp : NULL};
+    *batch =
+        (ig_batch){n_sched, n_tok, e->b_tokens, e->b_qstart, e->b_kvlen, e->b_table, max_blocks, e->b_rows, n_rows};
+    *out = (ig_forward_out){NULL, n_rows ? e->b_out : NULL, n_rows ? e->b_samp : NULL};
+    return true;
+}
+
+/* Phase 4: one forward over the batch; the backend samples a token for every row. */
+static ignis_status run_batch(ignis_engine *e, const ig_batch *batch, ig_forward_out *out)
+{
     double t0 = ig_now();
     ig_backend *be = e->deps.backend;
-    ignis_status fs = be->ops->forward(be, &batch, &out);
+    ignis_status fs = be->ops->forward(be, batch, out);
     e->st.busy_s += ig_now() - t0;
     e->st.steps++;
-    e->st.batch_size = n_sched;
-    e->st.batch_tokens = n_tok;
+    e->st.batch_size = batch->n_seqs;
+    e->st.batch_tokens = batch->n_tokens;
     e->step_no++;
-    if (fs != IGNIS_OK) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", ignis_last_error());
-        ig_log(IGNIS_LOG_ERROR, "engine: forward of %d sequences (%d tokens) failed: %s", n_sched, n_tok, msg);
-        for (int s = 0; s < n_sched; s++) {
-            ig_active *a = e->sched[s];
-            queue_remove(e->running, &e->n_running, a);
-            if (!a->sess) seq_release_blocks(e, a->kv);
-            fail_active(e, a, fs, "forward step failed: %s", msg);
-        }
-        return true;
-    }
+    return fs;
+}
 
-    /* 4. results */
+/* A token generated for a: appended to its sequence, its text decoded and checked for
+ * stop words, then delivered with whatever text became final; the request finishes when
+ * the end-of-generation rule says so. */
+static void deliver_token(ignis_engine *e, ig_active *a, int32_t tok)
+{
+    ignis_request *r = a->req;
+    ig_seqkv *kv = a->kv;
+    if (!seq_append(kv, &tok, 1)) {
+        queue_remove(e->running, &e->n_running, a);
+        fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory appending a generated token");
+        return;
+    }
+    int index = a->n_gen++;
+    e->st.decode_tokens++;
+    bool stop_word = false;
+    if (ig_stop_text_push(&a->text, tok, &stop_word) != IGNIS_OK) {
+        queue_remove(e->running, &e->n_running, a);
+        fail_active(e, a, IGNIS_E_INTERNAL, "decoding the output: %s", ignis_last_error());
+        return;
+    }
+    ignis_finish_reason reason = ig_finish_after_token(&a->rule, tok, stop_word, a->n_gen, kv->n_tokens);
+    /* A token ending the request for another reason leaves its text to the finish event,
+     * which releases everything held back. */
+    size_t n_text = !reason || stop_word ? ig_stop_text_ready(&a->text) : 0;
+    ig_request_emit_token(r, tok, index, ig_stop_text_data(&a->text), n_text, ig_now());
+    ig_stop_text_consume(&a->text, n_text);
+    if (reason) {
+        queue_remove(e->running, &e->n_running, a);
+        finish(e, a, reason, IGNIS_OK, NULL);
+    }
+}
+
+/* Phase 5: the computed tokens count (and full blocks go to the prefix cache), then each
+ * sampled token is delivered. */
+static void deliver_results(ignis_engine *e, int n_sched)
+{
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         ig_seqkv *kv = a->kv;
@@ -658,8 +601,33 @@ static bool step(ignis_engine *e)
             fail_active(e, a, IGNIS_E_INTERNAL, "the backend sampled token %s, outside the vocabulary", why);
             continue;
         }
-        emit_token(e, a, tok);
+        deliver_token(e, a, tok);
     }
+}
+
+/* One scheduling step and forward. Returns false when there was nothing to run. */
+static bool step(ignis_engine *e)
+{
+    int budget = e->max_prefill, n_sched = 0;
+    continue_running(e, &budget, &n_sched);
+    admit_waiting(e, &budget, &n_sched);
+    if (n_sched == 0) return false;
+
+    ig_batch batch;
+    ig_forward_out out;
+    if (!build_batch(e, n_sched, &batch, &out)) {
+        fail_scheduled(e, n_sched, IGNIS_E_NOMEM, "%s", "out of memory building a batch");
+        return true;
+    }
+    ignis_status fs = run_batch(e, &batch, &out);
+    if (fs != IGNIS_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", ignis_last_error());
+        ig_log(IGNIS_LOG_ERROR, "engine: forward of %d sequences (%d tokens) failed: %s", n_sched, batch.n_tokens, msg);
+        fail_scheduled(e, n_sched, fs, "forward step failed: %s", msg);
+        return true;
+    }
+    deliver_results(e, n_sched);
     return true;
 }
 

@@ -12,6 +12,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "model/engine_defaults.h"
+#include "runtime/finish.h"
 #include "runtime/model_handle.h"
 
 struct ignis_seq {
@@ -91,7 +93,7 @@ ignis_status ignis_seq_truncate(ignis_seq *s, int len)
 static ignis_status run_pending(ignis_seq *s, float *logits, int want_rows, const ig_sample_row *sr, int32_t *tok_out)
 {
     const ig_engine_cfg *e = ig_model_engine(s->m);
-    int chunk = e->max_prefill_token_num > 0 ? e->max_prefill_token_num : 8192;
+    int chunk = e->max_prefill_token_num > 0 ? e->max_prefill_token_num : IG_DEFAULT_MAX_PREFILL_TOKEN_NUM;
     int vocab = s->m->desc.cfg.vocab_size;
     int first_wanted = s->n_tokens - want_rows;
     IG_TRY(fit_blocks(s, s->n_tokens));
@@ -163,37 +165,6 @@ void ignis_gen_opts_init(ignis_gen_opts *o)
     ignis_sampling_init(&o->sampling);
 }
 
-const char *ignis_finish_reason_name(int r)
-{
-    switch (r) {
-    case IGNIS_FINISH_NONE:
-        return "none";
-    case IGNIS_FINISH_LENGTH:
-        return "length";
-    case IGNIS_FINISH_STOP:
-        return "stop";
-    case IGNIS_FINISH_CALLBACK:
-        return "callback";
-    case IGNIS_FINISH_CANCELLED:
-        return "cancelled";
-    case IGNIS_FINISH_CAPACITY:
-        return "capacity";
-    case IGNIS_FINISH_ERROR:
-        return "error";
-    }
-    return "?";
-}
-
-static bool is_stop(const ignis_seq *s, const ignis_gen_opts *o, int32_t t)
-{
-    if (!o->ignore_eos)
-        for (int i = 0; i < s->m->desc.cfg.n_eos; i++)
-            if (t == s->m->desc.cfg.eos_ids[i]) return true;
-    for (int i = 0; i < o->n_stop_ids; i++)
-        if (t == o->stop_ids[i]) return true;
-    return false;
-}
-
 ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_prompt, const ignis_gen_opts *opts,
                                 ignis_gen_stats *stats)
 {
@@ -211,42 +182,29 @@ ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_promp
     st->prompt_tokens = s->n_tokens - s->n_eval;
 
     ig_sample_row row = {opts->sampling, 0, s->tokens, 0};
-    int32_t tok = -1;
+    const ig_config *cfg = &s->m->desc.cfg;
+    ig_finish_rule rule = {cfg->eos_ids,         cfg->n_eos, opts->ignore_eos, opts->stop_ids, opts->n_stop_ids,
+                           opts->max_new_tokens, s->cap};
     double t0 = ig_now(), t_first = t0;
-    int max_new = opts->max_new_tokens > 0 ? opts->max_new_tokens : s->cap;
-    st->finish_reason = IGNIS_FINISH_NONE;
-    for (int i = 0;; i++) {
-        if (s->n_tokens >= s->cap) {
-            st->finish_reason = IGNIS_FINISH_CAPACITY;
-            break;
-        }
-        row.step = (uint64_t)i;
-        row.history = s->tokens;
+    st->finish_reason = s->n_tokens >= s->cap ? IGNIS_FINISH_CAPACITY : IGNIS_FINISH_NONE;
+    while (!st->finish_reason) {
+        int32_t tok = -1;
+        row.step = (uint64_t)st->generated_tokens;
         row.n_history = s->n_tokens;
         ignis_status e = run_pending(s, NULL, 1, &row, &tok);
         if (e != IGNIS_OK) {
             st->finish_reason = IGNIS_FINISH_ERROR;
             return e;
         }
-        if (i == 0) {
+        if (st->generated_tokens == 0) {
             t_first = ig_now();
             st->prefill_s = t_first - t0;
         }
         s->tokens[s->n_tokens++] = tok; /* pending until the next step evaluates it */
         st->generated_tokens++;
         int stop_cb = opts->on_token ? opts->on_token(opts->user, tok) : 0;
-        if (is_stop(s, opts, tok)) {
-            st->finish_reason = IGNIS_FINISH_STOP;
-            break;
-        }
-        if (stop_cb) {
-            st->finish_reason = IGNIS_FINISH_CALLBACK;
-            break;
-        }
-        if (st->generated_tokens >= max_new) {
-            st->finish_reason = IGNIS_FINISH_LENGTH;
-            break;
-        }
+        st->finish_reason = ig_finish_after_token(&rule, tok, false, st->generated_tokens, s->n_tokens);
+        if (stop_cb && st->finish_reason != IGNIS_FINISH_STOP) st->finish_reason = IGNIS_FINISH_CALLBACK;
     }
     st->decode_s = ig_now() - t_first;
     return IGNIS_OK;
