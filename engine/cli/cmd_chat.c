@@ -1,8 +1,11 @@
 /* ignis chat — an interactive terminal chat with LMDeploy's conventions: input ends with
  * an empty line, "exit" quits, "end" starts a new session, answers stream as generated,
- * Ctrl-C stops the current answer. The conversation stays in the sequence's KV cache
- * between turns: each turn renders the whole conversation with the chat template and
- * prefills only what the cache does not already hold. */
+ * Ctrl-C stops the current answer. Each answer is a request of one interactive session of
+ * the request API (the same path as the server), so the conversation stays in the
+ * session's KV cache between turns: each turn renders the whole conversation with the
+ * chat template and sends only the tokens the session does not already hold (rewinding
+ * past the first difference, when the rendering of the history differs from what the
+ * model wrote). Stop words, EOS and finish reasons are the runtime's. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,10 +70,19 @@ static bool text_add(text *t, const char *s, size_t n)
 
 /* ------------------------------------------------------------------ session state */
 
+/* LMDeploy's chat answers with at most this many tokens unless told otherwise (and never
+ * more than the session has room for), so a base model that never says EOS does not fill
+ * the session on its first answer. */
+#define DEFAULT_ANSWER_TOKENS 1024
+
 typedef struct chat {
     ignis_model *model;
     const ignis_tokenizer *tok;
-    ignis_seq *seq;
+    ignis_engine *engine;
+    int capacity; /* most tokens a session holds */
+    uint64_t session;
+    int32_t *held; /* the tokens the session holds: what was sent and generated */
+    int n_held, cap_held;
     ignis_chat_template *tmpl;
     ignis_chat_msg *msgs; /* history; contents are malloc'd */
     int n_msgs, cap_msgs;
@@ -78,16 +90,13 @@ typedef struct chat {
     int n_stop_ids;
     const char **stop_words; /* stop words that are not single tokens: matched in the text */
     int n_stop_words;
-    ignis_gen_opts go;
+    ignis_gen_opts go; /* max_new_tokens 0: DEFAULT_ANSWER_TOKENS or the room left */
     uint64_t seed;
     int turn; /* turns in this session: seeds each answer */
     bool verbose;
     int delay_ms;
-    /* per answer */
-    ignis_detok_stream *ds;
+    /* per answer, written by the engine's thread in the event callback */
     text answer;
-    size_t printed;
-    bool stopped_by_word;
     bool io_error;
 } chat;
 
@@ -122,6 +131,31 @@ static void clear_history(chat *c)
         pop_msg(c);
 }
 
+static bool held_set(chat *c, const int32_t *a, int na, ignis_request *r)
+{
+    int ng = r ? ignis_request_tokens(r, NULL, NULL, 0) : 0;
+    if (na + ng > c->cap_held) {
+        int32_t *h = realloc(c->held, sizeof(int32_t) * (size_t)(na + ng));
+        if (!h) return false;
+        c->held = h;
+        c->cap_held = na + ng;
+    }
+    if (na) memmove(c->held, a, sizeof(int32_t) * (size_t)na);
+    if (ng) ignis_request_tokens(r, c->held + na, NULL, ng);
+    c->n_held = na + ng;
+    return true;
+}
+
+/* "end": the session's blocks go back to the pool; the next turn starts a new one. */
+static void new_session(chat *c)
+{
+    ignis_engine_end_session(c->engine, c->session); /* NOT_FOUND when it was never used */
+    c->session++;
+    c->n_held = 0;
+    clear_history(c);
+    c->turn = 0;
+}
+
 /* ------------------------------------------------------------------ streaming */
 
 static void emit(chat *c, const char *p, size_t n)
@@ -131,65 +165,21 @@ static void emit(chat *c, const char *p, size_t n)
     fflush(stdout);
 }
 
-/* Length of the longest suffix of s[0..n) that is a proper prefix of a stop word: that much
- * text is held back until it is clear whether a stop word is forming. */
-static size_t holdback(const chat *c, const char *s, size_t n)
+/* Engine thread: prints the answer's text as it becomes final (the runtime holds back
+ * what may start a stop word and cuts at one). */
+static void on_event(void *user, ignis_request *r, const ignis_event *ev)
 {
-    size_t best = 0;
-    for (int w = 0; w < c->n_stop_words; w++) {
-        size_t wl = strlen(c->stop_words[w]);
-        for (size_t k = wl - 1; k > best; k--)
-            if (k <= n && !memcmp(s + n - k, c->stop_words[w], k)) {
-                best = k;
-                break;
-            }
-    }
-    return best;
-}
-
-/* Takes newly final text: appends it to the answer, ends the answer at a stop word,
- * prints what can no longer be part of one. Returns true when a stop word was found. */
-static bool take_text(chat *c, const char *p, size_t n)
-{
-    size_t from = c->answer.n;
-    if (!text_add(&c->answer, p, n)) {
-        c->io_error = true;
-        return true;
-    }
-    for (int w = 0; w < c->n_stop_words; w++) {
-        size_t wl = strlen(c->stop_words[w]);
-        size_t start = from >= wl ? from - wl + 1 : 0;
-        char *hit =
-            c->answer.n >= start + wl ? memmem(c->answer.p + start, c->answer.n - start, c->stop_words[w], wl) : NULL;
-        if (hit) {
-            c->answer.n = (size_t)(hit - c->answer.p);
-            c->answer.p[c->answer.n] = 0;
-            if (c->answer.n > c->printed) emit(c, c->answer.p + c->printed, c->answer.n - c->printed);
-            c->printed = c->answer.n;
-            c->stopped_by_word = true;
-            return true;
-        }
-    }
-    size_t safe = c->answer.n - holdback(c, c->answer.p, c->answer.n);
-    if (safe > c->printed) {
-        emit(c, c->answer.p + c->printed, safe - c->printed);
-        c->printed = safe;
-    }
-    return false;
-}
-
-static int on_token(void *user, int32_t tok)
-{
+    (void)r;
     chat *c = user;
-    const char *p;
-    size_t n;
-    bool stop = false;
-    if (ignis_detok_stream_push(c->ds, tok, &p, &n) == IGNIS_OK && n) stop = take_text(c, p, n);
-    if (c->delay_ms > 0 && !stop && !g_interrupted) {
+    if (ev->text_len) {
+        if (!text_add(&c->answer, ev->text, ev->text_len)) c->io_error = true;
+        emit(c, ev->text, ev->text_len);
+    }
+    if (ev->type == IGNIS_EVENT_TOKEN && c->delay_ms > 0 && !g_interrupted) {
+        /* demos and tests: slow the stream down (this stalls the engine, which is alone) */
         struct timespec ts = {c->delay_ms / 1000, (long)(c->delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    return stop || g_interrupted || c->io_error;
 }
 
 /* ------------------------------------------------------------------ one turn */
@@ -222,13 +212,24 @@ static void print_session_full(const chat *c, int need)
     fprintf(stderr,
             "\nignis chat: the session is full: this turn needs %d tokens but the session holds at most %d "
             "(--session-len). Type 'end' to start a new session.\n",
-            need, ignis_seq_capacity(c->seq));
+            need, c->capacity);
+}
+
+/* Waits for the answer; Ctrl-C cancels it (the engine ends it at its next step). */
+static void wait_answer(ignis_request *r)
+{
+    bool cancelled = false;
+    while (ignis_request_wait(r, 50) != IGNIS_OK)
+        if (g_interrupted && !cancelled) {
+            ignis_request_cancel(r);
+            cancelled = true;
+        }
 }
 
 /* Runs one user turn. Returns 0, or 1 on a fatal error (message printed). */
 static int run_turn(chat *c, const char *input, size_t len)
 {
-    if (!push_msg(c, "user", input, len)) return cli_fail(IGNIS_E_NOMEM, "chat");
+    if (!push_msg(c, "user", input, len)) return fprintf(stderr, "ignis chat: out of memory\n"), 1;
     char *prompt = NULL;
     ignis_status st = ignis_chat_render(c->tmpl, c->msgs, c->n_msgs, true, &prompt);
     if (st != IGNIS_OK) {
@@ -245,79 +246,75 @@ static int run_turn(chat *c, const char *input, size_t len)
         pop_msg(c);
         return cli_fail(st, "chat: tokenizing the conversation");
     }
-    int cap = ignis_seq_capacity(c->seq);
-    if (n + 1 > cap) {
+    if (n + 1 > c->capacity) {
         print_session_full(c, n + 1);
         free(ids);
         pop_msg(c);
         return 0;
     }
-    /* reuse the cached prefix that still matches the rendered conversation */
-    const int32_t *cached;
-    int nc = ignis_seq_tokens(c->seq, &cached);
-    int keep = common_prefix(cached, nc, ids, n);
-    if (keep == n) keep = n - 1; /* at least one token must run to get the next logits */
-    if (keep < nc && (st = ignis_seq_truncate(c->seq, keep)) != IGNIS_OK) {
-        free(ids);
-        pop_msg(c);
-        return cli_fail(st, "chat");
-    }
+    /* send what the session does not hold yet; at least one token must run to sample */
+    int keep = common_prefix(c->held, c->n_held, ids, n);
+    if (keep == n) keep = n - 1;
 
-    c->go.sampling.seed = c->seed + (uint64_t)c->turn;
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = ids + keep;
+    p.n_prompt_ids = n - keep;
+    p.session_id = c->session;
+    p.session_rewind = c->n_held - keep;
+    p.sampling = c->go.sampling;
+    p.sampling.seed = c->seed + (uint64_t)c->turn;
+    int room = c->capacity - n;
+    p.max_new_tokens = c->go.max_new_tokens > 0       ? c->go.max_new_tokens
+                       : room < DEFAULT_ANSWER_TOKENS ? room
+                                                      : DEFAULT_ANSWER_TOKENS;
+    p.stop_ids = c->stop_ids;
+    p.n_stop_ids = c->n_stop_ids;
+    p.stop_words = c->stop_words;
+    p.n_stop_words = c->n_stop_words;
+    p.on_event = on_event;
+    p.user = c;
     c->answer.n = 0;
-    c->printed = 0;
-    c->stopped_by_word = false;
     g_interrupted = 0;
-    if ((st = ignis_detok_stream_create(c->tok, true, &c->ds)) != IGNIS_OK) {
+    ignis_request *r = NULL;
+    if ((st = ignis_engine_submit(c->engine, &p, &r)) != IGNIS_OK) {
         free(ids);
         pop_msg(c);
         return cli_fail(st, "chat");
     }
-    /* The answer continues the prompt: prime the stream with the prompt's last token (its
-     * text discarded) so the first answer token keeps its leading space instead of being
-     * decoded as the start of a text. The history then holds exactly what the model wrote. */
-    const char *ignored;
-    size_t ignored_n;
-    if ((st = ignis_detok_stream_push(c->ds, ids[n - 1], &ignored, &ignored_n)) != IGNIS_OK) {
-        free(ids);
-        pop_msg(c);
-        return cli_fail(st, "chat");
-    }
-    ignis_gen_stats gs;
-    st = ignis_seq_generate(c->seq, ids + keep, n - keep, &c->go, &gs);
-    free(ids);
-    if (st == IGNIS_OK && !c->stopped_by_word && !c->io_error) {
-        const char *p;
-        size_t pn;
-        if (ignis_detok_stream_flush(c->ds, &p, &pn) == IGNIS_OK && pn) take_text(c, p, pn);
-        if (!c->stopped_by_word && c->answer.n > c->printed)
-            emit(c, c->answer.p + c->printed, c->answer.n - c->printed);
-    }
-    ignis_detok_stream_free(c->ds);
-    c->ds = NULL;
+    wait_answer(r);
     emit(c, "\n", 1);
-    if (st != IGNIS_OK) {
+    ignis_request_result res;
+    ignis_request_get_result(r, &res);
+    if (res.finish_reason == IGNIS_FINISH_ERROR) {
+        fprintf(stderr, "ignis chat: %s\n", ignis_request_error(r));
+        ignis_request_release(r);
+        free(ids);
         pop_msg(c);
-        if (st == IGNIS_E_CAPACITY) {
-            print_session_full(c, n + 1);
-            return 0;
-        }
-        return cli_fail(st, "chat: generating");
+        return 1;
     }
-    if (c->io_error) return cli_fail(IGNIS_E_IO, "chat: writing the answer");
-    if (!push_msg(c, "assistant", c->answer.p ? c->answer.p : "", c->answer.n)) return cli_fail(IGNIS_E_NOMEM, "chat");
+    bool ok = held_set(c, ids, n, r);
+    free(ids);
+    ignis_request_release(r);
+    if (!ok || c->io_error) {
+        fprintf(stderr, "ignis chat: %s\n", ok ? "cannot write the answer to stdout" : "out of memory");
+        return 1;
+    }
+    if (!push_msg(c, "assistant", c->answer.p ? c->answer.p : "", c->answer.n))
+        return fprintf(stderr, "ignis chat: out of memory\n"), 1;
     c->turn++;
-    if (g_interrupted) fprintf(stderr, "[answer stopped by Ctrl-C]\n");
-    if (gs.finish_reason == IGNIS_FINISH_CAPACITY)
+    bool by_user = res.finish_reason == IGNIS_FINISH_CANCELLED && g_interrupted;
+    if (by_user) fprintf(stderr, "[answer stopped by Ctrl-C]\n");
+    if (res.finish_reason == IGNIS_FINISH_CAPACITY)
         fprintf(stderr,
                 "ignis chat: the session is full (%d tokens, --session-len); the answer was cut. Type 'end' to "
                 "start a new session.\n",
-                cap);
+                c->capacity);
     if (c->verbose)
         fprintf(stderr,
                 "[prefill %d tokens, reused %d cached, context %d] [generated %d tokens in %.3f s, finish: %s]\n",
-                gs.prompt_tokens, keep, ignis_seq_len(c->seq), gs.generated_tokens, gs.prefill_s + gs.decode_s,
-                c->stopped_by_word ? "stop" : ignis_finish_reason_name(gs.finish_reason));
+                n - res.cached_tokens, res.cached_tokens, c->n_held, res.generated_tokens, res.e2e_s - res.queue_s,
+                by_user ? "stopped" : ignis_finish_reason_name(res.finish_reason));
     return 0;
 }
 
@@ -374,7 +371,7 @@ static int setup_stops(chat *c)
     int nw = ignis_chat_stop_words(c->tmpl, &words);
     c->stop_ids = malloc(sizeof(int32_t) * (size_t)(nw + 1));
     c->stop_words = malloc(sizeof(char *) * (size_t)(nw + 1));
-    if (!c->stop_ids || !c->stop_words) return cli_fail(IGNIS_E_NOMEM, "chat");
+    if (!c->stop_ids || !c->stop_words) return fprintf(stderr, "ignis chat: out of memory\n"), 1;
     for (int i = 0; i < nw; i++) {
         int32_t id = ignis_token_id(c->tok, words[i]);
         if (id >= 0)
@@ -384,8 +381,6 @@ static int setup_stops(chat *c)
     }
     int32_t eos = ignis_tokenizer_eos(c->tok);
     if (eos >= 0) c->stop_ids[c->n_stop_ids++] = eos;
-    c->go.stop_ids = c->stop_ids;
-    c->go.n_stop_ids = c->n_stop_ids;
     return 0;
 }
 
@@ -396,8 +391,8 @@ static void chat_free(chat *c)
     free(c->stop_ids);
     free(c->stop_words);
     free(c->answer.p);
-    ignis_detok_stream_free(c->ds);
-    ignis_seq_destroy(c->seq);
+    free(c->held);
+    ignis_engine_destroy(c->engine);
     ignis_chat_template_free(c->tmpl);
     ignis_model_close(c->model);
 }
@@ -409,7 +404,7 @@ int cmd_chat(int argc, char **argv)
     ignis_engine_opts_init(&eo);
     chat c;
     memset(&c, 0, sizeof c);
-    ignis_gen_opts_init(&c.go);
+    ignis_gen_opts_init(&c.go); /* max_new_tokens 0: the default answer length */
     c.go.sampling.temperature = 0.8f;
     c.go.sampling.top_k = 40;
     c.go.sampling.top_p = 0.8f;
@@ -474,16 +469,19 @@ int cmd_chat(int argc, char **argv)
         chat_free(&c);
         return 1;
     }
-    if ((st = ignis_seq_create(c.model, 0, &c.seq)) != IGNIS_OK) {
+    ignis_engine_stats es;
+    if ((st = ignis_engine_create(c.model, &eo, &c.engine)) != IGNIS_OK ||
+        (st = ignis_engine_get_stats(c.engine, &es)) != IGNIS_OK) {
         chat_free(&c);
-        return cli_fail(st, "chat: creating the session");
+        return cli_fail(st, "chat");
     }
+    long long pool_tokens = (long long)es.kv_blocks_total * es.cache_block_seq_len;
+    c.capacity = pool_tokens < es.session_len ? (int)pool_tokens : es.session_len;
+    c.session = 1;
     if (setup_stops(&c)) {
         chat_free(&c);
         return 1;
     }
-    c.go.on_token = on_token;
-    c.go.user = &c;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -496,7 +494,7 @@ int cmd_chat(int argc, char **argv)
         ignis_model_info info;
         if (ignis_model_get_info(c.model, &info) == IGNIS_OK)
             fprintf(stderr, "[model %s (%s, %s backend), chat template %s, session %d tokens]\n", info.architecture,
-                    info.source, info.backend, ignis_chat_template_name(c.tmpl), ignis_seq_capacity(c.seq));
+                    info.source, info.backend, ignis_chat_template_name(c.tmpl), c.capacity);
     }
 
     text in = {0};
@@ -516,13 +514,7 @@ int cmd_chat(int argc, char **argv)
         }
         if (is_word(&in, "exit")) break;
         if (is_word(&in, "end")) {
-            st = ignis_seq_truncate(c.seq, 0);
-            if (st != IGNIS_OK) {
-                rc = cli_fail(st, "chat: resetting the session");
-                break;
-            }
-            clear_history(&c);
-            c.turn = 0;
+            new_session(&c);
             if (c.verbose) fprintf(stderr, "[session reset]\n");
             continue;
         }

@@ -202,7 +202,6 @@ typedef struct ignis_gen_stats {
     ignis_finish_reason finish_reason;
 } ignis_gen_stats;
 
-
 /* Called with each generated token, before the next step. Return non-zero to stop. */
 typedef int (*ignis_token_fn)(void *user, int32_t token);
 
@@ -266,7 +265,9 @@ typedef struct ignis_event {
     int32_t token; /* TOKEN: the id */
     int index;     /* TOKEN: 0-based position among this request's generated tokens */
     /* TOKEN and FINISHED: output text that became final with this event (UTF-8, not
-     * NUL-terminated, len may be 0; always empty without a tokenizer). Text that may
+     * NUL-terminated, len may be 0; always empty without a tokenizer). The output is
+     * decoded as a continuation of the sequence, so prompt text + output text reads as one
+     * text (a first word keeps its leading space). Text that may
      * be the start of a stop word is held back until it is known not to be; a matched
      * stop word and what follows it are never delivered. Valid until the next poll of
      * this request (or, in a callback, until it returns). */
@@ -274,8 +275,8 @@ typedef struct ignis_event {
     size_t text_len;
     double time_s;                     /* seconds from submit to this event */
     ignis_finish_reason finish_reason; /* FINISHED: why (ERROR: IGNIS_FINISH_ERROR) */
-    ignis_status status; /* ERROR: what failed */
-    const char *error;   /* ERROR: the message (same lifetime as text) */
+    ignis_status status;               /* ERROR: what failed */
+    const char *error;                 /* ERROR: the message (same lifetime as text) */
 } ignis_event;
 
 /* Event callback, called on the engine's thread in order, one request at a time. It must
@@ -300,7 +301,12 @@ typedef struct ignis_request_params {
     int n_stop_words;
     bool skip_special;   /* leave special tokens out of the text (default true) */
     uint64_t session_id; /* 0: none; else the interactive session to continue */
-    int priority;        /* higher is admitted first and preempted last; ties FCFS */
+    /* With a session: drop this many tokens from the end of its history before the prompt
+     * is appended (0: keep it all), like LMDeploy's `step`. A chat client that re-renders
+     * the conversation sends only what differs from the history: the tokens past their
+     * common prefix are dropped, the new ones appended. More than the history: ERROR. */
+    int session_rewind;
+    int priority; /* higher is admitted first and preempted last; ties FCFS */
     /* With on_event set, events go to the callback only; without, they queue for
      * ignis_request_poll. */
     ignis_event_fn on_event;
@@ -331,9 +337,9 @@ ignis_status ignis_request_wait(ignis_request *r, int timeout_ms);
 typedef struct ignis_request_result {
     ignis_finish_reason finish_reason; /* IGNIS_FINISH_NONE while running */
     ignis_status status;               /* IGNIS_OK unless it failed */
-    int prompt_tokens;   /* prompt length of this request (not counting session history) */
-    int cached_tokens;   /* prompt + history tokens whose KV came from the prefix cache or
-                            the session instead of being computed (at first admission) */
+    int prompt_tokens;                 /* prompt length of this request (not counting session history) */
+    int cached_tokens;                 /* prompt + history tokens whose KV came from the prefix cache or
+                                          the session instead of being computed (at first admission) */
     int generated_tokens;
     int preemptions; /* times this request was preempted and recomputed */
     double queue_s;  /* submit -> first scheduled */

@@ -157,6 +157,9 @@ static ignis_status check_params(const ignis_engine *e, const ignis_request_para
     if (!p->prompt && p->n_prompt_ids > 0 && !p->prompt_ids)
         return ig_err(IGNIS_E_ARG, "request: n_prompt_ids is %d but prompt_ids is NULL", p->n_prompt_ids);
     if (p->n_prompt_ids < 0) return ig_err(IGNIS_E_ARG, "request: n_prompt_ids is negative (%d)", p->n_prompt_ids);
+    if (p->session_rewind < 0 || (p->session_rewind > 0 && !p->session_id))
+        return ig_err(IGNIS_E_ARG, "request: session_rewind %d needs a session and must not be negative",
+                      p->session_rewind);
     if (p->n_stop_ids < 0 || (p->n_stop_ids > 0 && !p->stop_ids))
         return ig_err(IGNIS_E_ARG, "request: bad stop_ids (%d ids)", p->n_stop_ids);
     if (p->n_stop_words < 0 || (p->n_stop_words > 0 && !p->stop_words))

@@ -71,6 +71,7 @@ ignis_status ig_request_new(const ignis_request_params *p, const int32_t *prompt
     r->ignore_eos = p->ignore_eos;
     r->skip_special = p->skip_special;
     r->session_id = p->session_id;
+    r->session_rewind = p->session_rewind;
     r->priority = p->priority;
     r->on_event = p->on_event;
     r->user = p->user;

@@ -46,6 +46,7 @@ struct ignis_request {
     int n_stop_words;
     bool skip_special;
     uint64_t session_id;
+    int session_rewind;
     int priority;
     ignis_event_fn on_event;
     void *user;

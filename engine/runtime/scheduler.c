@@ -61,6 +61,25 @@ static void seq_free(ignis_engine *e, ig_seqkv *kv)
     memset(kv, 0, sizeof *kv);
 }
 
+/* Drops the last n tokens (n <= n_tokens). When the cut falls among computed tokens, the
+ * block it falls in goes too, unless the cut is on a block boundary: that block may be
+ * shared through the prefix cache, and the tokens written after the cut would change it;
+ * its kept tokens are recomputed instead. */
+static void seq_rewind(ignis_engine *e, ig_seqkv *kv, int n)
+{
+    int bl = e->block_len;
+    kv->n_tokens -= n;
+    if (kv->n_computed > kv->n_tokens) {
+        int keep_blocks = kv->n_tokens / bl;
+        for (int i = keep_blocks; i < kv->n_blocks; i++)
+            ig_kvm_unref(&e->kvm, kv->blocks[i]);
+        if (kv->n_blocks > keep_blocks) kv->n_blocks = keep_blocks;
+        kv->n_computed = keep_blocks * bl;
+    }
+    if (kv->n_registered > kv->n_blocks) kv->n_registered = kv->n_blocks;
+    if (kv->n_hashes > kv->n_tokens / bl) kv->n_hashes = kv->n_tokens / bl;
+}
+
 /* Chain hash of full block b (b < n_tokens / block_len); 0 on allocation failure. */
 static uint64_t seq_hash(ignis_engine *e, ig_seqkv *kv, int b)
 {
@@ -299,6 +318,10 @@ static ignis_status attach(ignis_engine *e, ig_active *a)
         a->kv = &a->own;
     }
     ig_seqkv *kv = a->kv;
+    if (r->session_rewind > kv->n_tokens)
+        return ig_err(IGNIS_E_ARG, "session %llu: cannot rewind %d tokens, the history holds %d",
+                      (unsigned long long)r->session_id, r->session_rewind, kv->n_tokens);
+    if (r->session_rewind > 0) seq_rewind(e, kv, r->session_rewind);
     if ((long long)kv->n_tokens + r->n_prompt >= e->seq_cap)
         return ig_err(IGNIS_E_CAPACITY,
                       "session %llu: history %d + prompt %d tokens do not fit a sequence of at most %d tokens "
