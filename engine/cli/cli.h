@@ -39,6 +39,9 @@ int cmd_generate(int argc, char **argv);
 /* `generate --batch`: many requests through the scheduler; defaults: the sampling flags. */
 int cmd_generate_batch(const char *model, const char *jsonl, int concurrency, const ignis_engine_opts *eo,
                        const ignis_gen_opts *defaults);
+/* Prints usage, then the lines of `more` (shared option help) for options usage does not
+ * already document, so each option is listed once. */
+void cli_print_help(const char *usage, const char *more);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

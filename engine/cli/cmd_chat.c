@@ -24,7 +24,7 @@ static const char *k_usage =
     "  --chat-template NAME|FILE   built-in (internlm2, llama2, llama3, qwen, chatml, base), \"hf\" for the\n"
     "                              model's own Jinja template, or a .json/.jinja file\n"
     "  --session-len N             max tokens of a session (history + answer)\n"
-    "  --max-new-tokens N          max tokens per answer (default: until a stop word or the session is full)\n"
+    "  --max-new-tokens N          max tokens per answer (default 1024, or the room left in the session)\n"
     "  --temperature T             sampling temperature, 0 = greedy (default 0.8)\n"
     "  --top-k K                   keep the K most likely tokens, 0 = off (default 40)\n"
     "  --top-p P                   nucleus sampling, 1 = off (default 0.8)\n"
@@ -420,7 +420,7 @@ int cmd_chat(int argc, char **argv)
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s\n%s", k_usage, cli_engine_flags_help);
+            cli_print_help(k_usage, cli_engine_flags_help);
             return 0;
         }
 #define VAL                                                                                                            \

@@ -76,6 +76,27 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     return 0;
 }
 
+void cli_print_help(const char *usage, const char *more)
+{
+    fputs(usage, stdout);
+    putchar('\n');
+    for (const char *l = more; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l + 1) : strlen(l);
+        /* the option a line documents: its first word when it starts with "--" */
+        const char *w = l + strspn(l, " ");
+        size_t wl = strcspn(w, " ,\n");
+        char opt[64];
+        bool dup = false;
+        if (w[0] == '-' && w[1] == '-' && wl + 3 < sizeof opt) {
+            snprintf(opt, sizeof opt, " %.*s ", (int)wl, w);
+            dup = strstr(usage, opt) != NULL;
+        }
+        if (!dup) fwrite(l, 1, n, stdout);
+        l += n;
+    }
+}
+
 /* Streams one request's output: text as it becomes final (or ids with --ids, or when the
  * model has no tokenizer). Returns the finish event's reason, or IGNIS_FINISH_ERROR after
  * printing the failure. */
@@ -193,7 +214,7 @@ int cmd_generate(int argc, char **argv)
         if (r < 0) return 2;
         if (r > 0) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("%s\n%s", k_usage, cli_engine_flags_help);
+            cli_print_help(k_usage, cli_engine_flags_help);
             return 0;
         }
 #define VAL                                                                                                            \

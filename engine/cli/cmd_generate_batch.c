@@ -14,8 +14,11 @@
  * Then one summary line on stderr: {"summary": "generate-batch", ...}.
  * Exit status 0 when every request succeeded, 1 when any failed (the others still ran).
  */
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +47,8 @@ typedef struct breq {
     int n_stop_words;
     int32_t *stop_ids;
     int n_stop_ids;
-    char *error; /* a failure before or at submit */
+    bool failed; /* before or at submit; error says why (NULL: out of memory) */
+    char *error;
     ignis_request *req;
     bool done; /* under bstate.mu */
     struct bstate *b;
@@ -64,18 +68,26 @@ static char *xstrdup(const char *s)
     return d;
 }
 
-static char *fmt_error(const char *fmt, const char *a, const char *b)
+/* A malloc'd message (NULL only when out of memory, which print_result reports). */
+static char *fmt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt_error(const char *fmt, ...)
 {
     char buf[1024];
-    snprintf(buf, sizeof buf, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
     return xstrdup(buf);
 }
+
+#define OOM_ERROR "out of memory"
 
 static const char *k_fields[] = {"prompt", "prompt_ids", "max_new_tokens",     "temperature", "top_k",    "top_p",
                                  "seed",   "ignore_eos", "repetition_penalty", "stop",        "priority", "id",
                                  NULL};
 
-/* Fills q from one parsed line; on a problem sets q->error and returns false. */
+/* Fills q from one parsed line; on a problem sets q->error (left NULL when out of memory)
+ * and returns false. */
 static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
 {
     ignis_request_params_init(&q->p);
@@ -95,8 +107,8 @@ static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
             known |= !strcmp(key, k_fields[i]);
         if (!known) {
             q->error = fmt_error("unknown field \"%s\" (expected prompt or prompt_ids, max_new_tokens, temperature, "
-                                 "top_k, top_p, repetition_penalty, seed, ignore_eos, stop, priority, id)%s",
-                                 key, "");
+                                 "top_k, top_p, repetition_penalty, seed, ignore_eos, stop, priority, id)",
+                                 key);
             return false;
         }
     }
@@ -110,7 +122,7 @@ static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
             q->error = xstrdup("\"prompt\" must be a string");
             return false;
         }
-        q->prompt = xstrdup(json_string_value(pr));
+        if (!(q->prompt = xstrdup(json_string_value(pr)))) return false;
         q->p.prompt = q->prompt;
     } else {
         if (!json_is_array(pi)) {
@@ -119,12 +131,11 @@ static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
         }
         q->n_ids = (int)json_array_size(pi);
         q->ids = malloc(sizeof(int32_t) * (size_t)(q->n_ids ? q->n_ids : 1));
+        if (!q->ids) return false;
         for (int i = 0; i < q->n_ids; i++) {
             json_t *x = json_array_get(pi, (size_t)i);
             if (!json_is_integer(x) || json_integer_value(x) < 0 || json_integer_value(x) > 0x7fffffff) {
-                char at[32];
-                snprintf(at, sizeof at, "%d", i);
-                q->error = fmt_error("\"prompt_ids\"[%s] is not a non-negative integer%s", at, "");
+                q->error = fmt_error("\"prompt_ids\"[%d] is not a non-negative integer", i);
                 return false;
             }
             q->ids[i] = (int32_t)json_integer_value(x);
@@ -132,20 +143,27 @@ static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
         q->p.prompt_ids = q->ids;
         q->p.n_prompt_ids = q->n_ids;
     }
-#define NUM_FIELD(name, lo, hi, dst, cast)                                                                             \
+    /* integer fields take integers only: 3.7 tokens is a mistake, not 3 */
+#define NUM_FIELD(name, lo, hi, dst, cast, integral)                                                                   \
     if ((v = json_object_get(o, name))) {                                                                              \
-        if (!json_is_number(v) || json_number_value(v) < (lo) || json_number_value(v) > (hi)) {                        \
-            q->error = fmt_error("\"%s\" must be a number in %s", name, #lo " .. " #hi);                               \
+        if (integral ? !json_is_integer(v) : !json_is_number(v)) {                                                     \
+            q->error =                                                                                                 \
+                fmt_error("\"%s\" must be %s in %s", name, integral ? "an integer" : "a number", #lo " .. " #hi);      \
             return false;                                                                                              \
         }                                                                                                              \
-        dst = (cast)json_number_value(v);                                                                              \
+        double x_ = json_number_value(v);                                                                              \
+        if (!(x_ >= (lo) && x_ <= (hi))) {                                                                             \
+            q->error = fmt_error("\"%s\" must be in %s, got %g", name, #lo " .. " #hi, x_);                            \
+            return false;                                                                                              \
+        }                                                                                                              \
+        dst = (cast)x_;                                                                                                \
     }
-    NUM_FIELD("max_new_tokens", 1, 16777216, q->p.max_new_tokens, int);
-    NUM_FIELD("temperature", 0, 100, q->p.sampling.temperature, float);
-    NUM_FIELD("top_k", 0, 16777216, q->p.sampling.top_k, int);
-    NUM_FIELD("top_p", 1e-9, 1, q->p.sampling.top_p, float);
-    NUM_FIELD("repetition_penalty", 1e-9, 100, q->p.sampling.repetition_penalty, float);
-    NUM_FIELD("priority", -1000000, 1000000, q->p.priority, int);
+    NUM_FIELD("max_new_tokens", 1, 16777216, q->p.max_new_tokens, int, true);
+    NUM_FIELD("temperature", 0, 100, q->p.sampling.temperature, float, false);
+    NUM_FIELD("top_k", 0, 16777216, q->p.sampling.top_k, int, true);
+    NUM_FIELD("top_p", 1e-9, 1, q->p.sampling.top_p, float, false);
+    NUM_FIELD("repetition_penalty", 1e-9, 100, q->p.sampling.repetition_penalty, float, false);
+    NUM_FIELD("priority", -1000000, 1000000, q->p.priority, int, true);
 #undef NUM_FIELD
     if ((v = json_object_get(o, "seed"))) {
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
@@ -171,10 +189,12 @@ static bool parse_request(json_t *o, const ignis_gen_opts *defaults, breq *q)
         size_t n = single ? 1 : json_array_size(arr);
         q->stop_words = calloc(n ? n : 1, sizeof(char *));
         q->stop_ids = calloc(n ? n : 1, sizeof(int32_t));
+        if (!q->stop_words || !q->stop_ids) return false;
         for (size_t i = 0; i < n; i++) {
             json_t *x = single ? v : json_array_get(arr, i);
             if (json_is_string(x) && json_string_length(x) > 0) {
-                q->stop_words[q->n_stop_words++] = xstrdup(json_string_value(x));
+                if (!(q->stop_words[q->n_stop_words] = xstrdup(json_string_value(x)))) return false;
+                q->n_stop_words++;
             } else if (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) <= 0x7fffffff) {
                 q->stop_ids[q->n_stop_ids++] = (int32_t)json_integer_value(x);
             } else {
@@ -247,57 +267,88 @@ static void on_event(void *user, ignis_request *r, const ignis_event *ev)
     pthread_mutex_unlock(&b->mu);
 }
 
-static void print_result(int index, breq *q, uint64_t *gen_tokens, uint64_t *prompt_tokens, int *failed)
+/* Sets o[key] = v (which it takes); false when either is missing (out of memory). */
+static bool put(json_t *o, const char *key, json_t *v) { return v && json_object_set_new(o, key, v) == 0; }
+
+/* The result object of a request that ran; NULL when out of memory. */
+static json_t *result_json(int index, breq *q, const ignis_request_result *res)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "index", json_integer(index));
-    if (q->id) json_object_set(o, "id", q->id);
-    const char *err = q->error;
+    bool ok = o && put(o, "index", json_integer(index)) && (!q->id || json_object_set(o, "id", q->id) == 0);
+    int n = ignis_request_tokens(q->req, NULL, NULL, 0);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    json_t *a = json_array();
+    ok = ok && ids && a;
+    if (ok) n = ignis_request_tokens(q->req, ids, NULL, n);
+    for (int i = 0; ok && i < n; i++)
+        ok = json_array_append_new(a, json_integer(ids[i])) == 0;
+    free(ids);
+    ok = ok && put(o, "ids", a);
+    if (!ok) json_decref(a);
+    char *text = ok ? ignis_request_text(q->req) : NULL;
+    if (text) ok = put(o, "text", json_text(text));
+    free(text);
+    ok = ok && put(o, "finish_reason", json_string(ignis_finish_reason_name(res->finish_reason))) &&
+         put(o, "prompt_tokens", json_integer(res->prompt_tokens)) &&
+         put(o, "generated_tokens", json_integer(res->generated_tokens)) &&
+         put(o, "cached_tokens", json_integer(res->cached_tokens)) &&
+         put(o, "preemptions", json_integer(res->preemptions)) && put(o, "queue_ms", json_real(res->queue_s * 1e3)) &&
+         put(o, "ttft_ms", json_real(res->ttft_s >= 0 ? res->ttft_s * 1e3 : -1)) &&
+         put(o, "e2e_ms", json_real(res->e2e_s * 1e3));
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *error_json(int index, breq *q, const char *err)
+{
+    json_t *o = json_object();
+    if (o && put(o, "index", json_integer(index)) && (!q->id || json_object_set(o, "id", q->id) == 0) &&
+        put(o, "error", json_text(err)))
+        return o;
+    json_decref(o);
+    return NULL;
+}
+
+/* Writes request index's line; a line that cannot be built still says so, in JSON. */
+static void print_result(int index, breq *q, uint64_t *gen_tokens, uint64_t *prompt_tokens, int *failed)
+{
+    const char *err = q->failed ? (q->error ? q->error : OOM_ERROR) : NULL;
+    ignis_request_result res;
     if (!err && q->req) {
-        ignis_request_result res;
         ignis_request_get_result(q->req, &res);
         if (res.finish_reason == IGNIS_FINISH_ERROR) err = ignis_request_error(q->req);
-        if (!err) {
-            int n = ignis_request_tokens(q->req, NULL, NULL, 0);
-            int32_t *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-            n = ignis_request_tokens(q->req, ids, NULL, n);
-            json_t *a = json_array();
-            for (int i = 0; i < n; i++)
-                json_array_append_new(a, json_integer(ids[i]));
-            free(ids);
-            json_object_set_new(o, "ids", a);
-            char *text = ignis_request_text(q->req);
-            if (text) json_object_set_new(o, "text", json_text(text));
-            free(text);
-            json_object_set_new(o, "finish_reason", json_string(ignis_finish_reason_name(res.finish_reason)));
-            json_object_set_new(o, "prompt_tokens", json_integer(res.prompt_tokens));
-            json_object_set_new(o, "generated_tokens", json_integer(res.generated_tokens));
-            json_object_set_new(o, "cached_tokens", json_integer(res.cached_tokens));
-            json_object_set_new(o, "preemptions", json_integer(res.preemptions));
-            json_object_set_new(o, "queue_ms", json_real(res.queue_s * 1e3));
-            json_object_set_new(o, "ttft_ms", json_real(res.ttft_s >= 0 ? res.ttft_s * 1e3 : -1));
-            json_object_set_new(o, "e2e_ms", json_real(res.e2e_s * 1e3));
-            *gen_tokens += (uint64_t)res.generated_tokens;
-            *prompt_tokens += (uint64_t)res.prompt_tokens;
-        }
     }
-    if (err) {
-        json_object_set_new(o, "error", json_text(err));
-        (*failed)++;
-    }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_t *o = err ? error_json(index, q, err) : result_json(index, q, &res);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(o);
     if (s) {
         fputs(s, stdout);
         fputc('\n', stdout);
         free(s);
+    } else {
+        printf("{\"index\":%d,\"error\":\"out of memory writing the result\"}\n", index);
+        err = OOM_ERROR;
+    }
+    if (err) {
+        (*failed)++;
+    } else {
+        *gen_tokens += (uint64_t)res.generated_tokens;
+        *prompt_tokens += (uint64_t)res.prompt_tokens;
     }
     fflush(stdout);
-    json_decref(o);
 }
 
 /* Reads and parses every line; parse problems become per-request errors. */
 static int read_requests(const char *path, const ignis_gen_opts *defaults, breq **out, int *n_out)
 {
+    struct stat sb;
+    if (strcmp(path, "-") && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "ignis: generate --batch: %s is a directory; give a JSONL file (one request per line)\n", path);
+        return -1;
+    }
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!f) {
         fprintf(stderr, "ignis: generate --batch: cannot open %s: %m\n", path);
@@ -334,24 +385,23 @@ static int read_requests(const char *path, const ignis_gen_opts *defaults, breq 
         json_error_t je;
         json_t *o = json_loadb(line, (size_t)len, 0, &je);
         if (!json_is_object(o)) {
-            char where[64];
-            snprintf(where, sizeof where, "%d", lineno);
-            q->error = o ? fmt_error("line %s: not a JSON object%s", where, "")
-                         : fmt_error("line %s: invalid JSON: %s", where, je.text);
+            q->failed = true;
+            q->error = o ? fmt_error("line %d: not a JSON object", lineno)
+                         : fmt_error("line %d: invalid JSON: %s", lineno, je.text);
         } else if (!parse_request(o, defaults, q)) {
             char *e = q->error;
-            char where[64];
-            snprintf(where, sizeof where, "%d", lineno);
-            q->error = fmt_error("line %s: %s", where, e);
+            q->failed = true;
+            q->error = fmt_error("line %d: %s", lineno, e ? e : OOM_ERROR);
             free(e);
         }
         json_decref(o);
     }
+    int read_errno = errno;
     bool err = ferror(f);
     free(line);
     if (f != stdin) fclose(f);
     if (err) {
-        fprintf(stderr, "ignis: generate --batch: error reading %s\n", path);
+        fprintf(stderr, "ignis: generate --batch: error reading %s: %s\n", path, strerror(read_errno));
         for (int i = 0; i < n; i++)
             breq_free(&qs[i]);
         free(qs);
@@ -411,14 +461,13 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
         pthread_mutex_unlock(&b.mu);
         while (submitted < n && in_flight_submitted - fin < concurrency) {
             breq *q = &qs[submitted++];
-            if (q->error) continue;
+            if (q->failed) continue;
             q->p.on_event = on_event;
             q->p.user = q;
             q->b = &b;
             if (ignis_engine_submit(e, &q->p, &q->req) != IGNIS_OK) {
-                char where[64];
-                snprintf(where, sizeof where, "%d", q->line);
-                q->error = fmt_error("line %s: %s", where, ignis_last_error());
+                q->failed = true;
+                q->error = fmt_error("line %d: %s", q->line, ignis_last_error());
                 q->req = NULL;
                 continue;
             }
@@ -444,11 +493,11 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
         pthread_mutex_unlock(&b.mu);
     }
     double elapsed = ig_now() - t0;
-    ignis_engine_stats st;
-    ignis_engine_get_stats(e, &st);
+    ignis_engine_stats st = {0};
+    ignis_engine_get_stats(e, &st); /* cannot fail on a live engine */
     ignis_engine_destroy(e);
-    ignis_model_info info;
-    ignis_model_get_info(m, &info);
+    ignis_model_info info = {.backend = "?"};
+    ignis_model_get_info(m, &info); /* cannot fail on an open model */
     json_t *sum = json_pack(
         "{s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:I, s:I, s:I, s:I}", "summary",
         "generate-batch", "model", model, "backend", info.backend, "requests", n, "failed", failed, "concurrency",
@@ -459,7 +508,10 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
         (json_int_t)st.preemptions, "prefix_cache_hits", (json_int_t)st.prefix_cache_hits, "prefix_cache_queries",
         (json_int_t)st.prefix_cache_queries, "steps", (json_int_t)st.steps);
     char *ss = sum ? json_dumps(sum, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    if (ss) fprintf(stderr, "%s\n", ss);
+    if (ss)
+        fprintf(stderr, "%s\n", ss);
+    else
+        fprintf(stderr, "ignis: generate --batch: out of memory writing the summary\n");
     free(ss);
     json_decref(sum);
     ignis_model_close(m);
