@@ -264,10 +264,12 @@ static int run_turn(chat *c, const char *input, size_t len)
     p.session_rewind = c->n_held - keep;
     p.sampling = c->go.sampling;
     p.sampling.seed = c->seed + (uint64_t)c->turn;
+    /* By default at most DEFAULT_ANSWER_TOKENS; when the session has less room, no limit:
+     * the answer then ends at the session's end and the user is told it is full. */
     int room = c->capacity - n;
     p.max_new_tokens = c->go.max_new_tokens > 0       ? c->go.max_new_tokens
-                       : room < DEFAULT_ANSWER_TOKENS ? room
-                                                      : DEFAULT_ANSWER_TOKENS;
+                       : room > DEFAULT_ANSWER_TOKENS ? DEFAULT_ANSWER_TOKENS
+                                                      : 0;
     p.stop_ids = c->stop_ids;
     p.n_stop_ids = c->n_stop_ids;
     p.stop_words = c->stop_words;

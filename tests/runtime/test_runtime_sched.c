@@ -619,6 +619,298 @@ static void test_sched_stop_ids_eos_and_ignore_eos(void **st)
     env_close(&v);
 }
 
+/* Prompt A then a prompt B equal to A but for the last token of its second block: B may
+ * reuse A's first block only (a block's hash covers every token up to its end). */
+static void test_sched_prefix_cache_block_differing_in_its_last_token_is_not_shared(void **st)
+{
+    (void)st;
+    env v;
+    env_open(&v, 64, 8, 8, 512, 1);
+    int32_t a[20], b[20], want[16];
+    make_prompt(a, 20, 31);
+    memcpy(b, a, sizeof a);
+    b[15] = a[15] == 3 ? 4 : 3; /* position 15: the last slot of block 1 */
+    rt_out o;
+    rt_run_one(v.e, a, 20, 6, true, &o);
+    rt_out_free(&o);
+    ignis_engine_stats s1, s2;
+    TU_CHECK(ignis_engine_get_stats(v.e, &s1));
+    rt_run_one(v.e, b, 20, 6, true, &o);
+    TU_CHECK(ignis_engine_get_stats(v.e, &s2));
+    reference(&v, b, 20, 6, true, want);
+    rt_expect_ids("prompt differing in a block's last token", want, 6, o.ids, o.n);
+    rt_out_free(&o);
+    uint64_t hits = s2.prefix_cache_hits - s1.prefix_cache_hits;
+    if (hits != 1)
+        fail_msg("expected exactly 1 block reused (block 0; block 1 differs in its last token), got %llu",
+                 (unsigned long long)hits);
+    expect_pool_full(&v, "after the two prompts");
+    env_close(&v);
+}
+
+/* A session turn with session_rewind: the history's last tokens are dropped (also across a
+ * block boundary, into blocks the prefix cache shares) before the new prompt, and the
+ * output is the reference continuation of the rewound history + prompt. */
+static void test_sched_session_rewind_drops_the_history_tail(void **st)
+{
+    (void)st;
+    for (int caching = 0; caching < 2; caching++) {
+        env v;
+        env_open(&v, 64, 8, 8, 512, caching);
+        int32_t a[21], b[5], ctx[64], want[16];
+        make_prompt(a, 21, 51);
+        make_prompt(b, 5, 52);
+        ignis_request_params p;
+        ignis_request_params_init(&p);
+        p.session_id = 7;
+        p.prompt_ids = a;
+        p.n_prompt_ids = 21;
+        p.max_new_tokens = 6;
+        p.ignore_eos = true;
+        ignis_request *r;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+        rt_out o1;
+        rt_collect(r, &o1);
+        ignis_request_release(r);
+        /* history: 21 + 6 = 27 tokens; keep 13 (inside block 1, whose KV must go) */
+        p.prompt_ids = b;
+        p.n_prompt_ids = 5;
+        p.session_rewind = 27 - 13;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+        rt_out o2;
+        rt_collect(r, &o2);
+        ignis_request_release(r);
+        memcpy(ctx, a, sizeof(int32_t) * 13);
+        memcpy(ctx + 13, b, sizeof b);
+        reference(&v, ctx, 18, 6, true, want);
+        rt_expect_ids(caching ? "rewound session (prefix cache on)" : "rewound session", want, 6, o2.ids, o2.n);
+        /* rewinding more than the history fails that request */
+        p.session_rewind = 1000;
+        TU_CHECK(ignis_engine_submit(v.e, &p, &r));
+        rt_out o3;
+        rt_collect(r, &o3);
+        ignis_request_release(r);
+        if (o3.finish_reason != IGNIS_FINISH_ERROR || !strstr(o3.error, "rewind"))
+            fail_msg("rewind past the history: expected an error, got %s (%s)",
+                     ignis_finish_reason_name(o3.finish_reason), o3.error);
+        rt_out_free(&o1);
+        rt_out_free(&o2);
+        rt_out_free(&o3);
+        TU_CHECK(ignis_engine_end_session(v.e, 7));
+        for (int i = 0; i < 1000; i++) {
+            ignis_engine_stats se;
+            TU_CHECK(ignis_engine_get_stats(v.e, &se));
+            if (se.sessions == 0) break;
+            usleep(1000);
+        }
+        expect_pool_full(&v, "after the rewound session ended");
+        env_close(&v);
+    }
+}
+
+/* ------------------------------------------------------------ output text and stop words
+ * With a real tokenizer (stories260K's, 512 pieces) over the fake model: the expected text
+ * is ignis_detokenize of the whole sequence, independent of the streaming path. */
+
+#define TVOCAB 512
+
+typedef struct text_env {
+    fake_model fm;
+    ignis_tokenizer *tok;
+    ignis_engine *e;
+    int32_t prompt[64];
+    int n_prompt;
+    int32_t ids[64];  /* the greedy continuation, 40 tokens */
+    char *ctx_text;   /* text of the prompt's last token */
+    char *all;        /* text of the 40 output tokens after the prompt */
+    size_t bound[41]; /* bound[k]: bytes of text after k output tokens */
+} text_env;
+
+/* Text of the first k output tokens as a continuation of the prompt. */
+static char *continuation(text_env *t, int k, size_t *len)
+{
+    int32_t seq[65];
+    seq[0] = t->prompt[t->n_prompt - 1];
+    memcpy(seq + 1, t->ids, sizeof(int32_t) * (size_t)k);
+    char *full;
+    size_t n;
+    TU_CHECK(ignis_detokenize(t->tok, seq, k + 1, true, &full, &n));
+    size_t c = strlen(t->ctx_text);
+    if (n < c || memcmp(full, t->ctx_text, c)) fail_msg("the continuation does not start with the context's text");
+    memmove(full, full + c, n - c + 1);
+    *len = n - c;
+    return full;
+}
+
+static void text_env_open(text_env *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *dir = tu_asset("models/stories260K/hf");
+    if (!dir) {
+        if (tu_assets_required()) fail_msg("required asset missing: models/stories260K/hf");
+        skip();
+    }
+    TU_CHECK(ignis_tokenizer_open(dir, &t->tok));
+    if (fake_model_init(&t->fm, TVOCAB, EOS, 64, 8) != 0) fail_msg("fake model");
+    ignis_engine_opts o;
+    ignis_engine_opts_init(&o);
+    ig_engine_deps d = {t->fm.backend, &t->fm.desc, t->tok, &t->fm.pool};
+    TU_CHECK(ig_engine_create_deps(&d, &t->fm.desc.engine, &o, &t->e));
+    /* a prompt whose continuation starts with a word (a piece with SentencePiece's space
+     * mark), so a decoder that forgets the prompt would drop that space */
+    int32_t *ids;
+    int n_base;
+    TU_CHECK(ignis_tokenize(t->tok, "Once upon a time", 16, true, false, &ids, &n_base));
+    memcpy(t->prompt, ids, sizeof(int32_t) * (size_t)n_base);
+    free(ids);
+    t->n_prompt = n_base + 1;
+    bool found = false;
+    for (int32_t w = 3; w < TVOCAB && !found; w++) { /* + one word piece: the fake model's output varies */
+        if (strncmp(ignis_token_piece(t->tok, w), "\xE2\x96\x81", 3)) continue;
+        t->prompt[n_base] = w;
+        fake_reference(t->fm.backend, t->prompt, t->n_prompt, 40, t->ids);
+        found = !strncmp(ignis_token_piece(t->tok, t->ids[0]), "\xE2\x96\x81", 3);
+    }
+    if (!found) fail_msg("no candidate prompt continues with a word piece");
+    size_t n;
+    TU_CHECK(ignis_detokenize(t->tok, t->prompt + t->n_prompt - 1, 1, true, &t->ctx_text, &n));
+    for (int k = 0; k <= 40; k++) {
+        char *c = continuation(t, k, &t->bound[k]);
+        if (k < 40)
+            free(c);
+        else
+            t->all = c;
+    }
+}
+
+static void text_env_close(text_env *t)
+{
+    ignis_engine_destroy(t->e);
+    fake_model_free(&t->fm);
+    ignis_tokenizer_free(t->tok);
+    free(t->ctx_text);
+    free(t->all);
+}
+
+/* Runs the prompt with these stop words (ignore_eos, 40 tokens at most); *delivered[k]:
+ * bytes of text delivered up to and including token event k. */
+static void run_text(text_env *t, const char *const *words, int n_words, rt_out *o, size_t *delivered)
+{
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = t->prompt;
+    p.n_prompt_ids = t->n_prompt;
+    p.max_new_tokens = 40;
+    p.ignore_eos = true;
+    p.stop_words = words;
+    p.n_stop_words = n_words;
+    ignis_request *r;
+    TU_CHECK(ignis_engine_submit(t->e, &p, &r));
+    memset(o, 0, sizeof *o);
+    size_t cap = 4096;
+    o->text = calloc(cap, 1);
+    for (;;) {
+        ignis_event ev;
+        TU_CHECK(ignis_request_poll(r, &ev, 10000));
+        if (ev.type == IGNIS_EVENT_NONE) fail_msg("no event within 10 s");
+        if (ev.type == IGNIS_EVENT_ERROR) fail_msg("request failed: %s", ev.error);
+        if (o->text_len + ev.text_len >= cap) fail_msg("output text too long");
+        memcpy(o->text + o->text_len, ev.text, ev.text_len);
+        o->text_len += ev.text_len;
+        if (ev.type == IGNIS_EVENT_TOKEN) {
+            o->ids[o->n] = ev.token;
+            delivered[o->n++] = o->text_len;
+        }
+        if (ev.type == IGNIS_EVENT_FINISHED) {
+            o->finish_reason = ev.finish_reason;
+            break;
+        }
+    }
+    ignis_request_release(r);
+}
+
+/* A token boundary k (0 < k < 40) in the text with two printable ASCII characters on each
+ * side, the two before it from token k - 1 alone. */
+static int ascii_boundary(const text_env *t, int from)
+{
+    for (int k = from; k < 40; k++) {
+        size_t b = t->bound[k];
+        if (b < 2 || b + 2 > t->bound[40] || t->bound[k - 1] + 2 > b) continue;
+        bool ok = true;
+        for (size_t i = b - 2; i < b + 2; i++)
+            ok &= t->all[i] >= ' ' && t->all[i] <= '~';
+        if (ok) return k;
+    }
+    return -1;
+}
+
+static void test_sched_output_text_continues_the_prompt(void **st)
+{
+    (void)st;
+    text_env t;
+    text_env_open(&t);
+    rt_out o;
+    size_t delivered[64];
+    run_text(&t, NULL, 0, &o, delivered);
+    rt_expect_ids("no stop words", t.ids, 40, o.ids, o.n);
+    if (o.text_len != t.bound[40] || memcmp(o.text, t.all, o.text_len))
+        fail_msg("streamed text differs from the detokenized sequence\n expected: '%s'\n got:      '%.*s'", t.all,
+                 (int)o.text_len, o.text);
+    if (t.all[0] != ' ' && t.ids[0] != 0) print_message("note: the first output piece has no leading space here\n");
+    rt_out_free(&o);
+    text_env_close(&t);
+}
+
+static void test_sched_stop_word_split_across_tokens_is_cut_exactly(void **st)
+{
+    (void)st;
+    text_env t;
+    text_env_open(&t);
+    int k = ascii_boundary(&t, 3);
+    if (k < 0) fail_msg("no token boundary between ASCII characters in: %s", t.all);
+    size_t b = t.bound[k];
+    char word[5] = {t.all[b - 2], t.all[b - 1], t.all[b], t.all[b + 1], 0};
+    const char *at = strstr(t.all, word);
+    size_t cut = (size_t)(at - t.all);
+    /* the token that completes the word's first occurrence is the last one generated */
+    int last = 0;
+    while (t.bound[last + 1] < cut + 4)
+        last++;
+    /* a second stop word that only shares the first's start: held back, then released */
+    char near[6] = {word[0], word[1], word[2], word[3], '\x01', 0};
+    const char *words[2] = {near, word};
+    rt_out o;
+    size_t delivered[64];
+    run_text(&t, words, 2, &o, delivered);
+    if (o.finish_reason != IGNIS_FINISH_STOP)
+        fail_msg("stop word '%s': expected stop, got %s", word, ignis_finish_reason_name(o.finish_reason));
+    rt_expect_ids("ids up to the token completing the stop word", t.ids, last + 1, o.ids, o.n);
+    if (o.text_len != cut || memcmp(o.text, t.all, cut))
+        fail_msg("stop word '%s': expected the text before it\n expected: '%.*s'\n got:      '%.*s'", word, (int)cut,
+                 t.all, (int)o.text_len, o.text);
+    /* nothing of the stop word went out early: every event's text stays before it */
+    for (int i = 0; i < o.n; i++)
+        if (delivered[i] > cut) fail_msg("token %d delivered text past the stop word's start", i);
+    rt_out_free(&o);
+
+    /* only the near miss: it never matches, the held-back start is released, all text comes */
+    run_text(&t, words, 1, &o, delivered);
+    if (o.finish_reason != IGNIS_FINISH_LENGTH)
+        fail_msg("near-miss stop word: expected length, got %s", ignis_finish_reason_name(o.finish_reason));
+    if (o.text_len != t.bound[40] || memcmp(o.text, t.all, o.text_len))
+        fail_msg("near-miss stop word: expected all the text\n expected: '%s'\n got:      '%.*s'", t.all,
+                 (int)o.text_len, o.text);
+    /* while the word's first letters might have started it, they were held back */
+    int held = 0;
+    while (t.bound[held + 1] < cut + 2)
+        held++;
+    if (held < o.n && delivered[held] > cut)
+        fail_msg("token %d: text that may start a stop word was delivered at once (%zu > %zu)", held, delivered[held],
+                 cut);
+    rt_out_free(&o);
+    text_env_close(&t);
+}
+
 static void test_sched_forward_failure_fails_that_batch_only(void **st)
 {
     (void)st;
@@ -817,6 +1109,10 @@ int main(void)
         cmocka_unit_test(test_sched_idle_sessions_give_blocks_to_new_requests),
         cmocka_unit_test(test_sched_waiting_session_does_not_pin_blocks_against_the_head),
         cmocka_unit_test(test_sched_stop_ids_eos_and_ignore_eos),
+        cmocka_unit_test(test_sched_prefix_cache_block_differing_in_its_last_token_is_not_shared),
+        cmocka_unit_test(test_sched_session_rewind_drops_the_history_tail),
+        cmocka_unit_test(test_sched_output_text_continues_the_prompt),
+        cmocka_unit_test(test_sched_stop_word_split_across_tokens_is_cut_exactly),
         cmocka_unit_test(test_sched_forward_failure_fails_that_batch_only),
         cmocka_unit_test(test_sched_rejects_bad_parameters),
         cmocka_unit_test(test_sched_callback_gets_every_token_and_poll_is_refused),
