@@ -206,6 +206,7 @@ static void test_chat_cli_full_session_is_reported_and_chat_goes_on(void **state
     if (st != 0) fail_msg("exit status %d; stderr: %s", st, err);
     if (!strstr(err, "the session is full")) fail_msg("expected a 'session is full' message, stderr: %s", err);
     assert_non_null(strstr(err, "--session-len"));
+    if (!strstr(err, "Type 'end'")) fail_msg("the 'session is full' message should say to type 'end': %s", err);
     char ans[4][4096];
     assert_int_equal(answers(out, ans, 4), 1); /* the short turn after 'end' was answered */
     free(out);
@@ -288,6 +289,50 @@ static void test_chat_cli_template_stop_word_ends_the_answer_before_it(void **st
     tu_rmrf(top);
 }
 
+static void test_chat_cli_help_lists_each_option_once(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(tu_run_cli("chat --help", NULL, &out, NULL), 0);
+    char seen[64][40];
+    int n = 0;
+    for (const char *l = out; l && *l;) {
+        const char *w = l + strspn(l, " ");
+        if (w[0] == '-' && w[1] == '-') {
+            size_t wl = strcspn(w, " ,\n");
+            char opt[40];
+            snprintf(opt, sizeof opt, "%.*s", (int)(wl < 39 ? wl : 39), w);
+            for (int i = 0; i < n; i++)
+                if (!strcmp(seen[i], opt)) fail_msg("chat --help lists %s twice:\n%s", opt, out);
+            if (n < 64) snprintf(seen[n++], sizeof seen[0], "%s", opt);
+        }
+        const char *e = strchr(l, '\n');
+        l = e ? e + 1 : NULL;
+    }
+    if (n < 10) fail_msg("chat --help lists only %d options:\n%s", n, out);
+    free(out);
+}
+
+/* A base model that never says EOS: the first answer stops at 1024 tokens (LMDeploy's
+ * default), not at the end of a 2048-token session. */
+static void test_chat_cli_default_answer_length_is_1024_tokens(void **state)
+{
+    (void)state;
+    NEED_MODEL();
+    char *out = NULL, *err = NULL;
+    int st = chat("--chat-template base --temperature 0 --session-len 2048 --verbose", "Once upon a time\n\nexit\n\n",
+                  &out, &err);
+    if (st != 0) fail_msg("exit status %d; stderr: %s", st, err);
+    int gen = -1;
+    const char *g = strstr(err, "[generated ");
+    if (g) sscanf(g, "[generated %d", &gen);
+    if (gen != 1024 || !strstr(err, "finish: length"))
+        fail_msg("expected an answer of 1024 tokens (finish: length), got %d: %s", gen, err);
+    if (strstr(err, "session is full")) fail_msg("the first answer should not fill the session: %s", err);
+    free(out);
+    free(err);
+}
+
 /* ------------------------------------------------------------------ pseudo-terminal */
 
 typedef struct pty_session {
@@ -361,6 +406,7 @@ static void test_chat_cli_pty_streams_and_ctrl_c_stops_the_answer_only(void **st
     const char *g = strstr(s->buf + at, "[generated ");
     if (g) sscanf(g, "[generated %d", &gen);
     if (gen <= 0 || gen >= 120) fail_msg("expected an answer cut short by Ctrl-C, generated %d of 120 tokens", gen);
+    if (!strstr(g, "finish: stopped")) fail_msg("Ctrl-C should be reported as 'stopped': %s", g);
     /* the chat is still alive and answers the next turn */
     pty_write(s, "The end\r\r");
     long again = pty_wait_for(s, (size_t)back, PROMPT, 60);
@@ -400,6 +446,8 @@ int main(void)
         cmocka_unit_test(test_chat_cli_template_stop_word_ends_the_answer_before_it),
         cmocka_unit_test(test_chat_cli_workspace_uses_its_stored_template_and_model_name_overrides),
         cmocka_unit_test(test_chat_cli_pty_streams_and_ctrl_c_stops_the_answer_only),
+        cmocka_unit_test(test_chat_cli_help_lists_each_option_once),
+        cmocka_unit_test(test_chat_cli_default_answer_length_is_1024_tokens),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
