@@ -1,11 +1,12 @@
 # Runtime (scheduler, block manager, prefix cache, request API).
 #  - test_runtime_kv:     block manager and prefix cache alone;
-#  - test_runtime_sched:  the scheduler on a fake backend (bookkeeping, sessions, cancels);
+#  - test_runtime_sched:  the scheduler on a fake backend (bookkeeping, sessions, cancels,
+#                         output text and stop words with the stories260K tokenizer);
 #  - test_runtime_stress: 1,000 random requests with random cancels (also under valgrind
 #                         when it is installed and the build is not sanitized);
 #  - test_runtime_model:  real models on the CPU backend, and once more with
 #                         IGNIS_TEST_BACKEND=cuda under the `gpu` label (77 without a device);
-#  - test_runtime_cli:    `ignis generate --batch`.
+#  - test_runtime_cli:    `ignis generate` (one prompt, and --batch).
 set(RT ${CMAKE_CURRENT_SOURCE_DIR}/runtime)
 add_library(ignis_rt_testutil STATIC ${RT}/fake_backend.c ${RT}/rt_util.c)
 target_compile_options(ignis_rt_testutil PRIVATE ${IGNIS_WARN})

@@ -456,12 +456,12 @@ int cmd_chat(int argc, char **argv)
     /* the template first: a bad --chat-template should fail before a long model load */
     const char *override = eo.chat_template;
     ignis_status st = ignis_chat_template_for_path(model, override, model_name, &c.tmpl);
-    if (st != IGNIS_OK) return cli_fail(st, "chat template");
+    if (st != IGNIS_OK) return cli_fail(st, "chat");
     eo.chat_template = NULL; /* resolved here; the engine does not render */
     eo.progress = cli_progress;
     if ((st = ignis_model_open(model, &eo, &c.model)) != IGNIS_OK) {
         chat_free(&c);
-        return cli_fail(st, model);
+        return cli_fail(st, "chat");
     }
     c.tok = ignis_model_tokenizer(c.model);
     if (!c.tok) {

@@ -137,7 +137,7 @@ static int generate_one(const char *model, const char *prompt, const int32_t *pi
     int32_t *tok_ids = NULL;
     int rc = 1;
     ignis_status s = ignis_model_open(model, eo, &m);
-    if (s != IGNIS_OK) return cli_fail(s, model);
+    if (s != IGNIS_OK) return cli_fail(s, "generate");
     const ignis_tokenizer *tok = ignis_model_tokenizer(m);
     if (prompt) {
         if (!tok) {

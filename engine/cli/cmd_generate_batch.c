@@ -430,7 +430,7 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
     double t_load = ig_now();
     ignis_status s = ignis_model_open(model, &eo, &m);
     if (s != IGNIS_OK) {
-        int rc = cli_fail(s, model);
+        int rc = cli_fail(s, "generate --batch");
         for (int i = 0; i < n; i++)
             breq_free(&qs[i]);
         free(qs);
@@ -438,7 +438,7 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
     }
     t_load = ig_now() - t_load;
     if ((s = ignis_engine_create(m, &eo, &e)) != IGNIS_OK) {
-        int rc = cli_fail(s, "engine");
+        int rc = cli_fail(s, "generate --batch");
         ignis_model_close(m);
         for (int i = 0; i < n; i++)
             breq_free(&qs[i]);

@@ -134,6 +134,23 @@ void *ig_scheduler_main(void *arg);
 /* Frees a scheduler-side request record (and its private KV) after it left the queues. */
 void ig_active_free(ignis_engine *e, ig_active *a);
 
+/* Sequence KV state (seq_kv.c). */
+static inline int ig_blocks_for(int tokens, int block_len) { return (tokens + block_len - 1) / block_len; }
+/* Appends n token ids (false: out of memory). */
+bool ig_seqkv_append(ig_seqkv *kv, const int32_t *ids, int n);
+/* Drops every block reference; the tokens stay (so the sequence can be recomputed). */
+void ig_seqkv_release_blocks(ignis_engine *e, ig_seqkv *kv);
+void ig_seqkv_free(ignis_engine *e, ig_seqkv *kv);
+/* Drops the last n tokens (n <= n_tokens) and the KV that can no longer be kept. */
+void ig_seqkv_rewind(ignis_engine *e, ig_seqkv *kv, int n);
+/* Offers the newly completed full blocks to the prefix cache. */
+void ig_seqkv_register(ignis_engine *e, ig_seqkv *kv);
+/* Starts a sequence without KV from its longest cached run of leading blocks; returns the
+ * blocks found, *queries the blocks looked up. */
+int ig_seqkv_match_prefix(ignis_engine *e, ig_seqkv *kv, int *queries);
+/* Takes `need` more blocks (the caller made sure they are available; false if not). */
+bool ig_seqkv_take_blocks(ignis_engine *e, ig_seqkv *kv, int need);
+
 /* Grows *p (an array of *cap elements of elem bytes) to hold need, doubling. */
 static inline bool ig_grow(void **p, int *cap, int need, size_t elem)
 {

@@ -19,7 +19,7 @@
  * Between steps the thread takes new requests, session ends and cancellations.
  * With prefix caching, full blocks are registered under a hash of every token up to
  * them once computed, and a newly admitted sequence starts from the longest cached run
- * of its leading blocks.
+ * of its leading blocks (seq_kv.c keeps each sequence's tokens and blocks).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,131 +28,6 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "runtime/engine_internal.h"
-
-static inline int blocks_for(int tokens, int bl) { return (tokens + bl - 1) / bl; }
-
-/* ------------------------------------------------------------ sequence KV state */
-
-static bool seq_append(ig_seqkv *kv, const int32_t *ids, int n)
-{
-    if (n <= 0) return true;
-    if (!ig_grow((void **)&kv->tokens, &kv->cap_tokens, kv->n_tokens + n, sizeof(int32_t))) return false;
-    memcpy(kv->tokens + kv->n_tokens, ids, sizeof(int32_t) * (size_t)n);
-    kv->n_tokens += n;
-    return true;
-}
-
-/* Drops every block reference; the tokens stay (so the sequence can be recomputed). */
-static void seq_release_blocks(ignis_engine *e, ig_seqkv *kv)
-{
-    for (int i = 0; i < kv->n_blocks; i++)
-        ig_kvm_unref(&e->kvm, kv->blocks[i]);
-    kv->n_blocks = 0;
-    kv->n_computed = 0;
-    kv->n_registered = 0;
-}
-
-static void seq_free(ignis_engine *e, ig_seqkv *kv)
-{
-    seq_release_blocks(e, kv);
-    free(kv->tokens);
-    free(kv->blocks);
-    free(kv->hashes);
-    memset(kv, 0, sizeof *kv);
-}
-
-/* Drops the last n tokens (n <= n_tokens). When the cut falls among computed tokens, the
- * block it falls in goes too, unless the cut is on a block boundary: that block may be
- * shared through the prefix cache, and the tokens written after the cut would change it;
- * its kept tokens are recomputed instead. */
-static void seq_rewind(ignis_engine *e, ig_seqkv *kv, int n)
-{
-    int bl = e->block_len;
-    kv->n_tokens -= n;
-    if (kv->n_computed > kv->n_tokens) {
-        int keep_blocks = kv->n_tokens / bl;
-        for (int i = keep_blocks; i < kv->n_blocks; i++)
-            ig_kvm_unref(&e->kvm, kv->blocks[i]);
-        if (kv->n_blocks > keep_blocks) kv->n_blocks = keep_blocks;
-        kv->n_computed = keep_blocks * bl;
-    }
-    if (kv->n_registered > kv->n_blocks) kv->n_registered = kv->n_blocks;
-    if (kv->n_hashes > kv->n_tokens / bl) kv->n_hashes = kv->n_tokens / bl;
-}
-
-/* Chain hash of full block b (b < n_tokens / block_len); 0 on allocation failure. */
-static uint64_t seq_hash(ignis_engine *e, ig_seqkv *kv, int b)
-{
-    int bl = e->block_len;
-    if (b < kv->n_hashes) return kv->hashes[b];
-    if (!ig_grow((void **)&kv->hashes, &kv->cap_hashes, b + 1, sizeof(uint64_t))) return 0;
-    while (kv->n_hashes <= b) {
-        int k = kv->n_hashes;
-        uint64_t parent = k ? kv->hashes[k - 1] : 0;
-        kv->hashes[k] = ig_pc_chain_hash(parent, kv->tokens + (size_t)k * bl, bl);
-        kv->n_hashes++;
-    }
-    return kv->hashes[b];
-}
-
-/* Offers the newly completed full blocks to the prefix cache. */
-static void seq_register(ignis_engine *e, ig_seqkv *kv)
-{
-    if (!e->kvm.caching) return;
-    int bl = e->block_len;
-    int full = kv->n_computed / bl;
-    for (int b = kv->n_registered; b < full; b++) {
-        uint64_t h = seq_hash(e, kv, b);
-        if (!h) return; /* out of memory: simply not cached */
-        uint64_t parent = b ? kv->hashes[b - 1] : 0;
-        ig_kvm_register(&e->kvm, kv->blocks[b], h, parent, kv->tokens + (size_t)b * bl);
-        kv->n_registered = b + 1;
-    }
-}
-
-/* Starts a sequence without KV from its longest cached run of leading blocks. Always
- * leaves at least one token to compute (the forward that samples needs it): when every
- * token is cached, the last block is copied (copy-on-write) and its last slot recomputed. */
-static int seq_match_prefix(ignis_engine *e, ig_seqkv *kv, int *queries)
-{
-    int bl = e->block_len, hits = 0;
-    *queries = 0;
-    if (!e->kvm.caching || kv->n_blocks != 0) return 0;
-    int full = kv->n_tokens / bl;
-    if (!ig_grow((void **)&kv->blocks, &kv->cap_blocks, full, sizeof(int32_t))) return 0;
-    for (int b = 0; b < full; b++) {
-        (*queries)++;
-        uint64_t h = seq_hash(e, kv, b);
-        if (!h) break;
-        int blk = ig_kvm_lookup(&e->kvm, h, b ? kv->hashes[b - 1] : 0, kv->tokens + (size_t)b * bl);
-        if (blk < 0) break;
-        ig_kvm_ref(&e->kvm, blk);
-        kv->blocks[kv->n_blocks++] = blk;
-        hits++;
-    }
-    kv->n_computed = kv->n_blocks * bl;
-    kv->n_registered = kv->n_blocks;
-    if (kv->n_blocks > 0 && kv->n_computed >= kv->n_tokens) {
-        int last = kv->blocks[kv->n_blocks - 1];
-        int nb = ig_kvm_alloc(&e->kvm);
-        ig_backend *be = e->deps.backend;
-        if (nb >= 0 && be->ops->kv_copy_block(be, nb, last, bl - 1) == IGNIS_OK) {
-            ig_kvm_unref(&e->kvm, last);
-            kv->blocks[kv->n_blocks - 1] = nb;
-            kv->n_computed = kv->n_tokens - 1;
-        } else {
-            if (nb >= 0) ig_kvm_unref(&e->kvm, nb);
-            ig_err_clear();
-            ig_kvm_unref(&e->kvm, last);
-            kv->n_blocks--;
-            kv->n_computed -= bl;
-            hits--;
-        }
-        kv->n_registered = kv->n_blocks - (kv->n_computed % bl ? 1 : 0);
-        if (kv->n_registered < 0) kv->n_registered = 0;
-    }
-    return hits;
-}
 
 /* --------------------------------------------------------------- queues */
 
@@ -210,7 +85,7 @@ static void session_delete(ignis_engine *e, ig_session *s)
             *p = s->next;
             break;
         }
-    seq_free(e, &s->kv);
+    ig_seqkv_free(e, &s->kv);
     free(s);
     e->n_sessions--;
 }
@@ -227,7 +102,7 @@ static bool evict_idle_session(ignis_engine *e, const ig_session *except)
             (!v || s->last_used < v->last_used))
             v = s;
     if (!v) return false;
-    seq_release_blocks(e, &v->kv);
+    ig_seqkv_release_blocks(e, &v->kv);
     return true;
 }
 
@@ -245,7 +120,7 @@ static void session_rec_idle(ignis_engine *e, uint64_t id, uint64_t seqno)
 
 void ig_active_free(ignis_engine *e, ig_active *a)
 {
-    if (!a->sess) seq_free(e, &a->own);
+    if (!a->sess) ig_seqkv_free(e, &a->own);
     ig_stop_text_free(&a->text);
     free(a);
 }
@@ -263,12 +138,12 @@ static void finish(ignis_engine *e, ig_active *a, ignis_finish_reason reason, ig
      * be submitted from the final event (or right after it). */
     if (a->sess) {
         /* After a failed step the KV of the session may be half written: recompute it. */
-        if (reason == IGNIS_FINISH_ERROR) seq_release_blocks(e, &a->sess->kv);
+        if (reason == IGNIS_FINISH_ERROR) ig_seqkv_release_blocks(e, &a->sess->kv);
         a->sess->active = NULL;
         a->sess->last_used = e->step_no;
         session_rec_idle(e, r->session_id, r->seqno);
     } else {
-        seq_release_blocks(e, &a->own);
+        ig_seqkv_release_blocks(e, &a->own);
     }
     if (reason != IGNIS_FINISH_ERROR) {
         ig_stop_text_finish(&a->text); /* whatever text is left goes out with the end */
@@ -321,14 +196,14 @@ static ignis_status attach(ignis_engine *e, ig_active *a)
     if (r->session_rewind > kv->n_tokens)
         return ig_err(IGNIS_E_ARG, "session %llu: cannot rewind %d tokens, the history holds %d",
                       (unsigned long long)r->session_id, r->session_rewind, kv->n_tokens);
-    if (r->session_rewind > 0) seq_rewind(e, kv, r->session_rewind);
+    if (r->session_rewind > 0) ig_seqkv_rewind(e, kv, r->session_rewind);
     if ((long long)kv->n_tokens + r->n_prompt >= e->seq_cap)
         return ig_err(IGNIS_E_CAPACITY,
                       "session %llu: history %d + prompt %d tokens do not fit a sequence of at most %d tokens "
                       "(session_len %d); end the session to start over",
                       (unsigned long long)r->session_id, kv->n_tokens, r->n_prompt, e->seq_cap - 1, e->session_len);
     if (kv->n_tokens + r->n_prompt == 0) return ig_err(IGNIS_E_ARG, "request: empty prompt on an empty session");
-    if (!seq_append(kv, r->prompt, r->n_prompt)) return ig_err(IGNIS_E_NOMEM, "out of memory for a prompt");
+    if (!ig_seqkv_append(kv, r->prompt, r->n_prompt)) return ig_err(IGNIS_E_NOMEM, "out of memory for a prompt");
     a->prompt_end = kv->n_tokens;
     a->rule =
         (ig_finish_rule){e->eos, e->n_eos, r->ignore_eos, r->stop_ids, r->n_stop_ids, r->max_new_tokens, e->seq_cap};
@@ -341,24 +216,12 @@ static ignis_status attach(ignis_engine *e, ig_active *a)
     return IGNIS_OK;
 }
 
-/* Takes `need` more blocks for a (the caller made sure they are available). */
-static bool take_blocks(ignis_engine *e, ig_seqkv *kv, int need)
-{
-    if (!ig_grow((void **)&kv->blocks, &kv->cap_blocks, kv->n_blocks + need, sizeof(int32_t))) return false;
-    for (int k = 0; k < need; k++) {
-        int b = ig_kvm_alloc(&e->kvm);
-        if (b < 0) return false; /* the pool is shared: a direct sequence took it meanwhile */
-        kv->blocks[kv->n_blocks++] = b;
-    }
-    return true;
-}
-
 static void preempt(ignis_engine *e, int idx)
 {
     ig_active *a = e->running[idx];
     queue_remove_at(e->running, &e->n_running, idx);
     a->running = false;
-    seq_release_blocks(e, a->kv);
+    ig_seqkv_release_blocks(e, a->kv);
     if (!queue_insert(&e->waiting, &e->n_waiting, &e->cap_waiting, a)) {
         fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory re-queueing a preempted request");
         return;
@@ -398,7 +261,7 @@ static void continue_running(ignis_engine *e, int *budget, int *n_sched)
         ig_seqkv *kv = a->kv;
         int n_new = tokens_this_step(kv, *budget);
         if (n_new <= 0) continue;
-        int need = blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
+        int need = ig_blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
         bool self = false;
         while (need > 0 && ig_kvm_available(&e->kvm) < need) {
             if (evict_idle_session(e, NULL)) continue;
@@ -422,7 +285,7 @@ static void continue_running(ignis_engine *e, int *budget, int *n_sched)
             }
             return; /* a was the last running sequence */
         }
-        if (!take_blocks(e, kv, need)) continue;
+        if (!ig_seqkv_take_blocks(e, kv, need)) continue;
         schedule(e, a, n_new, budget, n_sched);
     }
 }
@@ -448,24 +311,24 @@ static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
         if (kv->n_computed >= kv->n_tokens) {
             /* nothing left to compute yet a token to sample (a session whose last step
              * was lost): recompute from scratch rather than rewrite a possibly shared slot */
-            seq_release_blocks(e, kv);
+            ig_seqkv_release_blocks(e, kv);
         }
         if (kv->n_tokens - kv->n_computed > 1 && *budget == 0) return;
         bool fresh = kv->n_blocks == 0;
-        int queries = 0, hits = fresh ? seq_match_prefix(e, kv, &queries) : 0;
+        int queries = 0, hits = fresh ? ig_seqkv_match_prefix(e, kv, &queries) : 0;
         int n_new = tokens_this_step(kv, *budget);
-        int need = blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
+        int need = ig_blocks_for(kv->n_computed + n_new, e->block_len) - kv->n_blocks;
         /* with others running, keep 1% of the blocks for their decodes */
         int reserve = e->n_running > 0 ? (e->kvm.quota / 100 > 1 ? e->kvm.quota / 100 : 1) : 0;
         while (ig_kvm_available(&e->kvm) - need < reserve && evict_idle_session(e, a->sess)) {
         }
-        if (ig_kvm_available(&e->kvm) - need < reserve || !take_blocks(e, kv, need)) {
-            if (fresh) seq_release_blocks(e, kv); /* give the matched prefix back */
+        if (ig_kvm_available(&e->kvm) - need < reserve || !ig_seqkv_take_blocks(e, kv, need)) {
+            if (fresh) ig_seqkv_release_blocks(e, kv); /* give the matched prefix back */
             return;
         }
         queue_remove_at(e->waiting, &e->n_waiting, 0);
         if (!queue_insert(&e->running, &e->n_running, &e->cap_running, a)) {
-            seq_release_blocks(e, kv);
+            ig_seqkv_release_blocks(e, kv);
             fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory admitting a request");
             continue;
         }
@@ -512,7 +375,7 @@ static void fail_scheduled(ignis_engine *e, int n_sched, ignis_status st, const 
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         queue_remove(e->running, &e->n_running, a);
-        if (!a->sess) seq_release_blocks(e, a->kv);
+        if (!a->sess) ig_seqkv_release_blocks(e, a->kv);
         fail_active(e, a, st, fmt, detail);
     }
 }
@@ -576,7 +439,7 @@ static void deliver_token(ignis_engine *e, ig_active *a, int32_t tok)
 {
     ignis_request *r = a->req;
     ig_seqkv *kv = a->kv;
-    if (!seq_append(kv, &tok, 1)) {
+    if (!ig_seqkv_append(kv, &tok, 1)) {
         queue_remove(e->running, &e->n_running, a);
         fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory appending a generated token");
         return;
@@ -611,7 +474,7 @@ static void deliver_results(ignis_engine *e, int n_sched)
         bool decode = a->n_new == 1 && a->n_gen > 0 && kv->n_computed == kv->n_tokens - 1;
         if (!decode) e->st.prefill_tokens += (uint64_t)a->n_new;
         kv->n_computed += a->n_new;
-        seq_register(e, kv);
+        ig_seqkv_register(e, kv);
     }
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
