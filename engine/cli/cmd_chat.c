@@ -295,7 +295,8 @@ static int run_turn(chat *c, const char *input, size_t len)
         pop_msg(c);
         return 1;
     }
-    bool ok = held_set(c, ids, n, r);
+    /* a request cancelled before it was admitted never reached the session */
+    bool ok = res.queue_s < 0 || held_set(c, ids, n, r);
     free(ids);
     ignis_request_release(r);
     if (!ok || c->io_error) {
