@@ -155,7 +155,7 @@ static void run_both(ig_backend *gpu, ig_backend *cpu, const ig_batch *b, int vo
 
 static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
 {
-    ig_backend_opts o = {2, 0, dt, false, NULL, NULL};
+    ig_backend_opts o = {.threads = 2, .dtype = dt};
     ig_backend *gpu = NULL, *cpu = NULL;
     TU_CHECK(ig_backend_cuda_create(d, &o, &gpu));
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));
@@ -235,7 +235,7 @@ static void test_cuda_paged_batches_match_cpu_backend(void **state)
 static void sched_case(const ig_model_desc *d, int bl)
 {
     enum { NS = 16, NEW = 12 };
-    ig_backend_opts o = {2, 0, IG_F16, false, NULL, NULL};
+    ig_backend_opts o = {.threads = 2, .dtype = IG_F16};
     ig_backend *gpu = NULL, *cpu = NULL;
     TU_CHECK(ig_backend_cuda_create(d, &o, &gpu));
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));

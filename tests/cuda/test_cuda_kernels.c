@@ -207,7 +207,7 @@ static void test_cuda_gemv_matches_cpu(void **state)
             ig_from_f32(xh, dt, x, (size_t)M * K);
             void *dx = ct_dev_from(xh, 2 * (size_t)M * K);
             float *ref = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
-            ig_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
+            ct_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
             /* accumulate form: y starts at 1.5 and gets the product added */
             float *y0 = malloc(sizeof(float) * M * N);
             for (int i = 0; i < M * N; i++)
@@ -387,7 +387,7 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                 int rows_w = epi == IG_GEMV_GLU ? 2 * I : n;
                 ig_tensor tw = {.dtype = dt, .ndim = 2, .shape = {rows_w, K}, .data = wh};
                 float *y = malloc(sizeof(float) * M * rows_w);
-                ig_cpu_matmul(pool, y, rows_w, xn, M, &tw, epi == IG_GEMV_ROPE ? bias : NULL);
+                ct_cpu_matmul(pool, y, rows_w, xn, M, &tw, epi == IG_GEMV_ROPE ? bias : NULL);
                 double *absum = malloc(sizeof(double) * M * rows_w);
                 for (int m = 0; m < M; m++)
                     for (int r = 0; r < rows_w; r++) {

@@ -254,6 +254,6 @@ ignis_status ig_backend_cuda_create(const ig_model_desc *d, const ig_backend_opt
     /* IGNIS_CUDA_NCCL=1 runs even one rank through NCCL: the TP path, testable on one GPU */
     const char *force = getenv("IGNIS_CUDA_NCCL");
     if (d->tp > 1 || (force && force[0] == '1')) return ig_cuda_tp_create(d, o, out);
-    ig_backend_opts defaults = {0, 0, IG_F16, false, NULL, NULL};
+    ig_backend_opts defaults = {.dtype = IG_F16};
     return create_rank(d, 0, o ? o->device : 0, o ? o : &defaults, out);
 }
