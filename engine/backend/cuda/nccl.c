@@ -7,13 +7,15 @@
 
 #include "core/error.h"
 
+/* RTLD_NODELETE: closing a table never unmaps NCCL, whose threads and thread-local
+ * destructors may outlive the communicators. */
 static void *open_lib(const char *path)
 {
-    if (path && *path) return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (path && *path) return dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     static const char *names[] = {"libnccl.so.2", "libnccl.so", "/usr/local/cuda/lib/libnccl.so.2",
                                   "/usr/local/cuda/lib64/libnccl.so.2"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         if (h) return h;
     }
     return NULL;
