@@ -137,7 +137,9 @@ static ignis_status materialize(cpu_backend *b, ig_model_desc *dst, ig_tensor *t
 {
     if (!ig_tensor_present(t) || t->data) return IGNIS_OK;
     void *p = ig_model_desc_alloc(dst, ig_tensor_bytes(t));
-    if (!p) return IGNIS_E_NOMEM;
+    if (!p)
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: cannot allocate %.1f MiB for a synthetic weight tensor",
+                      (double)ig_tensor_bytes(t) / 1048576.0);
     fill_ctx f = {t, p};
     ig_pool_run(b->pool, 1024, 1, fill_range, &f);
     t->data = p;
