@@ -4,11 +4,14 @@
  *
  *   e2e_bench [--model synthetic:llama2-7b] [--backend cuda|cpu] [--prefill 512]
  *             [--decode 256] [--runs 5] [--dtype fp16|bf16]
+ *
+ * The CUDA knobs follow the CLI's environment variables (IGNIS_CUDA_GRAPHS, ...).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/env_opts.h"
 #include "core/clock.h"
 #include "ignis.h"
 
@@ -37,6 +40,7 @@ int main(int argc, char **argv)
     ignis_engine_opts o;
     ignis_engine_opts_init(&o);
     o.backend = IGNIS_BACKEND_CUDA;
+    if (!cli_env_engine_opts(&o)) return 2; /* IGNIS_CUDA_* as the CLI reads them */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {

@@ -440,6 +440,10 @@ int main(int argc, char **argv)
     CK(cudaGetDeviceProperties(&p, 0));
     printf("device: %s, %d SMs, %.0f MB L2, reps %d (median)\n", p.name, p.multiProcessorCount, p.l2CacheSize / 1e6,
            g_reps);
+    /* IGNIS_CUDA_PDL=0: launches without programmatic dependent launch (a per-device
+     * setting of the kernels; the library reads no environment) */
+    const char *pdl = getenv("IGNIS_CUDA_PDL");
+    if (pdl && pdl[0] == '0') CK(ig_kernels_set_pdl(0, 0));
     CK(cudaStreamCreate(&g_st));
     CKB(cublasCreate(&g_cublas));
     CKB(cublasSetStream(g_cublas, g_st));

@@ -2,7 +2,7 @@
 # GEMM shape of Llama-2-7B with CUDA events; e2e_bench times prefill and batch-1 decode
 # through the public API.
 if(IGNIS_HAVE_CUDA)
-  add_executable(e2e_bench ${CMAKE_SOURCE_DIR}/bench/e2e_bench.c)
+  add_executable(e2e_bench ${CMAKE_SOURCE_DIR}/bench/e2e_bench.c ${CMAKE_SOURCE_DIR}/engine/cli/env_opts.c)
   target_compile_options(e2e_bench PRIVATE ${IGNIS_WARN})
   target_compile_definitions(e2e_bench PRIVATE _GNU_SOURCE)
   target_include_directories(e2e_bench PRIVATE ${CMAKE_SOURCE_DIR}/engine)

@@ -28,11 +28,6 @@
 #define AD_LOADS 8     /* K and V 16-byte loads in flight per thread while filling a tile */
 #define LOG2E 1.4426950408889634f
 
-__device__ __forceinline__ int64_t ad_kv_off(const ig_kv_desc &kv, int64_t block, int layer, int k, int h)
-{
-    return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
-}
-
 /* The split workspace holds every split's partial O ([sel][head][split][D]), then the
  * (m, l) pairs in the same order: where those pairs start. */
 template <typename F> __device__ __forceinline__ F *ad_ml_area(F *ws, int nh, int n_splits, int D)
@@ -158,8 +153,8 @@ __global__ void __launch_bounds__(AD_THREADS)
                 kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
                 if (c < AD_TILE * vpr && r < n) {
                     int64_t so = (int64_t)((k0 + r) % kv.block_len) * D + cv * 8;
-                    kr[u] = *reinterpret_cast<const uint4 *>(pool + ad_kv_off(kv, blk_s[r], layer, 0, kvh) + so);
-                    vr[u] = *reinterpret_cast<const uint4 *>(pool + ad_kv_off(kv, blk_s[r], layer, 1, kvh) + so);
+                    kr[u] = *reinterpret_cast<const uint4 *>(pool + ig_kv_tile_off(kv, blk_s[r], layer, 0, kvh) + so);
+                    vr[u] = *reinterpret_cast<const uint4 *>(pool + ig_kv_tile_off(kv, blk_s[r], layer, 1, kvh) + so);
                 }
             }
 #pragma unroll
@@ -375,8 +370,8 @@ __global__ void __launch_bounds__(AS_WARPS * 32)
     for (int c0 = k_begin + warp * CH; c0 < k_end; c0 += AS_WARPS * CH) {
         const int64_t blk = table[c0 / bl];
         const int64_t row0 = (int64_t)(c0 % bl) * D + sub * 8;
-        const T *kp = pool + ad_kv_off(kv, blk, layer, 0, kvh) + row0;
-        const T *vp = pool + ad_kv_off(kv, blk, layer, 1, kvh) + row0;
+        const T *kp = pool + ig_kv_tile_off(kv, blk, layer, 0, kvh) + row0;
+        const T *vp = pool + ig_kv_tile_off(kv, blk, layer, 1, kvh) + row0;
         uint4 kr[U], vr[U];
 #pragma unroll
         for (int u = 0; u < U; u++) {
@@ -558,13 +553,9 @@ extern "C" cudaError_t ig_k_attn_decode_path(ig_dtype dt, const void *q, ig_batc
     }
     size_t smem = ad_smem_bytes(G, D);
     IG_DISPATCH_T(dt, T, {
-        static size_t granted = 48 * 1024;
-        if (smem > granted) {
-            cudaError_t e =
-                cudaFuncSetAttribute(k_attn_decode<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-            if (e != cudaSuccess) return e;
-            granted = smem;
-        }
+        static ig_dev_flags raised;
+        cudaError_t e = ig_smem_allow(k_attn_decode<T>, smem, &raised);
+        if (e != cudaSuccess) return e;
         return ig_launch(k_attn_decode<T>, grid, dim3(AD_THREADS), smem, st, (const T *)q, b, kv, layer, n_heads, scale,
                          sel, n_splits, split_len, ws, counters, (T *)out);
     });

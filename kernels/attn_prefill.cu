@@ -72,11 +72,6 @@ template <typename T> __device__ __forceinline__ uint32_t pack2(float a, float b
     return *reinterpret_cast<uint32_t *>(&h);
 }
 
-__device__ __forceinline__ int64_t ap_kv_off(const ig_kv_desc &kv, int64_t block, int layer, int k, int h)
-{
-    return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
-}
-
 template <typename T, int D>
 __global__ void __launch_bounds__(AP_THREADS) k_attn_prefill(const T *__restrict__ q, ig_batch_dev b, ig_kv_desc kv,
                                                              int layer, int nh, float scale, T *__restrict__ out)
@@ -122,8 +117,8 @@ __global__ void __launch_bounds__(AP_THREADS) k_attn_prefill(const T *__restrict
             if (ok) {
                 int64_t blk = table[pos / kv.block_len];
                 int64_t so = (int64_t)(pos % kv.block_len) * D + cv * 8;
-                ks = pool + ap_kv_off(kv, blk, layer, 0, kvh) + so;
-                vs = pool + ap_kv_off(kv, blk, layer, 1, kvh) + so;
+                ks = pool + ig_kv_tile_off(kv, blk, layer, 0, kvh) + so;
+                vs = pool + ig_kv_tile_off(kv, blk, layer, 1, kvh) + so;
             }
             cp_async16(kd + r * DP + cv * 8, ks, ok);
             cp_async16(vd + r * DP + cv * 8, vs, ok);
@@ -267,13 +262,9 @@ static cudaError_t launch_prefill(const void *q, ig_batch_dev b, ig_kv_desc kv, 
                                   int max_q_len, void *out, cudaStream_t st)
 {
     size_t smem = (size_t)(AP_BR + 4 * AP_BC) * (D + 8) * sizeof(T);
-    static bool set = false;
-    if (!set) {
-        cudaError_t e =
-            cudaFuncSetAttribute(k_attn_prefill<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        set = true;
-    }
+    static ig_dev_flags raised;
+    cudaError_t e = ig_smem_allow(k_attn_prefill<T, D>, smem, &raised);
+    if (e != cudaSuccess) return e;
     dim3 grid((max_q_len + AP_BR - 1) / AP_BR, nh, b.n_seqs);
     return ig_launch(k_attn_prefill<T, D>, grid, dim3(AP_THREADS), smem, st, (const T *)q, b, kv, layer, nh, scale,
                      (T *)out);

@@ -1,5 +1,6 @@
 /* Shared device helpers for ignis' kernels: element-type traits (fp16/bf16 storage, fp32
- * math), 16-byte vector access, warp/block reductions and launch-error reporting. */
+ * math), 16-byte vector access, warp/block reductions, the paged-KV address, and the
+ * launch path (programmatic dependent launch, per-device shared-memory limits). */
 #ifndef IG_KERNELS_COMMON_CUH
 #define IG_KERNELS_COMMON_CUH
 
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 
 #include "core/dtype.h"
+#include "dev_flags.h"
+#include "ig_kernels.h"
 
 /* Storage type traits: every kernel keeps fp32 math and converts at the edges. */
 template <typename T> struct ig_tt;
@@ -129,6 +132,18 @@ __device__ __forceinline__ void ig_pdl_trigger()
 #endif
 }
 
+/* Element offset of the [block_len][head_dim] tile of (block, layer, K (0) or V (1), KV
+ * head) in the paged pool — the layout of ig_kernels.h, written once for every kernel that
+ * reads or writes the cache. Slot s of the tile is at + s * head_dim. */
+__device__ __forceinline__ int64_t ig_kv_tile_off(const ig_kv_desc &kv, int64_t block, int layer, int k, int h)
+{
+    return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
+}
+
+/* Devices whose launches go without programmatic dependent launch (ig_kernels_set_pdl;
+ * defined in launch.cu). Per device because the launchers take only a stream. */
+extern "C" ig_dev_flags ig_pdl_off_devices;
+
 template <typename... KArgs, typename... Args>
 static cudaError_t ig_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
                              Args... args)
@@ -138,11 +153,12 @@ static cudaError_t ig_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cfg.blockDim = block;
     cfg.dynamicSmemBytes = smem;
     cfg.stream = st;
-    /* IGNIS_CUDA_PDL=0 turns the overlap off (for measuring what it buys) */
-    static int pdl = -1;
-    if (pdl < 0) {
-        const char *e = getenv("IGNIS_CUDA_PDL");
-        pdl = !(e && e[0] == '0');
+    bool pdl = true;
+    if (ig_dev_flags_any(&ig_pdl_off_devices)) { /* the device query only when some device opted out */
+        int dev = 0;
+        cudaError_t e = cudaGetDevice(&dev);
+        if (e != cudaSuccess) return e;
+        pdl = !ig_dev_flags_get(&ig_pdl_off_devices, dev);
     }
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -151,6 +167,29 @@ static cudaError_t ig_launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, si
     cfg.numAttrs = pdl ? 1 : 0;
     cudaError_t e = cudaLaunchKernelEx(&cfg, kernel, ((KArgs)args)...);
     return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+/* Lets `kernel` launch with `smem` bytes of dynamic shared memory on the current device.
+ * Above the default 48 KiB a kernel needs its limit raised, once per device (the attribute
+ * lives in each device's context); it is raised straight to the device's opt-in maximum,
+ * so concurrent callers on one device all set the same value and no size seen later needs
+ * another call. `raised` is the caller's per-kernel record of the devices done (a static
+ * of the launcher: zero-initialized). */
+template <typename... KArgs>
+static cudaError_t ig_smem_allow(void (*kernel)(KArgs...), size_t smem, ig_dev_flags *raised)
+{
+    if (smem <= 48 * 1024) return cudaSuccess;
+    int dev = 0, optin = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e != cudaSuccess || ig_dev_flags_get(raised, dev)) return e;
+    if ((e = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev)) != cudaSuccess) return e;
+    cudaFuncAttributes fa;
+    if ((e = cudaFuncGetAttributes(&fa, kernel)) != cudaSuccess) return e;
+    int limit = optin - (int)fa.sharedSizeBytes;
+    if (smem > (size_t)limit) return cudaErrorInvalidValue; /* more than this device has */
+    if ((e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limit)) != cudaSuccess) return e;
+    ig_dev_flags_put(raised, dev, true);
+    return cudaSuccess;
 }
 
 #endif

@@ -150,13 +150,9 @@ static cudaError_t launch_gemv(const void *w, const void *x, float *y, void *yg,
                                cudaStream_t st)
 {
     size_t smem = (size_t)M * k * sizeof(T);
-    static size_t granted = 48 * 1024;
-    if (smem > granted) {
-        cudaError_t e =
-            cudaFuncSetAttribute(k_gemv<T, M, R, U, GLU>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        granted = smem;
-    }
+    static ig_dev_flags raised;
+    cudaError_t e = ig_smem_allow(k_gemv<T, M, R, U, GLU>, smem, &raised);
+    if (e != cudaSuccess) return e;
     int rows_per_block = (GV_THREADS / 32) * (GLU ? 1 : R);
     return ig_launch(k_gemv<T, M, R, U, GLU>, dim3((n + rows_per_block - 1) / rows_per_block), dim3(GV_THREADS), smem,
                      st, (const T *)w, (const T *)x, y, (T *)yg, n, k, accumulate);
@@ -358,10 +354,7 @@ template <typename T, int M, int EPI, int P> __global__ void __launch_bounds__(G
                     const int seq = a.b.tok_seq[m];
                     const int64_t blk = a.b.block_table[(int64_t)seq * a.b.max_blocks + pos / a.kv.block_len];
                     const int which = h < nh + nkv ? 0 : 1, kh = which ? h - nh - nkv : h - nh;
-                    T *dst =
-                        pool + ((((blk * a.kv.n_layers + a.layer) * 2 + which) * nkv + kh) * (int64_t)a.kv.block_len +
-                                pos % a.kv.block_len) *
-                                   D;
+                    T *dst = pool + ig_kv_tile_off(a.kv, blk, a.layer, which, kh) + (int64_t)(pos % a.kv.block_len) * D;
                     dst[i] = ig_from_f<T>(x0);
                     dst[i + half] = ig_from_f<T>(x1);
                 }
@@ -378,13 +371,9 @@ template <typename T, int M, int EPI> static cudaError_t launch_fused(const ig_g
 {
     constexpr int P = GV_FUSED_P;
     size_t smem = (size_t)M * a->k * sizeof(T);
-    static size_t granted = 48 * 1024;
-    if (smem > granted) {
-        cudaError_t e =
-            cudaFuncSetAttribute(k_gemv_fused<T, M, EPI, P>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        granted = smem;
-    }
+    static ig_dev_flags raised;
+    cudaError_t e = ig_smem_allow(k_gemv_fused<T, M, EPI, P>, smem, &raised);
+    if (e != cudaSuccess) return e;
     int items = EPI == IG_GEMV_GLU ? a->n : EPI == IG_GEMV_ROPE ? a->n / 2 : (a->n + 1) / 2;
     int warps = (items + P - 1) / P;
     int blocks = (warps + GV_THREADS / 32 - 1) / (GV_THREADS / 32);

@@ -47,6 +47,14 @@ typedef struct ig_batch_dev {
     int n_tokens;
 } ig_batch_dev;
 
+/* Programmatic dependent launch (common.cuh's ig_launch) for every later launch on
+ * `device`: on (the default) or off, to measure what the overlap buys. A per-device
+ * setting, because launchers take only a stream: every backend on the device shares it.
+ * Function attributes that launchers need (dynamic shared memory above 48 KiB) are
+ * raised per device on first use (ig_smem_allow), so no other per-device set-up exists.
+ * cudaErrorInvalidDevice for an ordinal past dev_flags.h's IG_MAX_DEVICES. */
+cudaError_t ig_kernels_set_pdl(int device, int on);
+
 /* Synthetic weights: dst[i] = round_dst(round_src(ig_synth_elem(seed, i, scale, bias))),
  * i.e. exactly what the host's ig_synth_fill gives in src_dt, then converted to dst_dt. */
 cudaError_t ig_k_synth(ig_dtype src_dt, ig_dtype dst_dt, void *dst, int64_t n, uint64_t seed, float scale, float bias,

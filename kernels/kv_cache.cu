@@ -12,11 +12,6 @@
 #include "common.cuh"
 #include "ig_kernels.h"
 
-__device__ __forceinline__ int64_t kv_off(const ig_kv_desc &kv, int64_t block, int layer, int k, int h)
-{
-    return ((((block * kv.n_layers + layer) * 2 + k) * kv.n_kv_heads + h) * (int64_t)kv.block_len) * kv.head_dim;
-}
-
 template <typename T>
 __global__ void k_rope_kv(const float *__restrict__ qkv, const float *__restrict__ bias,
                           const float *__restrict__ inv_freq, ig_batch_dev b, ig_kv_desc kv, int layer, int nh,
@@ -50,7 +45,7 @@ __global__ void k_rope_kv(const float *__restrict__ qkv, const float *__restrict
             q_out[(int64_t)t * nh * D + c0] = ig_from_f<T>(y0);
             q_out[(int64_t)t * nh * D + c1] = ig_from_f<T>(y1);
         } else {
-            T *dst = pool + kv_off(kv, blk, layer, 0, h - nh) + (int64_t)slot * D;
+            T *dst = pool + ig_kv_tile_off(kv, blk, layer, 0, h - nh) + (int64_t)slot * D;
             dst[i] = ig_from_f<T>(y0);
             dst[i + half] = ig_from_f<T>(y1);
         }
@@ -59,7 +54,7 @@ __global__ void k_rope_kv(const float *__restrict__ qkv, const float *__restrict
         int h = e / D, d = e - h * D;
         int c = (nh + nkv) * D + e;
         float v = row[c] + (bias ? bias[c] : 0.0f);
-        pool[kv_off(kv, blk, layer, 1, h) + (int64_t)slot * D + d] = ig_from_f<T>(v);
+        pool[ig_kv_tile_off(kv, blk, layer, 1, h) + (int64_t)slot * D + d] = ig_from_f<T>(v);
     }
 }
 
@@ -69,8 +64,8 @@ template <typename T> __global__ void k_kv_copy(ig_kv_desc kv, int dst, int src,
     int tile = blockIdx.x; /* (layer, k, head) */
     int h = tile % kv.n_kv_heads, k = (tile / kv.n_kv_heads) % 2, l = tile / (2 * kv.n_kv_heads);
     T *pool = reinterpret_cast<T *>(kv.pool);
-    const T *s = pool + kv_off(kv, src, l, k, h);
-    T *d = pool + kv_off(kv, dst, l, k, h);
+    const T *s = pool + ig_kv_tile_off(kv, src, l, k, h);
+    T *d = pool + ig_kv_tile_off(kv, dst, l, k, h);
     int64_t ne = (int64_t)n * kv.head_dim;
     if ((ne & 7) == 0) {
         for (int64_t i = threadIdx.x; i < ne / 8; i += blockDim.x)

@@ -9,4 +9,6 @@ if(IGNIS_HAVE_CUDA)
   target_include_directories(test_cuda_e2e PRIVATE ${CMAKE_SOURCE_DIR}/kernels ${CT})
   ignis_test(test_cuda_tp SOURCES ${CT}/test_cuda_tp.c LABELS gpu TIMEOUT 600)
   target_include_directories(test_cuda_tp PRIVATE ${CMAKE_SOURCE_DIR}/kernels ${CT})
+  # no device needed: the knobs are checked before one is touched
+  ignis_test(test_cuda_options SOURCES ${CT}/test_cuda_options.c TIMEOUT 60)
 endif()

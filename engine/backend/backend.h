@@ -86,6 +86,11 @@ typedef struct ig_backend_opts {
     bool verify_checksums;
     ignis_progress_fn progress;
     void *progress_user;
+    /* CPU: allocator of the step scratch (NULL: malloc). It must return memory free()
+     * releases; tests inject allocation failures through it, per backend. */
+    void *(*alloc)(void *user, size_t bytes);
+    void *alloc_user;
+    ignis_cuda_opts cuda; /* CUDA: knobs from ignis_engine_opts (CPU ignores) */
 } ig_backend_opts;
 
 ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "env_opts.h"
 
 static const char *k_usage =
     "usage: ignis chat MODEL [options]\n"
@@ -405,6 +406,7 @@ int cmd_chat(int argc, char **argv)
     const char *model = NULL, *model_name = NULL;
     ignis_engine_opts eo;
     ignis_engine_opts_init(&eo);
+    if (!cli_env_engine_opts(&eo)) return 2;
     chat c;
     memset(&c, 0, sizeof c);
     ignis_gen_opts_init(&c.go); /* max_new_tokens 0: the default answer length */

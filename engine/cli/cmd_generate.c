@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "env_opts.h"
 
 static const char *k_usage =
     "usage: ignis generate MODEL (--prompt TEXT | --prompt-ids \"1 2 3\") [options]\n"
@@ -202,6 +203,7 @@ int cmd_generate(int argc, char **argv)
     const char *model = NULL, *prompt = NULL, *prompt_ids = NULL, *batch = NULL;
     ignis_engine_opts eo;
     ignis_engine_opts_init(&eo);
+    if (!cli_env_engine_opts(&eo)) return 2;
     ignis_gen_opts go;
     ignis_gen_opts_init(&go);
     go.max_new_tokens = 128;

@@ -97,6 +97,23 @@ typedef enum ignis_backend_kind {
 const char *ignis_backend_name(ignis_backend_kind b);
 ignis_status ignis_backend_parse(const char *s, ignis_backend_kind *out);
 
+/* Knobs of the CUDA backend, per model (every rank of it). 0 in every field is the
+ * measured best (bench/NOTES-cuda.md); the other values exist to compare and tune. The
+ * library reads no environment variables: the `ignis` CLI maps IGNIS_CUDA_* onto these. */
+typedef struct ignis_cuda_opts {
+    int graphs;           /* decode steps replayed as CUDA graphs: 0 on, -1 off (each kernel launched) */
+    int pdl;              /* programmatic dependent launch (a kernel starts while its predecessor
+                             drains): 0 on, -1 off */
+    int gemv_max_m;       /* largest token count served by the fused GEMV kernels instead of
+                             cuBLAS: 0 = 4, -1 = none (cuBLAS for every step) */
+    int split_cover;      /* decode attention split-K aims at this many blocks per SM: 0 = 4 */
+    int decode_attn;      /* 0: the streaming kernel where the shape allows; 1: always the
+                             shared-memory tile kernel */
+    int nccl;             /* 1: run even one rank through the NCCL path (tests it on one GPU);
+                             0: NCCL only for tp > 1 */
+    const char *nccl_lib; /* libnccl to load for tp > 1; NULL: libnccl.so.2 from the loader's path */
+} ignis_cuda_opts;
+
 /* Options for opening a model. Fields left at their init value take the workspace's
  * stored knobs (or built-in defaults for HF directories and synthetic models). */
 typedef struct ignis_engine_opts {
@@ -115,6 +132,7 @@ typedef struct ignis_engine_opts {
     const char *chat_template;    /* NULL: workspace's choice; else a name or a .json file */
     ignis_progress_fn progress;
     void *progress_user;
+    ignis_cuda_opts cuda; /* CUDA backend knobs (all 0: defaults) */
 } ignis_engine_opts;
 void ignis_engine_opts_init(ignis_engine_opts *o);
 

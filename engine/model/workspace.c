@@ -284,6 +284,13 @@ static ignis_status load_rank(const jctx *j, const char *dir, int r, json_t *ran
         if (bytes != ig_tensor_bytes(&tt))
             return ig_err(IGNIS_E_FORMAT, "%s: %s: tensor %s: %llu bytes recorded but its %s shape needs %zu", j->file,
                           rel, name, (unsigned long long)bytes, dts, ig_tensor_bytes(&tt));
+        /* checked with or without --verify: the backends read weights in place (floats,
+         * 16-byte vectors), which a misaligned map would make undefined or fault */
+        if (off % IG_WORKSPACE_ALIGN != 0)
+            return ig_err(IGNIS_E_FORMAT,
+                          "%s: tensor %s: offset %llu is not a multiple of the workspace alignment %d (corrupt "
+                          "index; re-run ignis convert)",
+                          path, name, (unsigned long long)off, IG_WORKSPACE_ALIGN);
         if (off > size || bytes > size - off)
             return ig_err(IGNIS_E_FORMAT,
                           "%s: tensor %s: bytes %llu..%llu lie past the end of the file (%llu bytes; truncated?)", path,

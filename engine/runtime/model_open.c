@@ -186,8 +186,13 @@ ignis_status ignis_model_open(const char *path, const ignis_engine_opts *opts, i
 
     ignis_backend_kind kind = opts->backend;
     if (kind == IGNIS_BACKEND_AUTO) kind = ig_cuda_device_count() > 0 ? IGNIS_BACKEND_CUDA : IGNIS_BACKEND_CPU;
-    ig_backend_opts bo = {opts->threads,          opts->device,   IG_F16,
-                          opts->verify_checksums, opts->progress, opts->progress_user};
+    ig_backend_opts bo = {.threads = opts->threads,
+                          .device = opts->device,
+                          .dtype = IG_F16,
+                          .verify_checksums = opts->verify_checksums,
+                          .progress = opts->progress,
+                          .progress_user = opts->progress_user,
+                          .cuda = opts->cuda};
     int dt = to_ig_dtype(opts->dtype);
     if (dt == IG_F16 || dt == IG_BF16)
         bo.dtype = (ig_dtype)dt;

@@ -12,6 +12,7 @@
 #include <cuda_runtime_api.h>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_ops.h"
 #include "core/dtype.h"
 #include "model/synth_fn.h"
 #include "test_util.h"
@@ -76,6 +77,17 @@ static inline float *ct_to_host_f32(const void *dev, ig_dtype dt, size_t n)
     ig_to_f32(f, raw, dt, n);
     free(raw);
     return f;
+}
+
+/* The CPU reference matmul (cpu_ops.h) with its conversion workspace made here. */
+static inline void ct_cpu_matmul(ig_pool *pool, float *y, int ldy, const float *x, int n, const ig_tensor *w,
+                                 const float *bias)
+{
+    size_t ws_floats = ig_cpu_matmul_ws_floats(pool, (int)w->shape[1]);
+    float *ws = malloc(sizeof(float) * ws_floats);
+    assert_non_null(ws);
+    TU_CHECK(ig_cpu_matmul(pool, ws, ws_floats, y, ldy, x, n, w, bias));
+    free(ws);
 }
 
 /* Fails unless |got - ref| <= atol + rtol * |ref| everywhere (NaN never passes). */

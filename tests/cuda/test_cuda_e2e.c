@@ -10,6 +10,7 @@
  * tolerance (always, for the fixtures, whose gaps are >= 0.01 by construction, and for
  * stories260K's greedy ids). */
 #include "cuda_test_util.h"
+#include "ig_kernels.h"
 
 #include "model/synthetic.h"
 
@@ -153,9 +154,11 @@ static void run_both(ig_backend *gpu, ig_backend *cpu, const ig_batch *b, int vo
     free(lc);
 }
 
-static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl)
+/* knobs: the CUDA backend's options (NULL: defaults). */
+static void batch_case(const ig_model_desc *d, ig_dtype dt, int bl, const ignis_cuda_opts *knobs)
 {
-    ig_backend_opts o = {2, 0, dt, false, NULL, NULL};
+    ig_backend_opts o = {.threads = 2, .dtype = dt};
+    if (knobs) o.cuda = *knobs;
     ig_backend *gpu = NULL, *cpu = NULL;
     TU_CHECK(ig_backend_cuda_create(d, &o, &gpu));
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));
@@ -219,11 +222,31 @@ static void test_cuda_paged_batches_match_cpu_backend(void **state)
     make_d128(&d128);
     const int bls[2] = {16, 64};
     for (int i = 0; i < 2; i++) {
-        batch_case(&tiny, IG_F16, bls[i]);
-        batch_case(&d128, IG_F16, bls[i]);
+        batch_case(&tiny, IG_F16, bls[i], NULL);
+        batch_case(&d128, IG_F16, bls[i], NULL);
     }
-    batch_case(&d128, IG_BF16, 16);
+    batch_case(&d128, IG_BF16, 16, NULL);
     ig_model_desc_free(&tiny);
+    ig_model_desc_free(&d128);
+}
+
+/* Every non-default value of ignis_cuda_opts takes another kernel path (launches without
+ * graphs or PDL, cuBLAS for single tokens, the tiled decode kernel, a finer split-K) and
+ * still matches the CPU backend on the same paged prefill/mixed/decode batches. */
+static void test_cuda_knobs_match_cpu_backend(void **state)
+{
+    (void)state;
+    ig_model_desc d128;
+    make_d128(&d128);
+    const ignis_cuda_opts knobs[] = {
+        {.graphs = -1}, {.pdl = -1}, {.gemv_max_m = -1}, {.decode_attn = 1}, {.split_cover = 1},
+    };
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        print_message("  knobs #%zu\n", i);
+        batch_case(&d128, IG_F16, 16, &knobs[i]);
+    }
+    /* PDL is per device: leave it on for the suites that follow */
+    CT_CK(ig_kernels_set_pdl(0, 1));
     ig_model_desc_free(&d128);
 }
 
@@ -235,7 +258,7 @@ static void test_cuda_paged_batches_match_cpu_backend(void **state)
 static void sched_case(const ig_model_desc *d, int bl)
 {
     enum { NS = 16, NEW = 12 };
-    ig_backend_opts o = {2, 0, IG_F16, false, NULL, NULL};
+    ig_backend_opts o = {.threads = 2, .dtype = IG_F16};
     ig_backend *gpu = NULL, *cpu = NULL;
     TU_CHECK(ig_backend_cuda_create(d, &o, &gpu));
     TU_CHECK(ig_backend_cpu_create(d, &o, &cpu));
@@ -509,6 +532,7 @@ int main(void)
     CT_SKIP_WITHOUT_GPU();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cuda_paged_batches_match_cpu_backend),
+        cmocka_unit_test(test_cuda_knobs_match_cpu_backend),
         cmocka_unit_test(test_cuda_scheduler_pattern_matches_cpu_backend),
         cmocka_unit_test(test_cuda_synthetic_tiny_logits_match_cpu),
         cmocka_unit_test(test_cuda_fixture_logits_and_greedy_match_cpu),

@@ -207,7 +207,7 @@ static void test_cuda_gemv_matches_cpu(void **state)
             ig_from_f32(xh, dt, x, (size_t)M * K);
             void *dx = ct_dev_from(xh, 2 * (size_t)M * K);
             float *ref = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
-            ig_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
+            ct_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
             /* accumulate form: y starts at 1.5 and gets the product added */
             float *y0 = malloc(sizeof(float) * M * N);
             for (int i = 0; i < M * N; i++)
@@ -237,6 +237,57 @@ static void test_cuda_gemv_matches_cpu(void **state)
         free(w32);
         free(w);
     }
+    ig_pool_destroy(pool);
+}
+
+/* A kernel whose dynamic shared memory exceeds the default 48 KiB (GEMV of 4 rows of
+ * 8192: 64 KiB of x) runs on every visible device: the limit is raised per device, so the
+ * second GPU of --tp 2 gets it too (it once was raised only for the first). */
+static void test_cuda_large_smem_gemv_runs_on_every_device(void **state)
+{
+    (void)state;
+    const int N = 257, K = 8192, M = 4;
+    int n_dev = ig_cuda_device_count();
+    ig_pool *pool = ig_pool_create(2);
+    uint64_t rs = 29;
+    float *w32 = malloc(sizeof(float) * N * K), *x = malloc(sizeof(float) * M * K);
+    uint16_t *w = malloc(2 * (size_t)N * K), *xh = malloc(2 * (size_t)M * K);
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        w32[i] = ct_round(IG_F16, ct_rand(&rs) * 0.05f);
+    for (int i = 0; i < M * K; i++)
+        x[i] = ct_round(IG_F16, ct_rand(&rs));
+    ig_from_f32(w, IG_F16, w32, (size_t)N * K);
+    ig_from_f32(xh, IG_F16, x, (size_t)M * K);
+    ig_tensor tw = {.dtype = IG_F16, .ndim = 2, .shape = {N, K}, .data = w};
+    float *ref = malloc(sizeof(float) * M * N), *got = malloc(sizeof(float) * M * N);
+    ct_cpu_matmul(pool, ref, N, x, M, &tw, NULL);
+    for (int dev = 0; dev < n_dev; dev++) {
+        CT_CK(cudaSetDevice(dev));
+        void *dw = ct_dev_from(w, 2 * (size_t)N * K), *dx = ct_dev_from(xh, 2 * (size_t)M * K);
+        float *dy = ct_dev_poisoned(sizeof(float) * M * N);
+        cudaError_t e = ig_k_gemv(IG_F16, dw, dx, dy, M, N, K, 0, 0);
+        if (e != cudaSuccess) fail_msg("device %d: GEMV with 64 KiB of shared memory: %s", dev, cudaGetErrorString(e));
+        CT_CK(cudaMemcpy(got, dy, sizeof(float) * M * N, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < M * N; i++) {
+            int m = i / N, n = i % N;
+            double abs_sum = 0;
+            for (int k = 0; k < K; k++)
+                abs_sum += fabs((double)w32[(size_t)n * K + k] * x[(size_t)m * K + k]);
+            if (!(fabs(got[i] - ref[i]) <= 1e-4 * abs_sum + 1e-6))
+                fail_msg("device %d: gemv y[%d][%d]: expected %.7g, got %.7g", dev, m, n, ref[i], got[i]);
+        }
+        print_message("  device %d: 64 KiB GEMV matches the CPU\n", dev);
+        cudaFree(dw);
+        cudaFree(dx);
+        cudaFree(dy);
+    }
+    CT_CK(cudaSetDevice(0));
+    free(w32);
+    free(x);
+    free(w);
+    free(xh);
+    free(ref);
+    free(got);
     ig_pool_destroy(pool);
 }
 
@@ -387,7 +438,7 @@ static void test_cuda_fused_gemv_matches_cpu(void **state)
                 int rows_w = epi == IG_GEMV_GLU ? 2 * I : n;
                 ig_tensor tw = {.dtype = dt, .ndim = 2, .shape = {rows_w, K}, .data = wh};
                 float *y = malloc(sizeof(float) * M * rows_w);
-                ig_cpu_matmul(pool, y, rows_w, xn, M, &tw, epi == IG_GEMV_ROPE ? bias : NULL);
+                ct_cpu_matmul(pool, y, rows_w, xn, M, &tw, epi == IG_GEMV_ROPE ? bias : NULL);
                 double *absum = malloc(sizeof(double) * M * rows_w);
                 for (int m = 0; m < M; m++)
                     for (int r = 0; r < rows_w; r++) {
@@ -884,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_cuda_rmsnorm_residual_matches_cpu),
         cmocka_unit_test(test_cuda_silu_mul_matches_cpu),
         cmocka_unit_test(test_cuda_gemv_matches_cpu),
+        cmocka_unit_test(test_cuda_large_smem_gemv_runs_on_every_device),
         cmocka_unit_test(test_cuda_rope_kv_matches_cpu),
         cmocka_unit_test(test_cuda_fused_gemv_matches_cpu),
         cmocka_unit_test(test_cuda_kv_copy_copies_only_the_prefix),

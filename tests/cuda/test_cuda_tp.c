@@ -1,6 +1,6 @@
 /*
  * Tensor parallelism on the CUDA backend (label gpu):
- *  - one rank through NCCL (IGNIS_CUDA_NCCL=1: the all-reduce and all-gather path with a
+ *  - one rank through NCCL (cuda.nccl = 1: the all-reduce and all-gather path with a
  *    communicator of one) gives bit-identical logits and ids to the plain backend — runs
  *    on any single GPU;
  *  - --tp 2 equals --tp 1 on every HF fixture and on synthetic:llama2-7b: logits within
@@ -21,8 +21,11 @@
 
 static void need_nccl(void)
 {
-    const ig_nccl_api *api;
-    if (ig_nccl_load(&api) == IGNIS_OK) return;
+    ig_nccl_api *api;
+    if (ig_nccl_open(NULL, &api) == IGNIS_OK) {
+        ig_nccl_close(api);
+        return;
+    }
     const char *req = getenv("IGNIS_REQUIRE_NCCL");
     if (req && req[0] == '1') fail_msg("NCCL required: %s", ignis_last_error());
     print_message("skipping: %s\n", ignis_last_error());
@@ -31,19 +34,15 @@ static void need_nccl(void)
 
 static ignis_model *open_cuda(const char *path, int tp, bool force_nccl)
 {
-    if (force_nccl)
-        setenv("IGNIS_CUDA_NCCL", "1", 1);
-    else
-        unsetenv("IGNIS_CUDA_NCCL");
     ignis_engine_opts o;
     ignis_engine_opts_init(&o);
     o.backend = IGNIS_BACKEND_CUDA;
     o.tp = tp;
     o.cache_max_entry_count = 64;
     o.cache_block_seq_len = 16;
+    o.cuda.nccl = force_nccl ? 1 : 0;
     ignis_model *m = NULL;
     TU_CHECK(ignis_model_open(path, &o, &m));
-    unsetenv("IGNIS_CUDA_NCCL");
     return m;
 }
 

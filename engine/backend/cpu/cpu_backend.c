@@ -7,6 +7,7 @@
  * all-reduce does on the GPUs), so `--tp N` can be checked against `--tp 1` anywhere.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,43 +25,93 @@ typedef struct cpu_backend {
     const ig_model_desc *d;   /* the desc the forward pass reads */
     ig_cpu_kv kv;
     float *inv_freq; /* [head_dim/2] */
-    /* scratch, grown to the largest batch seen */
-    int cap_tokens;
-    float *x, *xb, *qkv, *att, *delta, *gu, *h, *logits_row;
+    /* scratch, kept across steps and grown to the largest batch seen: once a step's sizes
+     * have been reached, a forward pass allocates nothing */
+    void *(*alloc)(void *user, size_t bytes); /* malloc-compatible (ig_backend_opts) */
+    void *alloc_user;
+    float *mm_ws; /* [threads][max matmul input width]: weight rows converted to fp32 */
+    size_t mm_ws_floats;
+    int cap_tokens;        /* rows of the token scratch below */
+    float *x, *xb, *delta; /* [cap_tokens][hidden] */
+    float *qkv;            /* [cap_tokens][qkv rows of a rank] */
+    float *att;            /* [cap_tokens][heads of a rank * head_dim] */
+    float *gu, *h;         /* [cap_tokens][2 * inter / tp], [cap_tokens][inter / tp] */
+    float *part;           /* [cap_tokens][hidden]: one rank's partial output (tp > 1) */
+    int cap_logits;        /* rows of the LM-head scratch below */
+    float *rowin;          /* [cap_logits][hidden]: the final-normed rows the head reads */
+    float *logits;         /* [cap_logits][vocab]: when the caller wants ids, not logits */
+    float *head_part;      /* [cap_logits][vocab_padded / tp]: one rank's slice (tp > 1) */
 } cpu_backend;
 
-static void free_scratch(cpu_backend *b)
+/* count * width floats from the backend's allocator; NULL when it fails or overflows. */
+static float *scratch_floats(cpu_backend *b, size_t count, size_t width, size_t *bytes)
 {
-    free(b->x);
-    free(b->xb);
-    free(b->qkv);
-    free(b->att);
-    free(b->delta);
-    free(b->gu);
-    free(b->h);
-    b->x = b->xb = b->qkv = b->att = b->delta = b->gu = b->h = NULL;
+    size_t n = count * width;
+    if (width && n / width != count) return NULL;
+    if (n > SIZE_MAX / sizeof(float)) return NULL;
+    *bytes += n * sizeof(float);
+    return b->alloc(b->alloc_user, n ? n * sizeof(float) : sizeof(float));
+}
+
+static void free_token_scratch(cpu_backend *b)
+{
+    float **all[] = {&b->x, &b->xb, &b->delta, &b->qkv, &b->att, &b->gu, &b->h, &b->part};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(*all[i]);
+        *all[i] = NULL;
+    }
     b->cap_tokens = 0;
 }
 
-static ignis_status ensure_scratch(cpu_backend *b, int n)
+static void free_logit_scratch(cpu_backend *b)
+{
+    float **all[] = {&b->rowin, &b->logits, &b->head_part};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        free(*all[i]);
+        *all[i] = NULL;
+    }
+    b->cap_logits = 0;
+}
+
+static ignis_status grow_token_scratch(cpu_backend *b, int n)
 {
     if (n <= b->cap_tokens) return IGNIS_OK;
-    free_scratch(b);
+    free_token_scratch(b);
     const ig_config *c = &b->d->cfg;
     int tp = b->d->tp;
-    size_t N = (size_t)n;
-    b->x = malloc(sizeof(float) * N * c->hidden);
-    b->xb = malloc(sizeof(float) * N * c->hidden);
-    b->qkv = malloc(sizeof(float) * N * ig_qkv_rows(c, tp));
-    b->att = malloc(sizeof(float) * N * (c->n_heads / tp) * c->head_dim);
-    b->delta = malloc(sizeof(float) * N * c->hidden);
-    b->gu = malloc(sizeof(float) * N * 2 * (c->inter / tp));
-    b->h = malloc(sizeof(float) * N * (c->inter / tp));
-    if (!b->x || !b->xb || !b->qkv || !b->att || !b->delta || !b->gu || !b->h) {
-        free_scratch(b);
-        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory for a batch of %d tokens", n);
+    size_t N = (size_t)n, bytes = 0, H = (size_t)c->hidden, inter = (size_t)(c->inter / tp);
+    b->x = scratch_floats(b, N, H, &bytes);
+    b->xb = scratch_floats(b, N, H, &bytes);
+    b->delta = scratch_floats(b, N, H, &bytes);
+    b->qkv = scratch_floats(b, N, (size_t)ig_qkv_rows(c, tp), &bytes);
+    b->att = scratch_floats(b, N, (size_t)(c->n_heads / tp) * c->head_dim, &bytes);
+    b->gu = scratch_floats(b, N, 2 * inter, &bytes);
+    b->h = scratch_floats(b, N, inter, &bytes);
+    b->part = tp > 1 ? scratch_floats(b, N, H, &bytes) : NULL;
+    if (!b->x || !b->xb || !b->delta || !b->qkv || !b->att || !b->gu || !b->h || (tp > 1 && !b->part)) {
+        free_token_scratch(b);
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: cannot allocate %.1f MiB of scratch for a batch of %d tokens",
+                      (double)bytes / 1048576.0, n);
     }
     b->cap_tokens = n;
+    return IGNIS_OK;
+}
+
+static ignis_status grow_logit_scratch(cpu_backend *b, int n)
+{
+    if (n <= b->cap_logits) return IGNIS_OK;
+    free_logit_scratch(b);
+    const ig_model_desc *d = b->d;
+    size_t N = (size_t)n, bytes = 0;
+    b->rowin = scratch_floats(b, N, (size_t)d->cfg.hidden, &bytes);
+    b->logits = scratch_floats(b, N, (size_t)d->cfg.vocab_size, &bytes);
+    b->head_part = d->tp > 1 ? scratch_floats(b, N, (size_t)(d->vocab_padded / d->tp), &bytes) : NULL;
+    if (!b->rowin || !b->logits || (d->tp > 1 && !b->head_part)) {
+        free_logit_scratch(b);
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: cannot allocate %.1f MiB of scratch for %d rows of logits",
+                      (double)bytes / 1048576.0, n);
+    }
+    b->cap_logits = n;
     return IGNIS_OK;
 }
 
@@ -86,7 +137,9 @@ static ignis_status materialize(cpu_backend *b, ig_model_desc *dst, ig_tensor *t
 {
     if (!ig_tensor_present(t) || t->data) return IGNIS_OK;
     void *p = ig_model_desc_alloc(dst, ig_tensor_bytes(t));
-    if (!p) return IGNIS_E_NOMEM;
+    if (!p)
+        return ig_err(IGNIS_E_NOMEM, "CPU backend: cannot allocate %.1f MiB for a synthetic weight tensor",
+                      (double)ig_tensor_bytes(t) / 1048576.0);
     fill_ctx f = {t, p};
     ig_pool_run(b->pool, 1024, 1, fill_range, &f);
     t->data = p;
@@ -181,15 +234,22 @@ static ignis_status check_batch(const cpu_backend *b, const ig_batch *bt)
     return ig_batch_check(bt, b->d->cfg.vocab_size, b->kv.block_len, b->kv.n_blocks);
 }
 
+/* y = x W^T (+ bias) with the backend's conversion workspace. */
+static ignis_status matmul(cpu_backend *b, float *y, int ldy, const float *x, int n, const ig_tensor *w,
+                           const float *bias)
+{
+    return ig_cpu_matmul(b->pool, b->mm_ws, b->mm_ws_floats, y, ldy, x, n, w, bias);
+}
+
 /* One rank's attention block for all tokens: x (normed) -> delta (partial wo output). */
-static void attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int rank, float *delta)
+static ignis_status attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int rank, float *delta)
 {
     const ig_model_desc *d = b->d;
     const ig_config *c = &d->cfg;
     const ig_layer_weights *L = &d->ranks[rank].layers[layer];
     int tp = d->tp, hd = c->head_dim, nh = c->n_heads / tp, nkv = c->n_kv_heads / tp;
     int rows = ig_qkv_rows(c, tp), n = bt->n_tokens;
-    ig_cpu_matmul(b->pool, b->qkv, rows, b->xb, n, &L->wqkv, c->qkv_bias ? L->bqkv.data : NULL);
+    IG_TRY(matmul(b, b->qkv, rows, b->xb, n, &L->wqkv, c->qkv_bias ? L->bqkv.data : NULL));
     for (int s = 0; s < bt->n_seqs; s++) {
         int t0 = bt->q_start[s], t1 = bt->q_start[s + 1];
         int pos0 = bt->kv_len[s] - (t1 - t0);
@@ -216,17 +276,17 @@ static void attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int ra
                               nh * hd};
         ig_cpu_attention(b->pool, &a);
     }
-    ig_cpu_matmul(b->pool, delta, c->hidden, b->att, n, &L->wo, NULL);
+    return matmul(b, delta, c->hidden, b->att, n, &L->wo, NULL);
 }
 
-static void ffn_rank(cpu_backend *b, int n, int layer, int rank, float *delta)
+static ignis_status ffn_rank(cpu_backend *b, int n, int layer, int rank, float *delta)
 {
     const ig_config *c = &b->d->cfg;
     const ig_layer_weights *L = &b->d->ranks[rank].layers[layer];
     int inter = c->inter / b->d->tp;
-    ig_cpu_matmul(b->pool, b->gu, 2 * inter, b->xb, n, &L->w13, NULL);
+    IG_TRY(matmul(b, b->gu, 2 * inter, b->xb, n, &L->w13, NULL));
     ig_cpu_silu_mul(b->h, b->gu, n, inter);
-    ig_cpu_matmul(b->pool, delta, c->hidden, b->h, n, &L->w2, NULL);
+    return matmul(b, delta, c->hidden, b->h, n, &L->w2, NULL);
 }
 
 /* Sums rank partials into acc (the emulated all-reduce). */
@@ -239,72 +299,67 @@ static void accumulate(float *acc, const float *part, size_t n, bool first)
             acc[i] += part[i];
 }
 
+/* LM head over the wanted rows of b->xb (final-normed) into logits [n_logits][vocab]:
+ * each rank's vocabulary slice in turn, the padding rows past vocab dropped. */
+static ignis_status lm_head(cpu_backend *b, const ig_batch *bt, float *logits)
+{
+    const ig_model_desc *d = b->d;
+    int H = d->cfg.hidden, V = d->cfg.vocab_size, tp = d->tp, vslice = d->vocab_padded / tp;
+    for (int i = 0; i < bt->n_logits; i++)
+        memcpy(b->rowin + (size_t)i * H, b->xb + (size_t)bt->logit_rows[i] * H, sizeof(float) * H);
+    for (int r = 0; r < tp; r++) {
+        const ig_weights *w = &d->ranks[r];
+        const ig_tensor *head = ig_tensor_present(&w->output) ? &w->output : &w->tok_emb;
+        if (tp == 1) {
+            IG_TRY(matmul(b, logits, V, b->rowin, bt->n_logits, head, NULL));
+        } else {
+            IG_TRY(matmul(b, b->head_part, vslice, b->rowin, bt->n_logits, head, NULL));
+            for (int i = 0; i < bt->n_logits; i++)
+                for (int j = 0; j < vslice && r * vslice + j < V; j++)
+                    logits[(size_t)i * V + r * vslice + j] = b->head_part[(size_t)i * vslice + j];
+        }
+    }
+    return IGNIS_OK;
+}
+
 static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_forward_out *out)
 {
     cpu_backend *b = (cpu_backend *)base;
     const ig_model_desc *d = b->d;
     const ig_config *c = &d->cfg;
     IG_TRY(check_batch(b, bt));
-    IG_TRY(ensure_scratch(b, bt->n_tokens));
+    IG_TRY(grow_token_scratch(b, bt->n_tokens));
+    IG_TRY(grow_logit_scratch(b, bt->n_logits));
     int n = bt->n_tokens, H = c->hidden, tp = d->tp;
     size_t nh = (size_t)n * H;
-    float *part = NULL;
-    if (tp > 1 && !(part = malloc(sizeof(float) * nh))) return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
+    float *part = tp > 1 ? b->part : b->delta;
 
     ig_cpu_embed(b->x, &d->ranks[0].tok_emb, bt->tokens, n);
     ig_cpu_rmsnorm(b->xb, b->x, d->ranks[0].layers[0].attn_norm.data, n, H, c->norm_eps);
     for (int l = 0; l < c->n_layers; l++) {
         for (int r = 0; r < tp; r++) {
-            attention_rank(b, bt, l, r, tp > 1 ? part : b->delta);
+            IG_TRY(attention_rank(b, bt, l, r, part));
             if (tp > 1) accumulate(b->delta, part, nh, r == 0);
         }
         ig_cpu_add_rmsnorm(b->x, b->delta, b->xb, d->ranks[0].layers[l].ffn_norm.data, n, H, c->norm_eps);
         for (int r = 0; r < tp; r++) {
-            ffn_rank(b, n, l, r, tp > 1 ? part : b->delta);
+            IG_TRY(ffn_rank(b, n, l, r, part));
             if (tp > 1) accumulate(b->delta, part, nh, r == 0);
         }
         const float *next_norm =
             l + 1 < c->n_layers ? d->ranks[0].layers[l + 1].attn_norm.data : d->ranks[0].final_norm.data;
         ig_cpu_add_rmsnorm(b->x, b->delta, b->xb, next_norm, n, H, c->norm_eps);
     }
-    free(part);
 
-    /* LM head over the wanted rows only; b->xb now holds the final-normed hidden states */
     int V = c->vocab_size;
-    float *rowin = malloc(sizeof(float) * (size_t)H * (bt->n_logits > 0 ? bt->n_logits : 1));
-    float *logits = out->logits;
-    float *own = NULL;
-    if (!logits && bt->n_logits > 0) logits = own = malloc(sizeof(float) * (size_t)bt->n_logits * V);
-    if (!rowin || (bt->n_logits > 0 && !logits)) {
-        free(rowin);
-        free(own);
-        return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory for logits");
-    }
-    for (int i = 0; i < bt->n_logits; i++)
-        memcpy(rowin + (size_t)i * H, b->xb + (size_t)bt->logit_rows[i] * H, sizeof(float) * H);
-    int vslice = d->vocab_padded / tp;
-    float *tmp = tp > 1 ? malloc(sizeof(float) * (size_t)bt->n_logits * vslice) : NULL;
-    for (int r = 0; r < tp; r++) {
-        const ig_weights *w = &d->ranks[r];
-        const ig_tensor *head = ig_tensor_present(&w->output) ? &w->output : &w->tok_emb;
-        if (tp == 1) {
-            ig_cpu_matmul(b->pool, logits, V, rowin, bt->n_logits, head, NULL);
-        } else {
-            ig_cpu_matmul(b->pool, tmp, vslice, rowin, bt->n_logits, head, NULL);
-            for (int i = 0; i < bt->n_logits; i++)
-                for (int j = 0; j < vslice && r * vslice + j < V; j++)
-                    logits[(size_t)i * V + r * vslice + j] = tmp[(size_t)i * vslice + j];
-        }
-    }
-    free(tmp);
-    free(rowin);
+    float *logits = out->logits ? out->logits : b->logits;
+    IG_TRY(lm_head(b, bt, logits));
     if (out->tokens)
         for (int i = 0; i < bt->n_logits; i++) {
             const ig_sample_row *sr = &out->sampling[i];
             out->tokens[i] =
                 ignis_sample_logits(logits + (size_t)i * V, V, &sr->params, sr->history, sr->n_history, sr->step);
         }
-    free(own);
     return IGNIS_OK;
 }
 
@@ -312,7 +367,9 @@ static void cpu_destroy(ig_backend *base)
 {
     cpu_backend *b = (cpu_backend *)base;
     if (!b) return;
-    free_scratch(b);
+    free_token_scratch(b);
+    free_logit_scratch(b);
+    free(b->mm_ws);
     free(b->kv.data);
     free(b->inv_freq);
     ig_model_desc_free(&b->synth_copy);
@@ -329,6 +386,12 @@ static const ig_backend_ops k_cpu_ops = {
     .mem_info = cpu_mem_info,
     .destroy = cpu_destroy,
 };
+
+static void *default_alloc(void *user, size_t bytes)
+{
+    (void)user;
+    return malloc(bytes);
+}
 
 static bool needs_materialize(const ig_model_desc *d) { return d->source == IG_SRC_SYNTHETIC; }
 
@@ -347,9 +410,22 @@ ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts
         threads = c > 0 ? (int)c : 1;
     }
     if (threads > 256) threads = 256;
+    b->alloc = o && o->alloc ? o->alloc : default_alloc;
+    b->alloc_user = o && o->alloc ? o->alloc_user : NULL;
     b->pool = ig_pool_create(threads);
     b->inv_freq = malloc(sizeof(float) * (size_t)(d->cfg.head_dim / 2));
-    if (!b->pool || !b->inv_freq) {
+    if (b->pool) {
+        /* the widest input of any matrix: hidden (wqkv, w13, head), a rank's heads (wo),
+         * a rank's FFN width (w2) */
+        const ig_config *c = &d->cfg;
+        int in = c->hidden;
+        if ((c->n_heads / d->tp) * c->head_dim > in) in = (c->n_heads / d->tp) * c->head_dim;
+        if (c->inter / d->tp > in) in = c->inter / d->tp;
+        size_t bytes = 0;
+        b->mm_ws_floats = ig_cpu_matmul_ws_floats(b->pool, in);
+        b->mm_ws = scratch_floats(b, b->mm_ws_floats, 1, &bytes);
+    }
+    if (!b->pool || !b->inv_freq || !b->mm_ws) {
         cpu_destroy(&b->base);
         return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
     }

@@ -1,9 +1,12 @@
 #include "backend/cpu/cpu_ops.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/error.h"
 
 void ig_cpu_embed(float *out, const ig_tensor *emb, const int32_t *tokens, int n_tokens)
 {
@@ -72,7 +75,7 @@ typedef struct mm_ctx {
     int n, in;
     const ig_tensor *w;
     const float *bias;
-    float **rowbuf; /* per worker [in] */
+    float *rowbuf; /* [workers][in]: worker i converts into rowbuf + i * in */
 } mm_ctx;
 
 static float dot(const float *a, const float *b, int n)
@@ -129,8 +132,9 @@ static void mm_range(void *arg, int begin, int end, int worker)
         if (c->w->dtype == IG_F32) {
             wr = src;
         } else {
-            row_to_f32(c->rowbuf[worker], src, c->w->dtype, c->in);
-            wr = c->rowbuf[worker];
+            float *buf = c->rowbuf + (size_t)worker * c->in;
+            row_to_f32(buf, src, c->w->dtype, c->in);
+            wr = buf;
         }
         float b = c->bias ? c->bias[o] : 0.0f;
         for (int r = 0; r < c->n; r++)
@@ -138,20 +142,25 @@ static void mm_range(void *arg, int begin, int end, int worker)
     }
 }
 
-void ig_cpu_matmul(ig_pool *pool, float *y, int ldy, const float *x, int n, const ig_tensor *w, const float *bias)
+size_t ig_cpu_matmul_ws_floats(const ig_pool *pool, int in) { return (size_t)ig_pool_size(pool) * (size_t)in; }
+
+ignis_status ig_cpu_matmul(ig_pool *pool, float *ws, size_t ws_floats, float *y, int ldy, const float *x, int n,
+                           const ig_tensor *w, const float *bias)
 {
+    if (w->ndim != 2 || w->shape[0] > INT32_MAX || w->shape[1] > INT32_MAX || !w->data)
+        return ig_err(IGNIS_E_INTERNAL, "CPU matmul: weight is not a present 2-D matrix");
     int out = (int)w->shape[0], in = (int)w->shape[1];
-    int workers = ig_pool_size(pool);
-    float *bufs[256];
-    float *block = NULL;
-    if (w->dtype != IG_F32) {
-        block = malloc(sizeof(float) * (size_t)in * (size_t)workers);
-        for (int i = 0; i < workers && i < 256; i++)
-            bufs[i] = block + (size_t)i * in;
-    }
-    mm_ctx c = {y, ldy, x, n, in, w, bias, bufs};
+    if (ldy < out || n < 0)
+        return ig_err(IGNIS_E_INTERNAL, "CPU matmul: output stride %d below the %d rows of the weight", ldy, out);
+    if (w->dtype != IG_F32 && w->dtype != IG_F16 && w->dtype != IG_BF16)
+        return ig_err(IGNIS_E_INTERNAL, "CPU matmul: weight dtype %s is not fp32, fp16 or bf16",
+                      ig_dtype_str(w->dtype));
+    if (w->dtype != IG_F32 && (!ws || ws_floats < ig_cpu_matmul_ws_floats(pool, in)))
+        return ig_err(IGNIS_E_INTERNAL, "CPU matmul: %zu floats of workspace for %d workers of %d columns", ws_floats,
+                      ig_pool_size(pool), in);
+    mm_ctx c = {y, ldy, x, n, in, w, bias, ws};
     ig_pool_run(pool, out, 4, mm_range, &c);
-    free(block);
+    return IGNIS_OK;
 }
 
 /* ---- attention: one task per (token, head); online softmax in one pass over the

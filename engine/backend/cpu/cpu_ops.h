@@ -28,9 +28,17 @@ void ig_cpu_rope(float *v, int n_heads, int head_dim, int pos, const float *inv_
 /* out[r][j] = silu(gu[r][j]) * gu[r][inter + j]: gu rows are [gate | up]. */
 void ig_cpu_silu_mul(float *out, const float *gu, int n, int inter);
 
+/* Floats of conversion workspace ig_cpu_matmul needs for a weight of `in` columns: one
+ * fp32 row per pool worker (each converts an fp16/bf16 weight row once per use). */
+size_t ig_cpu_matmul_ws_floats(const ig_pool *pool, int in);
+
 /* y[r][o] = sum_i x[r][i] * W[o][i] (+ bias[o]); W is [out][in] fp32/fp16/bf16 host data,
- * x is [n][in], y is [n][out] with row stride ldy (>= out). */
-void ig_cpu_matmul(ig_pool *pool, float *y, int ldy, const float *x, int n, const ig_tensor *w, const float *bias);
+ * x is [n][in], y is [n][out] with row stride ldy (>= out). ws: ws_floats floats of
+ * workspace, at least ig_cpu_matmul_ws_floats(pool, in) unless W is fp32 (the caller
+ * keeps it: nothing is allocated here). IGNIS_E_INTERNAL when the shapes or the
+ * workspace do not fit. */
+ignis_status ig_cpu_matmul(ig_pool *pool, float *ws, size_t ws_floats, float *y, int ldy, const float *x, int n,
+                           const ig_tensor *w, const float *bias);
 
 /* The paged fp32 KV pool: block b, layer l, K (kv=0) or V (kv=1), head h, slot s at
  * ((((b * n_layers + l) * 2 + kv) * n_kv_heads + h) * block_len + s) * head_dim. */

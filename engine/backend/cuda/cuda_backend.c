@@ -89,6 +89,7 @@ static void cuda_destroy(ig_backend *base)
     cudaSetDevice(b->device);
     if (b->st) cudaStreamSynchronize(b->st);
     if (b->comm) b->nccl->CommDestroy(b->comm);
+    ig_nccl_close(b->nccl);
     ig_cuda_drop_graphs(b);
     ig_cuda_free_step(b);
     if (b->cublas) cublasDestroy(b->cublas);
@@ -120,6 +121,33 @@ static ignis_status check_shape(const ig_model_desc *d)
     if ((c->n_heads / c->n_kv_heads) * c->head_dim > 2048)
         return ig_err(IGNIS_E_UNSUPPORTED, "%s: %d query heads per KV head of dim %d exceed the decode kernel's 2048",
                       d->path, c->n_heads / c->n_kv_heads, c->head_dim);
+    return IGNIS_OK;
+}
+
+/* Checked before any device is touched, so a bad value is reported as such everywhere. */
+static ignis_status check_knobs(const ignis_cuda_opts *k)
+{
+    if (k->split_cover < 0)
+        return ig_err(IGNIS_E_ARG, "cuda.split_cover %d: must be 0 (default 4) or a positive block count per SM",
+                      k->split_cover);
+    if (k->decode_attn != 0 && k->decode_attn != 1)
+        return ig_err(IGNIS_E_ARG, "cuda.decode_attn %d: must be 0 (streaming where possible) or 1 (tiled)",
+                      k->decode_attn);
+    if (k->nccl != 0 && k->nccl != 1)
+        return ig_err(IGNIS_E_ARG, "cuda.nccl %d: must be 0 (NCCL for tp > 1 only) or 1 (always)", k->nccl);
+    return IGNIS_OK;
+}
+
+/* The measured defaults stand in for 0 (ignis.h documents each knob). */
+static ignis_status apply_knobs(cuda_backend *b, const ignis_cuda_opts *k)
+{
+    IG_TRY(check_knobs(k));
+    b->use_graphs = k->graphs >= 0;
+    /* measured: ig_gemv beats cuBLAS up to 4 rows (bench/NOTES-cuda.md) */
+    b->gemv_max_m = k->gemv_max_m == 0 ? 4 : k->gemv_max_m < 0 ? 0 : k->gemv_max_m;
+    /* measured on H100: 189 vs 182 tok/s at batch 1 over 2 (NOTES-cuda.md) */
+    b->split_cover = k->split_cover > 0 ? k->split_cover : 4;
+    b->decode_attn = k->decode_attn == 1 ? IG_ATTN_DECODE_TILED : IG_ATTN_DECODE_AUTO;
     return IGNIS_OK;
 }
 
@@ -156,23 +184,12 @@ static ignis_status create_rank(const ig_model_desc *d, int rank, int dev, const
     b->qkv_rows = ig_qkv_rows(c, d->tp);
     b->eps = c->norm_eps;
     b->scale = 1.0f / sqrtf((float)c->head_dim);
-    b->gemv_max_m = 4; /* measured: ig_gemv beats cuBLAS up to 4 rows (bench/NOTES-cuda.md) */
-    const char *g = getenv("IGNIS_CUDA_GRAPHS");
-    b->use_graphs = !(g && g[0] == '0');
-    const char *gm = getenv("IGNIS_CUDA_GEMV_MAX_M");
-    if (gm) b->gemv_max_m = atoi(gm);
-    b->split_cover = 4; /* measured on H100: 189 vs 182 tok/s at batch 1 over 2 (NOTES-cuda.md) */
-    const char *sc = getenv("IGNIS_CUDA_SPLIT_COVER");
-    if (sc && atoi(sc) > 0) b->split_cover = atoi(sc);
-    /* decode attention kernel: auto (streaming where the shape allows), tiled or stream */
-    const char *da = getenv("IGNIS_CUDA_DECODE_ATTN");
-    b->decode_attn = da && !strcmp(da, "tiled") ? IG_ATTN_DECODE_TILED : IG_ATTN_DECODE_AUTO;
-
     ignis_status s = IGNIS_OK;
 #define TRY_(x)                                                                                                        \
     do {                                                                                                               \
         if ((s = (x)) != IGNIS_OK) goto fail;                                                                          \
     } while (0)
+    TRY_(apply_knobs(b, &o->cuda));
     {
         cudaError_t e = cudaSetDevice(dev);
         if (e != cudaSuccess) {
@@ -187,6 +204,11 @@ static ignis_status create_rank(const ig_model_desc *d, int rank, int dev, const
         if (p.major < 8) {
             s = ig_err(IGNIS_E_UNSUPPORTED, "CUDA device %d (%s) is compute capability %d.%d; ignis needs 8.0 or newer",
                        dev, p.name, p.major, p.minor);
+            goto fail;
+        }
+        /* per device: launchers take only a stream (ig_kernels.h) */
+        if ((e = ig_kernels_set_pdl(dev, o->cuda.pdl >= 0)) != cudaSuccess) {
+            s = ig_err(IGNIS_E_DEVICE, "CUDA device %d: %s", dev, cudaGetErrorString(e));
             goto fail;
         }
         b->n_sms = p.multiProcessorCount;
@@ -231,7 +253,7 @@ ignis_status ig_cuda_rank_create(const ig_model_desc *d, int rank, int nranks, i
     IG_TRY(create_rank(d, rank, device, o, out));
     if (!id) return IGNIS_OK;
     cuda_backend *b = (cuda_backend *)*out;
-    ignis_status s = ig_nccl_load(&b->nccl);
+    ignis_status s = ig_nccl_open(o->cuda.nccl_lib, &b->nccl);
     ncclResult_t r = ncclSuccess;
     if (s == IGNIS_OK) {
         cudaSetDevice(device);
@@ -251,9 +273,10 @@ ignis_status ig_cuda_rank_create(const ig_model_desc *d, int rank, int nranks, i
 
 ignis_status ig_backend_cuda_create(const ig_model_desc *d, const ig_backend_opts *o, ig_backend **out)
 {
-    /* IGNIS_CUDA_NCCL=1 runs even one rank through NCCL: the TP path, testable on one GPU */
-    const char *force = getenv("IGNIS_CUDA_NCCL");
-    if (d->tp > 1 || (force && force[0] == '1')) return ig_cuda_tp_create(d, o, out);
-    ig_backend_opts defaults = {0, 0, IG_F16, false, NULL, NULL};
-    return create_rank(d, 0, o ? o->device : 0, o ? o : &defaults, out);
+    ig_backend_opts defaults = {.dtype = IG_F16};
+    if (!o) o = &defaults;
+    IG_TRY(check_knobs(&o->cuda));
+    /* cuda.nccl = 1 runs even one rank through NCCL: the TP path, testable on one GPU */
+    if (d->tp > 1 || o->cuda.nccl == 1) return ig_cuda_tp_create(d, o, out);
+    return create_rank(d, 0, o->device, o, out);
 }

@@ -187,7 +187,7 @@ static ignis_status ensure_attn_ws(cuda_backend *b, size_t floats, size_t counte
 }
 
 /* Split-K plan of the decode kernel: enough (token, KV head, split) blocks to cover the
- * SMs split_cover times (default 4; IGNIS_CUDA_SPLIT_COVER), splits of whole 64-key tiles. */
+ * SMs split_cover times (default 4; ignis_cuda_opts.split_cover), splits of whole 64-key tiles. */
 static void split_plan(const cuda_backend *b, int n_sel, int max_ctx, int *n_splits, int *split_len)
 {
     int units = n_sel * b->nkv;

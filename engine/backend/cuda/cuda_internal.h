@@ -71,8 +71,8 @@ typedef struct cuda_backend {
     /* tensor parallelism (cuda_tp.c): rank 0 adds the residual in wo/w2, every rank
      * all-reduces it; LM-head slices are all-gathered into the full logits */
     int rank, tp;
-    ncclComm_t comm; /* NULL: a single rank, no collectives */
-    const ig_nccl_api *nccl;
+    ncclComm_t comm;          /* NULL: a single rank, no collectives */
+    ig_nccl_api *nccl;        /* owned (ig_nccl_close); NULL without comm */
     float *tp_part, *tp_recv; /* [cap_logits][vslice], [tp][cap_logits][vslice] */
     float eps, scale;
 
@@ -97,9 +97,10 @@ typedef struct cuda_backend {
     size_t attn_ws_floats;
     int *attn_cnt; /* split-merge counters of the decode attention (cuda_forward.c) */
     size_t attn_cnt_n;
-    int gemv_max_m;  /* largest token count that uses the GEMV kernel instead of cuBLAS */
+    /* knobs (ignis_cuda_opts, resolved at creation) */
+    int gemv_max_m;  /* largest token count that uses the GEMV kernel instead of cuBLAS (0: none) */
     int split_cover; /* decode attention: blocks per SM the split-K plan aims for */
-    int decode_attn; /* IG_ATTN_DECODE_AUTO or _TILED (IGNIS_CUDA_DECODE_ATTN=tiled) */
+    int decode_attn; /* IG_ATTN_DECODE_AUTO or _TILED */
 
     /* sampling */
     void *sample_ws;

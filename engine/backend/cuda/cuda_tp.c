@@ -14,7 +14,8 @@
  * Bootstrap: rank 0 makes an ncclUniqueId and every rank joins with it. Here the id is
  * shared in memory; a multi-process or multi-host launch would send the same 128 bytes
  * over any side channel (a file, TCP, MPI_Bcast) and call ig_cuda_rank_create with
- * nranks = total GPUs and each process's ranks — nothing else changes.
+ * nranks = total GPUs and each process's ranks. The public API does not offer that launch
+ * (each process would also need rank 0's sampled tokens to schedule in lock step).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -50,7 +51,8 @@ struct tp_backend {
     job_kind kind;
     const ig_batch *batch;
     int kv_block_len, kv_blocks, copy_dst, copy_src, copy_n;
-    int n_threads; /* worker threads running (ranks 1 .. n_threads) */
+    int n_threads;     /* worker threads running (ranks 1 .. n_threads) */
+    ig_nccl_api *nccl; /* the id's maker; every rank holds its own table too */
 };
 
 static ignis_status run_job(tp_backend *t, int r, const ig_forward_out *out0)
@@ -186,6 +188,7 @@ static void tp_destroy(ig_backend *base)
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->go);
     pthread_cond_destroy(&t->done);
+    ig_nccl_close(t->nccl);
     free(t->ranks);
     free(t);
 }
@@ -222,22 +225,28 @@ ignis_status ig_cuda_tp_create(const ig_model_desc *d, const ig_backend_opts *o,
 {
     *out = NULL;
     int n = d->tp;
-    const ig_nccl_api *nccl;
-    IG_TRY(ig_nccl_load(&nccl));
     int have = ig_cuda_device_count();
     if (o->device + n > have)
         return ig_err(IGNIS_E_DEVICE, "--tp %d from device %d needs %d GPUs; %d visible", n, o->device, o->device + n,
                       have);
+    ig_nccl_api *nccl;
+    IG_TRY(ig_nccl_open(o->cuda.nccl_lib, &nccl));
     ncclUniqueId id;
-    IG_CKN(nccl, nccl->GetUniqueId(&id));
+    ncclResult_t nr = nccl->GetUniqueId(&id);
+    if (nr != ncclSuccess) {
+        ignis_status s = ig_err(IGNIS_E_DEVICE, "NCCL: ncclGetUniqueId: %s", nccl->GetErrorString(nr));
+        ig_nccl_close(nccl);
+        return s;
+    }
 
     tp_backend *t = calloc(1, sizeof *t);
-    if (!t) return ig_err(IGNIS_E_NOMEM, "out of memory");
-    t->ranks = calloc((size_t)n, sizeof *t->ranks);
-    if (!t->ranks) {
+    if (t) t->ranks = calloc((size_t)n, sizeof *t->ranks);
+    if (!t || !t->ranks) {
         free(t);
+        ig_nccl_close(nccl);
         return ig_err(IGNIS_E_NOMEM, "out of memory");
     }
+    t->nccl = nccl;
     t->base.ops = &k_tp_ops;
     t->base.desc = d;
     t->n = n;

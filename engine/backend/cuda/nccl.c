@@ -7,44 +7,54 @@
 
 #include "core/error.h"
 
-static ig_nccl_api g_api;
-static ignis_status g_status = IGNIS_E_INTERNAL;
-static char g_msg[512];
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-
-static void *open_lib(void)
+/* RTLD_NODELETE: closing a table never unmaps NCCL, whose threads and thread-local
+ * destructors may outlive the communicators. */
+static void *open_lib(const char *path)
 {
-    const char *env = getenv("IGNIS_NCCL_LIB");
-    if (env && *env) return dlopen(env, RTLD_NOW | RTLD_LOCAL);
+    if (path && *path) return dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     static const char *names[] = {"libnccl.so.2", "libnccl.so", "/usr/local/cuda/lib/libnccl.so.2",
                                   "/usr/local/cuda/lib64/libnccl.so.2"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
         if (h) return h;
     }
     return NULL;
 }
 
-static void load_once(void)
+static pthread_once_t g_nvls_once = PTHREAD_ONCE_INIT;
+
+/* Never let a communicator use NVLink multicast unless the operator asked for it (an
+ * NCCL_NVLS_ENABLE already set is kept). Once per process: setenv is not safe beside
+ * concurrent rank threads. */
+static void nvls_off(void) { setenv("NCCL_NVLS_ENABLE", "0", 0); }
+
+ignis_status ig_nccl_open(const char *path, ig_nccl_api **out)
 {
-    /* never let a communicator use NVLink multicast unless the operator asked for it */
-    setenv("NCCL_NVLS_ENABLE", "0", 0);
-    void *h = open_lib();
+    *out = NULL;
+    pthread_once(&g_nvls_once, nvls_off);
+    void *h = open_lib(path);
     if (!h) {
-        snprintf(g_msg, sizeof g_msg,
-                 "tensor parallelism needs NCCL, and libnccl.so.2 could not be loaded (%s); install NCCL or set "
-                 "IGNIS_NCCL_LIB to its path",
-                 dlerror());
-        g_status = IGNIS_E_UNSUPPORTED;
-        return;
+        if (path && *path)
+            return ig_err(IGNIS_E_UNSUPPORTED, "tensor parallelism needs NCCL, and %s could not be loaded (%s)", path,
+                          dlerror());
+        return ig_err(IGNIS_E_UNSUPPORTED,
+                      "tensor parallelism needs NCCL, and libnccl.so.2 could not be loaded (%s); install NCCL or "
+                      "give its path (ignis_cuda_opts.nccl_lib; IGNIS_NCCL_LIB in the CLI)",
+                      dlerror());
     }
+    ig_nccl_api *api = calloc(1, sizeof *api);
+    if (!api) {
+        dlclose(h);
+        return ig_err(IGNIS_E_NOMEM, "out of memory");
+    }
+    api->handle = h;
 #define BIND(f)                                                                                                        \
     do {                                                                                                               \
-        *(void **)&g_api.f = dlsym(h, "nccl" #f);                                                                      \
-        if (!g_api.f) {                                                                                                \
-            snprintf(g_msg, sizeof g_msg, "libnccl has no symbol nccl%s (NCCL too old?)", #f);                         \
-            g_status = IGNIS_E_UNSUPPORTED;                                                                            \
-            return;                                                                                                    \
+        *(void **)&api->f = dlsym(h, "nccl" #f);                                                                       \
+        if (!api->f) {                                                                                                 \
+            ig_nccl_close(api);                                                                                        \
+            return ig_err(IGNIS_E_UNSUPPORTED, "%s has no symbol nccl%s (NCCL too old?)",                              \
+                          path && *path ? path : "libnccl", #f);                                                       \
         }                                                                                                              \
     } while (0)
     BIND(GetUniqueId);
@@ -57,13 +67,13 @@ static void load_once(void)
     BIND(GroupEnd);
     BIND(GetErrorString);
 #undef BIND
-    g_status = IGNIS_OK;
+    *out = api;
+    return IGNIS_OK;
 }
 
-ignis_status ig_nccl_load(const ig_nccl_api **api)
+void ig_nccl_close(ig_nccl_api *api)
 {
-    pthread_once(&g_once, load_once);
-    if (g_status != IGNIS_OK) return ig_err(g_status, "%s", g_msg);
-    *api = &g_api;
-    return IGNIS_OK;
+    if (!api) return;
+    if (api->handle) dlclose(api->handle);
+    free(api);
 }

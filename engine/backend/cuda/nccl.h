@@ -1,7 +1,9 @@
 /*
  * NCCL for tensor parallelism, loaded at run time: `--tp 1` never needs it, and a machine
  * whose NCCL lives outside the linker's path (a Python wheel, a custom build) still works
- * through IGNIS_NCCL_LIB. Only the calls ignis makes are bound.
+ * through ignis_cuda_opts.nccl_lib (IGNIS_NCCL_LIB in the CLI). Only the calls ignis makes
+ * are bound. Each backend (and each rank) opens its own table: dlopen counts references,
+ * so the library is mapped once.
  *
  * Multicast (NVLS) stays off: NCCL_NVLS_ENABLE=0 is set before the first communicator is
  * made unless the caller set it, because multicast objects can take a shared host's GPUs
@@ -15,6 +17,7 @@
 #include "ignis.h"
 
 typedef struct ig_nccl_api {
+    void *handle; /* dlopen's */
     ncclResult_t (*GetUniqueId)(ncclUniqueId *id);
     ncclResult_t (*CommInitRank)(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank);
     ncclResult_t (*CommDestroy)(ncclComm_t comm);
@@ -28,8 +31,11 @@ typedef struct ig_nccl_api {
     const char *(*GetErrorString)(ncclResult_t r);
 } ig_nccl_api;
 
-/* Loads libnccl once (thread-safe); IGNIS_E_UNSUPPORTED with a how-to when it is absent. */
-ignis_status ig_nccl_load(const ig_nccl_api **api);
+/* Loads libnccl from `path` (NULL or "": libnccl.so.2 from the loader's path, then CUDA's
+ * library folders) and binds its calls into a new table, released by ig_nccl_close.
+ * IGNIS_E_UNSUPPORTED with a how-to when the library or a symbol is absent. Thread-safe. */
+ignis_status ig_nccl_open(const char *path, ig_nccl_api **out);
+void ig_nccl_close(ig_nccl_api *api);
 
 #define IG_CKN(api, call)                                                                                              \
     do {                                                                                                               \
