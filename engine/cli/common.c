@@ -11,7 +11,7 @@
 /* argv with every "--name=value" split into "--name" "value", so each command's parser
  * sees one form. Options are only split before a bare "--" and only when the name is a
  * plain option name (letters, digits, dashes): "--prompt=a=b" gives "--prompt" "a=b". The
- * array and the names live until exit (reachable through k_split). */
+ * array and the names live until exit, when free_split releases them. */
 static struct {
     char **argv;
     char *names;
@@ -24,6 +24,12 @@ static size_t option_name_len(const char *a)
     if (!eq || eq - a < 3) return 0;
     size_t n = strspn(a + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
     return n == (size_t)(eq - a) - 2 ? (size_t)(eq - a) : 0;
+}
+
+static void free_split(void)
+{
+    free(k_split.argv);
+    free(k_split.names);
 }
 
 char **cli_split_equals(int *argc, char **argv)
@@ -58,6 +64,7 @@ char **cli_split_equals(int *argc, char **argv)
     out[k] = NULL;
     k_split.argv = out;
     k_split.names = names;
+    atexit(free_split);
     *argc = k;
     return out;
 }
