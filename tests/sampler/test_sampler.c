@@ -73,7 +73,7 @@ static int ref_distribution(const float *logits, int vocab, const ignis_sampling
         p[best] = 1;
         return 1;
     }
-    ref_item it[MAXV];
+    ref_item it[MAXV] = {{0, 0}};
     for (int i = 0; i < vocab; i++)
         it[i] = (ref_item){l[i] / s->temperature, i};
     qsort(it, (size_t)vocab, sizeof it[0], ref_desc);
