@@ -18,8 +18,8 @@ typedef struct cli_cmd {
 /* argv with each "--name=value" split into "--name" "value" (before a bare "--"), so every
  * command accepts both forms; updates *argc. NULL when out of memory. */
 char **cli_split_equals(int *argc, char **argv);
-/* Prints "ignis: <what>: <last error>" on one line (just the error when it already starts
- * with <what>) and returns the exit code for a status. */
+/* Prints "ignis: <what>: <last error>" on one line (just the error when it already names
+ * <what>) and returns the exit code for a status. */
 int cli_fail(ignis_status s, const char *what);
 /* Prints a one-line usage error ("ignis CMD: ... (see 'ignis CMD --help')") and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);

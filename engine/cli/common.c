@@ -70,13 +70,13 @@ char **cli_split_equals(int *argc, char **argv)
 }
 
 /* One line: "ignis: <what>: <message>", or "ignis: <message>" when the message already
- * starts with <what> (library messages usually name the file or the operation first). */
+ * names <what> (library messages name the file or the operation: "ignis: m: m/config.json:
+ * ..." would say the path twice). */
 int cli_fail(ignis_status s, const char *what)
 {
     const char *msg = ignis_last_error();
     if (!msg || !*msg) msg = ignis_status_name(s);
-    size_t wl = what ? strlen(what) : 0;
-    if (!wl || (!strncmp(msg, what, wl) && (msg[wl] == ':' || msg[wl] == ' ')))
+    if (!what || !*what || strstr(msg, what))
         fprintf(stderr, "ignis: %s\n", msg);
     else
         fprintf(stderr, "ignis: %s: %s\n", what, msg);

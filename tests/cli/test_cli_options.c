@@ -131,7 +131,9 @@ static void test_usage_errors_are_one_line(void **st)
 static void test_runtime_errors_say_it_once(void **st)
 {
     (void)st;
-    TU_ASSET_OR_SKIP(tok, "tokenizers/llama2");
+    TU_ASSET_OR_SKIP(asset, "tokenizers/llama2");
+    char tok[2048]; /* tu_asset's buffer is reused by tu_tmpdir */
+    snprintf(tok, sizeof tok, "%s", asset);
     char a[4096], *o, *e;
     /* the library message already names the operation: no "detokenize: detokenize:" */
     snprintf(a, sizeof a, "tokenize '%s' --decode --text '1 2 999999'", tok);
@@ -148,6 +150,21 @@ static void test_runtime_errors_say_it_once(void **st)
     const char *first = strstr(e, missing);
     if (!first || strstr(first + 1, missing)) fail_msg("ignis %s: expected the path once: %s", a, e);
     free(o), free(e);
+    /* a model directory with a broken config.json: the path is not said twice */
+    char dir[2048], cfg[2100];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir("cli-badcfg"));
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fputs("{", f);
+    fclose(f);
+    snprintf(a, sizeof a, "generate '%s' --prompt-ids 1", dir);
+    assert_int_equal(run(a, NULL, &o, &e), 1);
+    assert_one_line(a, e);
+    first = strstr(e, dir);
+    if (!first || strstr(first + strlen(dir) + 1, dir)) fail_msg("ignis %s: expected the directory once: %s", a, e);
+    free(o), free(e);
+    tu_rmrf(dir);
     snprintf(a, sizeof a, "tokenize %s --text hi", missing);
     assert_int_equal(run(a, NULL, &o, &e), 1);
     assert_one_line(a, e);
