@@ -124,7 +124,7 @@ int main(int argc, char **argv)
             continue;
         }
         double load = now() - t0;
-        double times[100];
+        double times[100] = {0}; /* runs is 1..100 (checked above) */
         long tokens = 0;
         for (int r = 0; r < runs; r++) {
             long tok = 0;

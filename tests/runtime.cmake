@@ -13,14 +13,14 @@ target_compile_options(ignis_rt_testutil PRIVATE ${IGNIS_WARN})
 target_include_directories(ignis_rt_testutil PUBLIC ${RT})
 target_link_libraries(ignis_rt_testutil PUBLIC ignis_testutil m)
 
-ignis_test(test_runtime_kv SOURCES ${RT}/test_runtime_kv.c TIMEOUT 120)
-ignis_test(test_runtime_sched SOURCES ${RT}/test_runtime_sched.c TIMEOUT 300)
+ignis_test(test_runtime_kv SOURCES ${RT}/test_runtime_kv.c TIMEOUT 30) # < 1 s
+ignis_test(test_runtime_sched SOURCES ${RT}/test_runtime_sched.c TIMEOUT 60) # ~1 s
 target_link_libraries(test_runtime_sched PRIVATE ignis_rt_testutil)
-ignis_test(test_runtime_stress SOURCES ${RT}/test_runtime_stress.c TIMEOUT 600)
+ignis_test(test_runtime_stress SOURCES ${RT}/test_runtime_stress.c TIMEOUT 120) # ~15 s
 target_link_libraries(test_runtime_stress PRIVATE ignis_rt_testutil)
-ignis_test(test_runtime_model SOURCES ${RT}/test_runtime_model.c TIMEOUT 900)
+ignis_test(test_runtime_model SOURCES ${RT}/test_runtime_model.c TIMEOUT 120) # ~16 s
 target_link_libraries(test_runtime_model PRIVATE ignis_rt_testutil)
-ignis_test(test_runtime_cli SOURCES ${RT}/test_runtime_cli.c TIMEOUT 300)
+ignis_test(test_runtime_cli SOURCES ${RT}/test_runtime_cli.c TIMEOUT 30) # ~1 s
 target_link_libraries(test_runtime_cli PRIVATE ignis_rt_testutil)
 
 get_test_property(test_runtime_model ENVIRONMENT IGNIS_RT_ENV)
@@ -34,6 +34,6 @@ if(IGNIS_VALGRIND AND NOT IGNIS_SANITIZE)
            COMMAND ${IGNIS_VALGRIND} --error-exitcode=99 --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/valgrind.supp
                    --leak-check=full --errors-for-leak-kinds=definite,indirect
                    --show-leak-kinds=definite,indirect $<TARGET_FILE:test_runtime_stress>)
-  set_tests_properties(test_runtime_stress_valgrind PROPERTIES TIMEOUT 900 LABELS valgrind
+  set_tests_properties(test_runtime_stress_valgrind PROPERTIES TIMEOUT 120 LABELS valgrind
                        ENVIRONMENT "${IGNIS_RT_ENV};IGNIS_STRESS_FAKE_ONLY=1")
 endif()

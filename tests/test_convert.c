@@ -77,6 +77,8 @@ static void assert_nothing_left(const char *dst)
 static const void *src_data(const ig_st_set *st, const char *fmt, int layer)
 {
     char n[128];
+    /* some names have no %d: the extra argument is ignored, as C allows */
+    // cppcheck-suppress wrongPrintfScanfArgNum
     snprintf(n, sizeof n, fmt, layer);
     const ig_st_tensor *t = ig_st_find(st, n);
     if (!t) fail_msg("stories260K has no tensor %s", n);
@@ -1034,6 +1036,172 @@ static void test_convert_picks_chat_template_and_reports_progress(void **state)
     tu_rmrf(p.root);
 }
 
+/* ------------------------------------------------------------ tokenizer files */
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, n, f) != n) fail_msg("cannot write %s", path);
+    fclose(f);
+}
+
+/* n deterministic pseudo-random bytes; first: the first byte (0x0A passes the
+ * SentencePiece probe, so the protobuf parser itself must refuse the rest). */
+static void write_random(const char *path, size_t n, unsigned char first)
+{
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (unsigned char)x;
+    }
+    b[0] = first;
+    write_bytes(path, b, n);
+    free(b);
+}
+
+/* A tokenizer file that cannot be loaded fails the conversion, with a message naming
+ * the file, even when the loader would have picked another one. */
+static void test_convert_rejects_unloadable_tokenizer_files(void **state)
+{
+    (void)state;
+    TU_ASSET_OR_SKIP(asset, "tokenizers/qwen3/tokenizer.json");
+    char qwen3[4096]; /* tu_asset's buffer is reused */
+    snprintf(qwen3, sizeof qwen3, "%s", asset);
+    tc_model m;
+    tc_model_init(&m, TC_LLAMA2, 3);
+    enum { RANDOM_MODEL, BAD_PROTOBUF_MODEL, TRUNCATED_JSON, NOT_A_BPE_JSON, GOOD_JSON_BAD_MODEL, VOCAB_NO_MERGES };
+    static const char *const needles[][2] = {
+        {"tokenizer.model", "neither a SentencePiece model nor a tiktoken rank file"},
+        {"tokenizer.model", "SentencePiece"},
+        {"tokenizer.json", "JSON"},
+        {"tokenizer.json", "vocab"},
+        {"tokenizer.model", "neither a SentencePiece model nor a tiktoken rank file"},
+        {"merges.txt", "missing"},
+    };
+    for (int c = RANDOM_MODEL; c <= VOCAB_NO_MERGES; c++) {
+        paths p;
+        make_paths(&p, "conv-tok");
+        tc_write(&m, p.hf, NULL, false);
+        char f[2300];
+        if (c == RANDOM_MODEL || c == GOOD_JSON_BAD_MODEL) {
+            snprintf(f, sizeof f, "%s/tokenizer.model", p.hf);
+            write_random(f, 4096, 0x5a);
+        }
+        if (c == BAD_PROTOBUF_MODEL) {
+            snprintf(f, sizeof f, "%s/tokenizer.model", p.hf);
+            write_random(f, 4096, 0x0a);
+        }
+        if (c == TRUNCATED_JSON || c == GOOD_JSON_BAD_MODEL) {
+            size_t n;
+            char *js = tu_read_file(qwen3, &n);
+            assert_non_null(js);
+            snprintf(f, sizeof f, "%s/tokenizer.json", p.hf);
+            write_bytes(f, js, c == TRUNCATED_JSON ? n / 2 : n);
+            free(js);
+        }
+        if (c == NOT_A_BPE_JSON) {
+            snprintf(f, sizeof f, "%s/tokenizer.json", p.hf);
+            tc_write_text(f, "{\"model\": {\"type\": \"BPE\", \"vocab\": [1, 2]}}\n");
+        }
+        if (c == VOCAB_NO_MERGES) {
+            snprintf(f, sizeof f, "%s/vocab.json", p.hf);
+            tc_write_text(f, "{\"a\": 0}\n");
+        }
+        ignis_status s = convert(p.hf, p.ws, "llama2-7b", IGNIS_DTYPE_AUTO, 1);
+        if (s != IGNIS_E_FORMAT)
+            fail_msg("case %d: expected %s, got %s (%s)", c, ignis_status_name(IGNIS_E_FORMAT), ignis_status_name(s),
+                     ignis_last_error());
+        for (int k = 0; k < 2; k++)
+            if (!strstr(ignis_last_error(), needles[c][k]))
+                fail_msg("case %d: message '%s' does not mention '%s'", c, ignis_last_error(), needles[c][k]);
+        assert_nothing_left(p.ws);
+        tu_rmrf(p.root);
+    }
+    /* the same valid tokenizer.json alone converts, and the workspace encodes with it */
+    paths p;
+    make_paths(&p, "conv-tok-ok");
+    tc_write(&m, p.hf, NULL, false);
+    size_t n;
+    char *js = tu_read_file(qwen3, &n), f[2300];
+    snprintf(f, sizeof f, "%s/tokenizer.json", p.hf);
+    write_bytes(f, js, n);
+    free(js);
+    TU_CHECK(convert(p.hf, p.ws, "llama2-7b", IGNIS_DTYPE_AUTO, 1));
+    ignis_tokenizer *t;
+    TU_CHECK(ignis_tokenizer_open(p.ws, &t));
+    int32_t *ids;
+    int k;
+    TU_CHECK(ignis_tokenize(t, "hello", 5, false, true, &ids, &k));
+    assert_true(k > 0);
+    free(ids);
+    ignis_tokenizer_free(t);
+    tu_rmrf(p.root);
+    tc_model_free(&m);
+}
+
+typedef struct warn_log {
+    char text[4096];
+    int n;
+} warn_log;
+
+static void collect_warning(void *user, ignis_log_level level, const char *msg)
+{
+    warn_log *w = user;
+    if (level != IGNIS_LOG_WARN) return;
+    w->n++;
+    size_t used = strlen(w->text);
+    snprintf(w->text + used, sizeof w->text - used, "%s\n", msg);
+}
+
+/* A template of another family converts (the user may know better) but warns; so does a
+ * model name that picks no template. */
+static void test_convert_warns_when_chat_template_does_not_match(void **state)
+{
+    (void)state;
+    static const struct {
+        tc_arch arch;
+        const char *name, *tmpl; /* tmpl: --chat-template, or NULL */
+        const char *warning;     /* NULL: no warning */
+    } cases[] = {
+        {TC_LLAMA2, "internlm2-chat-7b", NULL, "chat template 'internlm2'"},
+        {TC_LLAMA2, "qwen2-7b", NULL, "chat template 'qwen'"},
+        {TC_LLAMA2, "llama3-8b", NULL, "chat template 'llama3'"}, /* a 32k vocabulary is no Llama 3 */
+        {TC_LLAMA2, "llama2-7b", "internlm2", "from --chat-template"},
+        {TC_LLAMA2, "my-model", NULL, "matches no chat template"},
+        {TC_LLAMA2, "llama2-7b", NULL, NULL},
+        {TC_LLAMA2, "my-model", "chatml", NULL},
+        {TC_QWEN2, "qwen2-7b", NULL, NULL},
+        {TC_QWEN2, "llama2-7b", NULL, "chat template 'llama2'"},
+        {TC_INTERNLM2, "internlm2-chat-7b", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        paths p;
+        make_paths(&p, "conv-tmpl-warn");
+        tc_model m;
+        tc_model_init(&m, cases[i].arch, 5);
+        tc_write(&m, p.hf, NULL, false);
+        tc_model_free(&m);
+        warn_log w = {{0}, 0};
+        ignis_set_log(IGNIS_LOG_WARN, collect_warning, &w);
+        ignis_convert_opts o;
+        ignis_convert_opts_init(&o);
+        o.model_name = cases[i].name;
+        o.hf_dir = p.hf;
+        o.dst_path = p.ws;
+        o.chat_template = cases[i].tmpl;
+        ignis_status s = ignis_convert(&o);
+        ignis_set_log(IGNIS_LOG_WARN, NULL, NULL);
+        if (s != IGNIS_OK) fail_msg("case %zu: convert failed: %s", i, ignis_last_error());
+        if (!cases[i].warning && w.n) fail_msg("case %zu (%s): expected no warning, got: %s", i, cases[i].name, w.text);
+        if (cases[i].warning && (w.n != 1 || !strstr(w.text, cases[i].warning)))
+            fail_msg("case %zu (%s): expected one warning with '%s', got %d: %s", i, cases[i].name, cases[i].warning,
+                     w.n, w.text);
+        tu_rmrf(p.root);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1059,6 +1227,8 @@ int main(void)
         cmocka_unit_test(test_convert_rejects_missing_safetensors),
         cmocka_unit_test(test_convert_rejects_truncated_safetensors),
         cmocka_unit_test(test_convert_rejects_bad_json_config),
+        cmocka_unit_test(test_convert_rejects_unloadable_tokenizer_files),
+        cmocka_unit_test(test_convert_warns_when_chat_template_does_not_match),
         cmocka_unit_test(test_convert_rejects_unknown_architecture),
         cmocka_unit_test(test_convert_rejects_missing_tensor),
         cmocka_unit_test(test_convert_rejects_wrong_shape),

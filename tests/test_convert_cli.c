@@ -102,6 +102,53 @@ static void test_cli_convert_writes_tp_ranks(void **state)
     free(err);
 }
 
+/* A tokenizer.model of random bytes fails the conversion (one line naming the file) and
+ * leaves nothing at the destination. */
+static void test_cli_convert_rejects_random_tokenizer_model(void **state)
+{
+    (void)state;
+    char hf[2300], f[2400], args[8192], ws[2300], *out, *err;
+    snprintf(hf, sizeof hf, "%s/hf-badtok", g_root);
+    mkdir(hf, 0755);
+    tc_model m;
+    tc_model_init(&m, TC_LLAMA2, 9);
+    tc_write(&m, hf, NULL, false);
+    tc_model_free(&m);
+    snprintf(f, sizeof f, "%s/tokenizer.model", hf);
+    FILE *fp = fopen(f, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++)
+        fputc((i * 7919 + 13) % 251 + 3, fp);
+    fclose(fp);
+    snprintf(ws, sizeof ws, "%s/ws-badtok", g_root);
+    snprintf(args, sizeof args, "convert llama2-7b '%s' --dst-path '%s'", hf, ws);
+    assert_int_equal(run(args, &out, &err), 1);
+    if (!err || strchr(err, '\n') != err + strlen(err) - 1 || !strstr(err, "tokenizer.model"))
+        fail_msg("expected one line naming tokenizer.model; got: %s", err ? err : "(none)");
+    assert_false(tu_exists(ws));
+    free(out);
+    free(err);
+}
+
+/* A template of another family converts but says so on stderr. */
+static void test_cli_convert_warns_on_template_of_another_family(void **state)
+{
+    (void)state;
+    char args[8192], *out, *err;
+    snprintf(args, sizeof args, "convert internlm2-chat-7b '%s' --dst-path '%s/ws-warn'", g_hf, g_root);
+    int rc = run(args, &out, &err);
+    if (rc != 0) fail_msg("expected exit 0, got %d: %s", rc, err ? err : "");
+    if (!err || !strstr(err, "warning") || !strstr(err, "'internlm2'") || !strstr(err, "does not match"))
+        fail_msg("expected a template warning; got: %s", err ? err : "(none)");
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "convert qwen2-7b '%s' --dst-path='%s/ws-warn'", g_hf, g_root);
+    assert_int_equal(run(args, &out, &err), 0);
+    if (err && strstr(err, "warning")) fail_msg("expected no warning for a matching template; got: %s", err);
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +156,8 @@ int main(void)
         cmocka_unit_test(test_cli_convert_usage_errors_exit_two),
         cmocka_unit_test(test_cli_convert_failure_prints_one_line_and_exits_one),
         cmocka_unit_test(test_cli_convert_writes_tp_ranks),
+        cmocka_unit_test(test_cli_convert_rejects_random_tokenizer_model),
+        cmocka_unit_test(test_cli_convert_warns_on_template_of_another_family),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,10 +8,10 @@ if(NOT IGNIS_GOLDEN_DIR)
   set(IGNIS_GOLDEN_DIR "${CMAKE_BINARY_DIR}/golden")
 endif()
 
-ignis_test(test_tokenizer_golden SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tokenizer_golden.c TIMEOUT 300)
+ignis_test(test_tokenizer_golden SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tokenizer_golden.c TIMEOUT 120)
 set_property(TEST test_tokenizer_golden APPEND PROPERTY ENVIRONMENT "IGNIS_GOLDEN_DIR=${IGNIS_GOLDEN_DIR}")
 
-ignis_test(test_tokenizer_api SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tokenizer_api.c TIMEOUT 120)
+ignis_test(test_tokenizer_api SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_tokenizer_api.c TIMEOUT 120) # ~6-30 s
 
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_FOUND)

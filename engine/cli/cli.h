@@ -15,9 +15,13 @@ typedef struct cli_cmd {
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 } cli_cmd;
 
-/* Prints "ignis: <what>: <last error>" and returns the exit code for a status. */
+/* argv with each "--name=value" split into "--name" "value" (before a bare "--"), so every
+ * command accepts both forms; updates *argc. NULL when out of memory. */
+char **cli_split_equals(int *argc, char **argv);
+/* Prints "ignis: <what>: <last error>" on one line (just the error when it already names
+ * <what>) and returns the exit code for a status. */
 int cli_fail(ignis_status s, const char *what);
-/* Prints a usage error and returns 2. */
+/* Prints a one-line usage error ("ignis CMD: ... (see 'ignis CMD --help')") and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 /* Parses an integer/float option value or reports which flag was bad. */
 bool cli_int(const char *flag, const char *v, long lo, long hi, long *out);

@@ -48,17 +48,9 @@ int cmd_convert(int argc, char **argv)
                 long n;
                 if (!cli_int(a, v, 1, 64, &n)) return 2;
                 o.tp = (int)n;
-            } else {
-                if (!strcmp(v, "auto"))
-                    o.dtype = IGNIS_DTYPE_AUTO;
-                else if (!strcmp(v, "fp16") || !strcmp(v, "float16") || !strcmp(v, "half"))
-                    o.dtype = IGNIS_DTYPE_F16;
-                else if (!strcmp(v, "bf16") || !strcmp(v, "bfloat16"))
-                    o.dtype = IGNIS_DTYPE_BF16;
-                else if (!strcmp(v, "fp32") || !strcmp(v, "float32"))
-                    o.dtype = IGNIS_DTYPE_F32;
-                else
-                    return cli_usage_error("convert", "--dtype must be auto, fp16, bf16 or fp32 (got '%s')", v);
+            } else if (ignis_dtype_parse(v, &o.dtype) != IGNIS_OK) {
+                cli_fail(IGNIS_E_ARG, "--dtype");
+                return 2;
             }
             continue;
         }

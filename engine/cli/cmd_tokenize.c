@@ -54,7 +54,7 @@ static int parse_ids(const char *s, int32_t **ids, int *n)
 {
     int cap = 64, k = 0;
     int32_t *v = malloc((size_t)cap * sizeof *v);
-    if (!v) return -1;
+    if (!v) return fprintf(stderr, "ignis tokenize: out of memory\n"), -1;
     const char *p = s;
     while (*p) {
         if (strchr(" \t\r\n,[]", *p)) {
@@ -72,7 +72,7 @@ static int parse_ids(const char *s, int32_t **ids, int *n)
             int32_t *q = realloc(v, (size_t)(cap *= 2) * sizeof *q);
             if (!q) {
                 free(v);
-                return -1;
+                return fprintf(stderr, "ignis tokenize: out of memory for %d ids\n", cap), -1;
             }
             v = q;
         }
@@ -91,6 +91,76 @@ static void print_ids(const int32_t *ids, int n, bool json)
         printf(json ? (i ? ",%d" : "%d") : (i ? " %d" : "%d"), ids[i]);
     if (json) putchar(']');
     putchar('\n');
+}
+
+/* One jsonl request: {"text": ...} -> {"ids": [...]} (or with decode {"ids": [...]} ->
+ * {"text": ...}). Returns the result object, or NULL after printing one line. */
+static json_t *jsonl_one(const ignis_tokenizer *t, json_t *o, long lineno, bool decode, bool add_special,
+                         bool parse_special, bool skip_special)
+{
+    if (!decode) {
+        json_t *tx = json_object_get(o, "text");
+        if (!json_is_string(tx)) {
+            fprintf(stderr, "ignis tokenize: stdin line %ld: no \"text\" string\n", lineno);
+            return NULL;
+        }
+        int32_t *ids;
+        int n;
+        ignis_status s =
+            ignis_tokenize(t, json_string_value(tx), json_string_length(tx), add_special, parse_special, &ids, &n);
+        if (s != IGNIS_OK) {
+            cli_fail(s, "tokenize");
+            return NULL;
+        }
+        json_t *arr = json_array(), *res = json_object();
+        bool ok = arr && res;
+        for (int i = 0; ok && i < n; i++)
+            ok = json_array_append_new(arr, json_integer(ids[i])) == 0;
+        free(ids);
+        if (!ok || json_object_set_new(res, "ids", arr) != 0) {
+            if (!ok) json_decref(arr);
+            json_decref(res);
+            fprintf(stderr, "ignis tokenize: stdin line %ld: out of memory\n", lineno);
+            return NULL;
+        }
+        return res;
+    }
+    json_t *arr = json_object_get(o, "ids");
+    if (!json_is_array(arr)) {
+        fprintf(stderr, "ignis tokenize: stdin line %ld: no \"ids\" array\n", lineno);
+        return NULL;
+    }
+    size_t n = json_array_size(arr);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids) {
+        fprintf(stderr, "ignis tokenize: stdin line %ld: out of memory for %zu ids\n", lineno, n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > INT32_MAX) {
+            fprintf(stderr, "ignis tokenize: stdin line %ld: \"ids\"[%zu] is not a token id\n", lineno, i);
+            free(ids);
+            return NULL;
+        }
+        ids[i] = (int32_t)json_integer_value(v);
+    }
+    char *text = NULL;
+    size_t tl = 0;
+    ignis_status s = ignis_detokenize(t, ids, (int)n, skip_special, &text, &tl);
+    free(ids);
+    if (s != IGNIS_OK) {
+        cli_fail(s, "detokenize");
+        return NULL;
+    }
+    json_t *res = json_object();
+    if (!res || json_object_set_new(res, "text", json_stringn(text, tl)) != 0) {
+        json_decref(res);
+        res = NULL;
+        fprintf(stderr, "ignis tokenize: stdin line %ld: out of memory\n", lineno);
+    }
+    free(text);
+    return res;
 }
 
 static int run_jsonl(const ignis_tokenizer *t, bool decode, bool add_special, bool parse_special, bool skip_special)
@@ -114,55 +184,21 @@ static int run_jsonl(const ignis_tokenizer *t, bool decode, bool add_special, bo
             rc = 1;
             break;
         }
-        json_t *res = json_object();
-        if (!decode) {
-            json_t *tx = json_object_get(o, "text");
-            if (!json_is_string(tx)) {
-                fprintf(stderr, "ignis tokenize: stdin line %ld: no \"text\" string\n", lineno);
-                json_decref(o);
-                json_decref(res);
-                rc = 1;
-                break;
-            }
-            int32_t *ids;
-            int n;
-            ignis_status s =
-                ignis_tokenize(t, json_string_value(tx), json_string_length(tx), add_special, parse_special, &ids, &n);
-            if (s != IGNIS_OK) {
-                json_decref(o);
-                json_decref(res);
-                rc = cli_fail(s, "tokenize");
-                break;
-            }
-            json_t *arr = json_array();
-            for (int i = 0; i < n; i++)
-                json_array_append_new(arr, json_integer(ids[i]));
-            free(ids);
-            json_object_set_new(res, "ids", arr);
-        } else {
-            json_t *arr = json_object_get(o, "ids");
-            size_t n = json_array_size(arr);
-            int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-            for (size_t i = 0; ids && i < n; i++)
-                ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
-            char *text = NULL;
-            size_t tl = 0;
-            ignis_status s = ids ? ignis_detokenize(t, ids, (int)n, skip_special, &text, &tl) : IGNIS_E_NOMEM;
-            free(ids);
-            if (s != IGNIS_OK) {
-                json_decref(o);
-                json_decref(res);
-                rc = cli_fail(s, "detokenize");
-                break;
-            }
-            json_object_set_new(res, "text", json_stringn(text, tl));
-            free(text);
+        json_t *res = jsonl_one(t, o, lineno, decode, add_special, parse_special, skip_special);
+        json_decref(o);
+        if (!res) {
+            rc = 1;
+            break;
         }
         char *out = json_dumps(res, JSON_COMPACT | JSON_ENSURE_ASCII);
-        if (out) puts(out);
-        free(out);
         json_decref(res);
-        json_decref(o);
+        if (!out) {
+            fprintf(stderr, "ignis tokenize: stdin line %ld: out of memory\n", lineno);
+            rc = 1;
+            break;
+        }
+        puts(out);
+        free(out);
     }
     free(line);
     return rc;
@@ -227,7 +263,7 @@ int cmd_tokenize(int argc, char **argv)
         int32_t *ids;
         int n;
         if (parse_ids(text, &ids, &n) != 0)
-            rc = 2;
+            rc = 2; /* parse_ids said why */
         else {
             char *out;
             size_t ol;
@@ -238,8 +274,13 @@ int cmd_tokenize(int argc, char **argv)
             else {
                 if (json) {
                     json_t *js = json_stringn(out, ol);
-                    char *d = json_dumps(js, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
-                    if (d) puts(d);
+                    char *d = js ? json_dumps(js, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+                    if (d) {
+                        puts(d);
+                    } else {
+                        fprintf(stderr, "ignis tokenize: out of memory\n");
+                        rc = 1;
+                    }
                     free(d);
                     json_decref(js);
                 } else {

@@ -1,5 +1,6 @@
 /* Helpers shared by the subcommands: errors, numeric flags, progress, engine flags. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +8,78 @@
 
 #include "cli.h"
 
+/* argv with every "--name=value" split into "--name" "value", so each command's parser
+ * sees one form. Options are only split before a bare "--" and only when the name is a
+ * plain option name (letters, digits, dashes): "--prompt=a=b" gives "--prompt" "a=b". The
+ * array and the names live until exit, when free_split releases them. */
+static struct {
+    char **argv;
+    char *names;
+} k_split;
+
+static size_t option_name_len(const char *a)
+{
+    if (strncmp(a, "--", 2) != 0) return 0;
+    const char *eq = strchr(a, '=');
+    if (!eq || eq - a < 3) return 0;
+    size_t n = strspn(a + 2, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+    return n == (size_t)(eq - a) - 2 ? (size_t)(eq - a) : 0;
+}
+
+static void free_split(void)
+{
+    free(k_split.argv);
+    free(k_split.names);
+}
+
+char **cli_split_equals(int *argc, char **argv)
+{
+    int n = *argc;
+    size_t bytes = 1;
+    for (int i = 0; i < n; i++)
+        bytes += strlen(argv[i]) + 1;
+    char **out = calloc((size_t)n * 2 + 1, sizeof *out);
+    char *names = malloc(bytes);
+    if (!out || !names) {
+        free(out);
+        free(names);
+        return NULL;
+    }
+    char *w = names;
+    int k = 0;
+    bool options = true;
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && !strcmp(argv[i], "--")) options = false;
+        size_t len = i > 0 && options ? option_name_len(argv[i]) : 0;
+        if (!len) {
+            out[k++] = argv[i];
+            continue;
+        }
+        memcpy(w, argv[i], len);
+        w[len] = 0;
+        out[k++] = w;
+        out[k++] = argv[i] + len + 1;
+        w += len + 1;
+    }
+    out[k] = NULL;
+    k_split.argv = out;
+    k_split.names = names;
+    atexit(free_split);
+    *argc = k;
+    return out;
+}
+
+/* One line: "ignis: <what>: <message>", or "ignis: <message>" when the message already
+ * names <what> (library messages name the file or the operation: "ignis: m: m/config.json:
+ * ..." would say the path twice). */
 int cli_fail(ignis_status s, const char *what)
 {
     const char *msg = ignis_last_error();
-    fprintf(stderr, "ignis: %s: %s\n", what, msg && *msg ? msg : ignis_status_name(s));
+    if (!msg || !*msg) msg = ignis_status_name(s);
+    if (!what || !*what || strstr(msg, what))
+        fprintf(stderr, "ignis: %s\n", msg);
+    else
+        fprintf(stderr, "ignis: %s: %s\n", what, msg);
     return 1;
 }
 
@@ -20,7 +89,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "ignis %s: ", cmd);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(run 'ignis %s --help' for usage)\n", cmd);
+    fprintf(stderr, " (see 'ignis %s --help')\n", cmd);
     va_end(ap);
     return 2;
 }
@@ -38,13 +107,30 @@ bool cli_int(const char *flag, const char *v, long lo, long hi, long *out)
     return true;
 }
 
+/* strtod also reads "nan" and "inf": both are refused here, as no option means anything
+ * by them (a NaN temperature would silently turn sampling into greedy decoding). */
 bool cli_double(const char *flag, const char *v, double *out)
 {
     char *end;
     errno = 0;
     double x = v ? strtod(v, &end) : 0;
-    if (!v || !*v || *end || errno) {
-        fprintf(stderr, "ignis: %s expects a number, got '%s'\n", flag, v ? v : "");
+    if (!v || !*v || *end || errno || !isfinite(x)) {
+        fprintf(stderr, "ignis: %s expects a finite number, got '%s'\n", flag, v ? v : "");
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* A number in a range, one message either way: "--top-p expects a number in (0, 1], got 'x'". */
+static bool cli_double_in(const char *flag, const char *v, double lo, bool lo_open, double hi, const char *range,
+                          double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || errno || !isfinite(x) || (lo_open ? !(x > lo) : !(x >= lo)) || !(x <= hi)) {
+        fprintf(stderr, "ignis: %s expects a number in %s, got '%s'\n", flag, range, v ? v : "");
         return false;
     }
     *out = x;
@@ -99,7 +185,7 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     if (!strcmp(a, "--backend")) {
         NEED_VALUE;
         if (ignis_backend_parse(v, &o->backend) != IGNIS_OK) {
-            cli_usage_error(cmd, "--backend: %s", ignis_last_error());
+            cli_fail(IGNIS_E_ARG, "--backend");
             return -1;
         }
         return 1;
@@ -107,7 +193,7 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     if (!strcmp(a, "--dtype")) {
         NEED_VALUE;
         if (ignis_dtype_parse(v, &o->dtype) != IGNIS_OK) {
-            cli_usage_error(cmd, "--dtype: %s", ignis_last_error());
+            cli_fail(IGNIS_E_ARG, "--dtype");
             return -1;
         }
         return 1;
@@ -127,7 +213,7 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     }
     if (!strcmp(a, "--cache-max-entry-count")) {
         NEED_VALUE;
-        if (!cli_double(a, v, &x) || x <= 0) return -1;
+        if (!cli_double_in(a, v, 0, true, 1e12, "(0, 1e12]", &x)) return -1;
         o->cache_max_entry_count = x;
         return 1;
     }
@@ -185,7 +271,7 @@ int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_
         go->max_new_tokens = (int)n;
         break;
     case 1:
-        if (!cli_double(a, v, &x) || x < 0) return cli_usage_error(cmd, "--temperature must be >= 0"), -1;
+        if (!cli_double_in(a, v, 0, false, 1e6, "[0, 1e6]", &x)) return -1;
         go->sampling.temperature = (float)x;
         break;
     case 2:
@@ -193,11 +279,11 @@ int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_
         go->sampling.top_k = (int)n;
         break;
     case 3:
-        if (!cli_double(a, v, &x) || x <= 0 || x > 1) return cli_usage_error(cmd, "--top-p must be in (0, 1]"), -1;
+        if (!cli_double_in(a, v, 0, true, 1, "(0, 1]", &x)) return -1;
         go->sampling.top_p = (float)x;
         break;
     case 4:
-        if (!cli_double(a, v, &x) || x <= 0) return cli_usage_error(cmd, "--repetition-penalty must be > 0"), -1;
+        if (!cli_double_in(a, v, 0, true, 1e6, "(0, 1e6]", &x)) return -1;
         go->sampling.repetition_penalty = (float)x;
         break;
     default: {
@@ -205,7 +291,7 @@ int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_
         errno = 0;
         unsigned long long seed = strtoull(v, &end, 10);
         if (*end || !*v || v[0] == '-' || errno)
-            return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", v), -1;
+            return fprintf(stderr, "ignis: --seed expects a non-negative integer, got '%s'\n", v), -1;
         go->sampling.seed = seed;
         if (seeded) *seeded = true;
     }

@@ -22,6 +22,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if (!(argv = cli_split_equals(&argc, argv))) return fprintf(stderr, "ignis: out of memory\n"), 1;
     if (argc < 2) {
         usage(stderr);
         return 2;

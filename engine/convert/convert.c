@@ -22,6 +22,7 @@
 #include "core/crc32c.h"
 #include "core/error.h"
 #include "model/workspace.h"
+#include "tokenizer/tok_check.h"
 
 void ignis_convert_opts_init(ignis_convert_opts *o)
 {
@@ -36,6 +37,37 @@ static const char *template_for_name(const char *model_name)
 {
     const char *t = ignis_chat_template_for_model(model_name);
     return t ? t : "base";
+}
+
+/* The architecture a built-in template's special tokens belong to; -1: any (base, chatml). */
+static int template_arch(const char *tmpl)
+{
+    if (!strcmp(tmpl, "internlm2")) return IG_ARCH_INTERNLM2;
+    if (!strcmp(tmpl, "qwen")) return IG_ARCH_QWEN2;
+    if (!strcmp(tmpl, "llama2") || !strcmp(tmpl, "llama3")) return IG_ARCH_LLAMA;
+    return -1;
+}
+
+/* A template of another family still converts (the user may know better), but chatting
+ * with it would feed the model tokens it never saw: say so, and say how to choose. */
+static void warn_template_mismatch(const ignis_convert_opts *o, const char *tmpl, const char *tmpl_file,
+                                   const ig_config *c)
+{
+    if (tmpl_file[0]) return; /* a user's own template file: nothing to compare */
+    if (!o->chat_template && !ignis_chat_template_for_model(o->model_name))
+        ig_log(IGNIS_LOG_WARN,
+               "convert: model name '%s' matches no chat template (known families: internlm2, llama2, llama3, qwen, "
+               "chatml); the workspace gets 'base' (no chat formatting); choose one with --chat-template",
+               o->model_name);
+    int want = template_arch(tmpl);
+    bool vocab_mismatch =
+        (!strcmp(tmpl, "llama3") && c->vocab_size < 128000) || (!strcmp(tmpl, "llama2") && c->vocab_size >= 128000);
+    if ((want >= 0 && want != (int)c->arch) || vocab_mismatch)
+        ig_log(IGNIS_LOG_WARN,
+               "convert: chat template '%s' (%s) does not match the checkpoint (%s, vocabulary %d); "
+               "choose the template with --chat-template or the model name",
+               tmpl, o->chat_template ? "from --chat-template" : "chosen from the model name", c->architecture,
+               c->vocab_size);
 }
 
 static bool valid_template_name(const char *s)
@@ -462,6 +494,15 @@ ignis_status ignis_convert(const ignis_convert_opts *o)
     ig_dtype md;
     ignis_status st = ig_hf_ckpt_open(&ck, o->hf_dir);
     if (st == IGNIS_OK) st = ig_hf_plan(&ck, dtype, o->tp, &plan, &n, &md);
+    /* before any byte is written: a workspace must not carry a tokenizer it cannot load */
+    int tok_vocab = 0;
+    if (st == IGNIS_OK && (st = ig_tokenizer_check_dir(o->hf_dir, &tok_vocab)) != IGNIS_OK)
+        st = ig_err_prefix(st, "tokenizer: ");
+    if (st == IGNIS_OK && tok_vocab > ck.cfg.vocab_size)
+        ig_log(IGNIS_LOG_WARN,
+               "convert: %s: the tokenizer has %d tokens but the model's vocabulary is %d: ids past it cannot be run",
+               o->hf_dir, tok_vocab, ck.cfg.vocab_size);
+    if (st == IGNIS_OK) warn_template_mismatch(o, tmpl, tmpl_file, &ck.cfg);
     if (st == IGNIS_OK) {
         remove_stale_temps(dst);
         char tmp[4096];

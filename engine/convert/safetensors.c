@@ -371,8 +371,7 @@ void ig_st_close(ig_st_set *set)
 
 const ig_st_tensor *ig_st_find(const ig_st_set *set, const char *name)
 {
-    ig_st_tensor key;
-    key.name = name;
+    ig_st_tensor key = {.name = name};
     if (!set->n_tensors) return NULL;
     return bsearch(&key, set->tensors, (size_t)set->n_tensors, sizeof key, cmp_name);
 }

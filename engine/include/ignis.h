@@ -176,6 +176,9 @@ typedef struct ignis_sampling {
     uint64_t seed;            /* same seed, same model, same input: same output */
 } ignis_sampling;
 void ignis_sampling_init(ignis_sampling *s); /* greedy, no penalties, seed 0 */
+/* IGNIS_E_ARG unless temperature is finite, top_p finite and > 0, repetition_penalty finite
+ * and > 0 (NaN or infinity would silently turn sampling or a filter off). */
+ignis_status ignis_sampling_validate(const ignis_sampling *s);
 
 /* ------------------------------------------------ single sequence (direct path)
  * One sequence with its own KV cache, evaluated on the calling thread: logits for tests,
@@ -241,7 +244,8 @@ ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_promp
                                 ignis_gen_stats *stats);
 
 /* Deterministic sampler over a logits row, shared by all backends' host paths:
- * `history` feeds the repetition penalty; `step` picks the random draw for `seed`. */
+ * `history` feeds the repetition penalty; `step` picks the random draw for `seed`.
+ * Returns -1 when vocab <= 0 or ignis_sampling_validate(s) fails (message set). */
 int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling *s, const int32_t *history,
                             int n_history, uint64_t step);
 

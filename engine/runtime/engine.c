@@ -168,10 +168,7 @@ static ignis_status check_params(const ignis_engine *e, const ignis_request_para
         return ig_err(IGNIS_E_ARG, "request: stop words need a tokenizer and this model has none (use stop ids)");
     for (int i = 0; i < p->n_stop_words; i++)
         if (!p->stop_words[i] || !p->stop_words[i][0]) return ig_err(IGNIS_E_ARG, "request: stop word %d is empty", i);
-    const ignis_sampling *s = &p->sampling;
-    if (!(s->temperature == s->temperature) || !(s->top_p > 0.0f) || !(s->repetition_penalty > 0.0f))
-        return ig_err(IGNIS_E_ARG, "request: bad sampling (temperature %g, top_p %g, repetition_penalty %g)",
-                      (double)s->temperature, (double)s->top_p, (double)s->repetition_penalty);
+    if (ignis_sampling_validate(&p->sampling) != IGNIS_OK) return ig_err_prefix(IGNIS_E_ARG, "request: ");
     return IGNIS_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "ignis.h"
 #include "model/synth_fn.h"
 
@@ -28,6 +29,23 @@ void ignis_sampling_init(ignis_sampling *s)
     s->top_k = 0;
     s->top_p = 1.0f;
     s->repetition_penalty = 1.0f;
+}
+
+/* NaN compares false with everything, so an unchecked NaN silently turns a filter off
+ * (top_p), sampling into greedy (temperature) or a penalty into none: every caller-given
+ * value is checked here once, and the API entry points call this before queueing work. */
+ignis_status ignis_sampling_validate(const ignis_sampling *s)
+{
+    if (!s) return ig_err(IGNIS_E_ARG, "sampling: NULL parameters");
+    if (!isfinite(s->temperature))
+        return ig_err(IGNIS_E_ARG, "sampling: temperature is %g; expected a finite number (<= 0: greedy)",
+                      (double)s->temperature);
+    if (!isfinite(s->top_p) || !(s->top_p > 0.0f))
+        return ig_err(IGNIS_E_ARG, "sampling: top_p is %g; expected a finite number > 0 (>= 1: off)", (double)s->top_p);
+    if (!isfinite(s->repetition_penalty) || !(s->repetition_penalty > 0.0f))
+        return ig_err(IGNIS_E_ARG, "sampling: repetition_penalty is %g; expected a finite number > 0 (1: off)",
+                      (double)s->repetition_penalty);
+    return IGNIS_OK;
 }
 
 typedef struct cand {
@@ -55,6 +73,7 @@ int32_t ignis_sample_logits(const float *logits, int vocab, const ignis_sampling
                             int n_history, uint64_t step)
 {
     if (vocab <= 0) return -1;
+    if (ignis_sampling_validate(s) != IGNIS_OK) return -1;
     float *l = malloc(sizeof(float) * (size_t)vocab);
     if (!l) return argmax(logits, vocab); /* degrade to greedy rather than fail a step */
     memcpy(l, logits, sizeof(float) * (size_t)vocab);

@@ -176,6 +176,7 @@ ignis_status ignis_seq_generate(ignis_seq *s, const int32_t *prompt, int n_promp
     ignis_gen_stats st_local;
     ignis_gen_stats *st = stats ? stats : &st_local;
     memset(st, 0, sizeof *st);
+    if (ignis_sampling_validate(&opts->sampling) != IGNIS_OK) return ig_err_prefix(IGNIS_E_ARG, "ignis_seq_generate: ");
     IG_TRY(append(s, prompt, n_prompt));
     if (s->n_tokens == s->n_eval)
         return ig_err(IGNIS_E_ARG, "nothing to generate from: the prompt is empty and no token is pending");

@@ -364,6 +364,7 @@ static void test_sched_session_prefills_only_new_tokens_and_end_frees(void **st)
     (void)st;
     env v;
     env_open(&v, 64, 8, 8, 512, 0);
+    fake_backend_delay(v.fm.backend, 20000); /* turn 1 must still be running at the second submit */
     int32_t a[30], b[12], ctx[128];
     make_prompt(a, 30, 11);
     make_prompt(b, 12, 12);
@@ -383,6 +384,7 @@ static void test_sched_session_prefills_only_new_tokens_and_end_frees(void **st)
         fail_msg("second request on a busy session: expected invalid state, got %s", ignis_status_name(s));
     rt_out o1;
     rt_collect(r, &o1);
+    fake_backend_delay(v.fm.backend, 0);
     ignis_request_release(r);
     int32_t want1[16];
     reference(&v, a, 30, 9, true, want1);
