@@ -124,14 +124,35 @@ static enum MHD_Result h_encode(srv_conn *c, struct MHD_Connection *conn)
     return srv_respond_json(c, conn, 200, r);
 }
 
-/* 503 + Retry-After when --max-waiting requests already wait. */
+/* Requests of this server not yet admitted by the scheduler. Counted here rather than
+ * read from the engine's statistics, which are a snapshot of its last step and would let
+ * a burst slip past the limit. */
+static int count_waiting(ignis_server *s)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->jobs_mu);
+    for (int i = 0; i < s->n_jobs; i++) {
+        srv_job *j = s->jobs[i];
+        pthread_mutex_lock(&j->mu);
+        if (j->req && !j->done) {
+            ignis_request_result r;
+            ignis_request_get_result(j->req, &r);
+            n += r.queue_s < 0;
+        }
+        pthread_mutex_unlock(&j->mu);
+    }
+    pthread_mutex_unlock(&s->jobs_mu);
+    return n;
+}
+
+/* 503 + Retry-After when --max-waiting requests already wait (preempted ones included). */
 static bool queue_full(ignis_server *s, int *waiting)
 {
     if (s->opts.max_waiting <= 0) return false;
     ignis_engine_stats st;
-    if (ignis_engine_get_stats(s->engine, &st) != IGNIS_OK) return false;
-    *waiting = st.waiting;
-    return st.waiting >= s->opts.max_waiting;
+    int own = count_waiting(s);
+    *waiting = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK && st.waiting > own ? st.waiting : own;
+    return *waiting >= s->opts.max_waiting;
 }
 
 /* interactive: which engine session the turn runs in, and whether it ends after. */
@@ -194,13 +215,14 @@ static enum MHD_Result generate(srv_conn *c, struct MHD_Connection *conn, srv_ki
     }
     int history = 0;
     if (kind == SRV_INTERACTIVE) bind_session(s, &g, j, &history);
-    if (!srv_build_prompt(s, &g, history, &e) || !srv_job_submit(j, &g, &e)) {
+    bool built = srv_build_prompt(s, &g, history, &e);
+    j->prompt_tokens = g.n_ids; /* before submit: the engine's thread reads them */
+    j->history_tokens = history;
+    if (!built || !srv_job_submit(j, &g, &e)) {
         srv_gen_free(&g);
         srv_job_unref(j);
         return respond_err(c, conn, &e);
     }
-    j->prompt_tokens = g.n_ids;
-    j->history_tokens = history;
     c->prompt_tokens = g.n_ids;
     c->job = j;
     bool stream = g.stream;

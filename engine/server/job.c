@@ -94,6 +94,8 @@ static void job_on_event(void *user, ignis_request *req, const ignis_event *ev)
     if (ev->type != IGNIS_EVENT_FINISHED && ev->type != IGNIS_EVENT_ERROR) return;
     ignis_request_result res;
     ignis_request_get_result(req, &res);
+    /* before the client hears of the end, so its next turn sees the session grown */
+    session_after_turn(j, ev->type == IGNIS_EVENT_ERROR ? IGNIS_FINISH_ERROR : ev->finish_reason);
     pthread_mutex_lock(&j->mu);
     if (ev->type == IGNIS_EVENT_FINISHED) sbuf_add(&j->pending, ev->text, ev->text_len);
     j->result = res;
@@ -105,7 +107,6 @@ static void job_on_event(void *user, ignis_request *req, const ignis_event *ev)
     wake_locked(j);
     pthread_mutex_unlock(&j->mu);
     srv_metrics_request_done(&j->srv->metrics, &res);
-    session_after_turn(j, j->finish_reason);
     ignis_request_release(req); /* allowed from the request's own callback */
     srv_job_unref(j);           /* the engine's reference */
 }

@@ -2,6 +2,7 @@
 #include "server/metrics.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* vLLM's bucket bounds, so the same dashboards and SLO queries work. */
@@ -97,10 +98,12 @@ static void gauge(wctx *w, const char *name, const char *help, double v)
     w->ok &= sbuf_printf(w->out, "ignis:%s{%s} %.17g\n", name, w->label, v);
 }
 
-/* Counter families are named without _total in TYPE lines; samples carry _total. */
+/* Text format 0.0.4: a counter's HELP/TYPE lines name the sample, _total included. */
 static void counter(wctx *w, const char *name, const char *help, uint64_t v)
 {
-    head(w, name, "counter", help);
+    char full[128];
+    snprintf(full, sizeof full, "%s_total", name);
+    head(w, full, "counter", help);
     w->ok &= sbuf_printf(w->out, "ignis:%s_total{%s} %llu\n", name, w->label, (unsigned long long)v);
 }
 
@@ -174,11 +177,11 @@ bool srv_metrics_write(srv_metrics *m, const ignis_engine_stats *st, const char 
             m->prompt_tokens);
     counter(&w, "generation_tokens", "Number of generation tokens processed.", m->generation_tokens);
     static const char *fin[SRV_FIN_N] = {"stop", "length", "abort", "error"};
-    head(&w, "request_success", "counter", "Count of finished requests by finish reason.");
+    head(&w, "request_success_total", "counter", "Count of finished requests by finish reason.");
     for (int i = 0; i < SRV_FIN_N; i++)
         w.ok &= sbuf_printf(out, "ignis:request_success_total{%s,finished_reason=\"%s\"} %llu\n", label, fin[i],
                             (unsigned long long)m->finished[i]);
-    head(&w, "http_responses", "counter", "HTTP responses by status class.");
+    head(&w, "http_responses_total", "counter", "HTTP responses by status class.");
     for (int k = 1; k <= 5; k++)
         w.ok &= sbuf_printf(out, "ignis:http_responses_total{%s,status=\"%dxx\"} %llu\n", label, k,
                             (unsigned long long)m->http_status[k]);
