@@ -462,10 +462,12 @@ static void test_full_queue_is_503_and_disconnects_free_kv(void **st)
 
     su_resp r = su_http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}", NULL);
     if (r.status != 503)
-        fail_msg("queue full: expected 503, got %ld; now running %g, waiting %g, aborted %g, finished by length %g",
+        fail_msg("queue full: expected 503, got %ld; now running %g, waiting %g; ended: abort %g, length %g, error "
+                 "%g, stop %g; A received %zu bytes",
                  r.status, su_metric(f.port, "ignis:num_requests_running"),
                  su_metric(f.port, "ignis:num_requests_waiting"), aborted_count(f.port, "abort"),
-                 aborted_count(f.port, "length"));
+                 aborted_count(f.port, "length"), aborted_count(f.port, "error"), aborted_count(f.port, "stop"),
+                 a.bytes);
     su_expect_error(&r, 503, "queue full");
     if (!strstr(r.headers, "Retry-After:")) fail_msg("503 without Retry-After: %s", r.headers);
     su_resp_free(&r);
