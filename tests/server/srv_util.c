@@ -105,6 +105,11 @@ su_resp su_http(int port, const char *method, const char *path, const char *body
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(hs);
     curl_easy_cleanup(c);
+    if (rc != CURLE_OK) { /* the failure in the body, for the test's message */
+        free(b.p);
+        b.p = strdup(curl_easy_strerror(rc));
+        b.n = strlen(b.p);
+    }
     r.body = b.p ? b.p : calloc(1, 1);
     r.len = b.n;
     r.headers = h.p ? h.p : calloc(1, 1);

@@ -445,12 +445,12 @@ static void test_full_queue_is_503_and_disconnects_free_kv(void **st)
     o.max_waiting = 1;
     ignis_engine_opts eo;
     ignis_engine_opts_init(&eo);
-    eo.max_batch_size = 1; /* one runs, one waits, the third is turned away */
-    eo.session_len = 4096;
+    eo.max_batch_size = 1;  /* one runs, one waits, the third is turned away */
+    eo.session_len = 16384; /* long enough that A and B are still running when the checks run */
     su_start(&f, &o, &eo);
     struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
     CURLM *m = curl_multi_init();
-    static const char *longreq = "{\"prompt\":\"Once upon a time\",\"max_tokens\":4000,\"ignore_eos\":true%s}";
+    static const char *longreq = "{\"prompt\":\"Once upon a time\",\"max_tokens\":16000,\"ignore_eos\":true%s}";
     char b1[256], b2[256];
     snprintf(b1, sizeof b1, longreq, ",\"stream\":true");
     snprintf(b2, sizeof b2, longreq, "");
@@ -462,22 +462,30 @@ static void test_full_queue_is_503_and_disconnects_free_kv(void **st)
 
     su_resp r = su_http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}", NULL);
     if (r.status != 503)
-        fail_msg("queue full: expected 503, got %ld; now running %g, waiting %g; ended: abort %g, length %g, error "
-                 "%g, stop %g; A received %zu bytes",
-                 r.status, su_metric(f.port, "ignis:num_requests_running"),
-                 su_metric(f.port, "ignis:num_requests_waiting"), aborted_count(f.port, "abort"),
-                 aborted_count(f.port, "length"), aborted_count(f.port, "error"), aborted_count(f.port, "stop"),
-                 a.bytes);
+        fail_msg(
+            "queue full: expected 503, got %ld (%s); now running %g, waiting %g; ended: abort %g, length %g, error "
+            "%g, stop %g; A received %zu bytes; generated %g tokens, e2e sum %g s",
+            r.status, r.body, su_metric(f.port, "ignis:num_requests_running"),
+            su_metric(f.port, "ignis:num_requests_waiting"), aborted_count(f.port, "abort"),
+            aborted_count(f.port, "length"), aborted_count(f.port, "error"), aborted_count(f.port, "stop"), a.bytes,
+            su_metric(f.port, "ignis:generation_tokens_total"),
+            su_metric(f.port, "ignis:e2e_request_latency_seconds_sum"));
     su_expect_error(&r, 503, "queue full");
     if (!strstr(r.headers, "Retry-After:")) fail_msg("503 without Retry-After: %s", r.headers);
     su_resp_free(&r);
-    assert_true(su_metric(f.port, "ignis:num_requests_running") == 1);
+    if (su_metric(f.port, "ignis:num_requests_running") != 1)
+        fail_msg("after the 503: running %g, waiting %g, aborted %g, length %g",
+                 su_metric(f.port, "ignis:num_requests_running"), su_metric(f.port, "ignis:num_requests_waiting"),
+                 aborted_count(f.port, "abort"), aborted_count(f.port, "length"));
     assert_true(su_metric(f.port, "ignis:kv_cache_blocks_used") > 0);
 
     /* the queued client hangs up: its request goes, the running one stays */
     drop_xfer(m, &b);
     if (!pump_until(m, none_waiting, &f.port)) fail_msg("the abandoned queued request stayed queued");
-    assert_true(su_metric(f.port, "ignis:num_requests_running") == 1);
+    if (su_metric(f.port, "ignis:num_requests_running") != 1)
+        fail_msg("after the queued client left: running %g, waiting %g, aborted %g, length %g",
+                 su_metric(f.port, "ignis:num_requests_running"), su_metric(f.port, "ignis:num_requests_waiting"),
+                 aborted_count(f.port, "abort"), aborted_count(f.port, "length"));
     /* the streaming client hangs up mid-stream */
     drop_xfer(m, &a);
     if (!su_wait_idle(f.port, 30)) fail_msg("requests of gone clients still run");
