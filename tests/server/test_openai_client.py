@@ -285,6 +285,11 @@ def main():
                 print(f"[FAIL] {t.__name__}: {type(e).__name__}: {e}", flush=True)
     finally:
         s.stop()
+    # under ASan/UBSan the server reports memory errors, leaks and undefined behaviour here
+    bad = [line for line in s.log if "Sanitizer" in line or "runtime error:" in line]
+    if bad:
+        failed += 1
+        print("[FAIL] the server's log has sanitizer reports:\n" + "".join(s.log[-60:]), flush=True)
     print(f"{len(tests) - failed}/{len(tests)} passed")
     return 1 if failed else 0
 
