@@ -515,6 +515,45 @@ ignis_status ignis_chat_template_for_path(const char *model_path, const char *ov
  * "Meta-Llama-3-8B-Instruct", "Qwen2-7B-Instruct", ...); NULL when none matches. */
 const char *ignis_chat_template_for_model(const char *model_name);
 
+/* ------------------------------------------------------------------ server
+ * An OpenAI-compatible HTTP server over the request API (what `ignis serve api_server`
+ * runs): /v1/models, /v1/completions, /v1/chat/completions, /v1/chat/interactive,
+ * /v1/encode, /health, /metrics. engine/server/README.md documents the endpoints, their
+ * parameters, errors and metrics. The server listens from ignis_server_start on; until a
+ * model is attached every endpoint but /health and /metrics answers 503 (/health too). */
+
+typedef struct ignis_server ignis_server;
+
+typedef struct ignis_server_opts {
+    const char *host;            /* address to bind (IPv4 or IPv6 literal); NULL: "0.0.0.0" */
+    int port;                    /* 0: a free port, read back with ignis_server_port */
+    const char *model_name;      /* served name (/v1/models, "model" checks); NULL: model_path's last part */
+    const char *model_path;      /* where the model came from: finds its chat template */
+    const char *chat_template;   /* NULL: the model's; else a name or a file (ignis_chat_template_for_path) */
+    const char *const *api_keys; /* n_api_keys > 0: /v1/ requests need "Authorization: Bearer KEY" */
+    int n_api_keys;
+    size_t max_body_bytes; /* larger request bodies get 413; 0: 16 MiB */
+    int max_waiting;       /* requests queued beyond this get 503 + Retry-After; 0: no limit */
+    int max_connections;   /* concurrent connections; 0: 16384 (needs as many file descriptors) */
+    int http_threads;      /* threads serving HTTP; 0: 1 */
+    bool access_log;       /* one line per request through the log sink, level INFO */
+} ignis_server_opts;
+void ignis_server_opts_init(ignis_server_opts *o);
+
+/* Binds and starts serving (503 until ignis_server_attach). Strings in opts are copied. */
+ignis_status ignis_server_start(const ignis_server_opts *opts, ignis_server **out);
+/* Creates the engine over m (engine opts as for ignis_engine_create; NULL: the model's)
+ * and starts answering requests. m must outlive the server. */
+ignis_status ignis_server_attach(ignis_server *s, ignis_model *m, const ignis_engine_opts *eo);
+/* The port bound (the chosen one when opts.port was 0). */
+int ignis_server_port(const ignis_server *s);
+/* A snapshot of the attached engine's statistics (IGNIS_E_STATE before attach). */
+ignis_status ignis_server_stats(ignis_server *s, ignis_engine_stats *out);
+/* Graceful stop: stops accepting connections, ends in-flight requests (streams get their
+ * finish_reason "abort" and [DONE]), waits up to drain_ms for responses to go out, then
+ * frees everything (the engine included; the model stays the caller's). NULL is a no-op. */
+void ignis_server_stop(ignis_server *s, int drain_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,109 @@
+/*
+ * The prompt of a generation request as token ids: chat messages rendered with the
+ * model's chat template (whose stop words join the request's `stop`), text tokenized with
+ * BOS as the template or a fresh sequence wants, and the session-length check that turns
+ * a too-long prompt into a 400 naming the limits.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+static bool fail(srv_error *e, int status, const char *param, const char *code, const char *msg)
+{
+    e->status = status;
+    e->type = "invalid_request_error";
+    e->param = param;
+    e->code = code;
+    snprintf(e->message, sizeof e->message, "%s", msg);
+    return false;
+}
+
+static bool add_template_stops(ignis_server *s, srv_gen *g)
+{
+    if (s->n_tmpl_stops <= 0) return true;
+    char **w = realloc(g->stops, sizeof(char *) * (size_t)(g->n_stops + s->n_tmpl_stops));
+    if (!w) return false;
+    g->stops = w;
+    for (int i = 0; i < s->n_tmpl_stops; i++) {
+        if (!s->tmpl_stops[i] || !*s->tmpl_stops[i]) continue;
+        if (!(w[g->n_stops] = strdup(s->tmpl_stops[i]))) return false;
+        g->n_stops++;
+    }
+    return true;
+}
+
+/* Chat: the template's rendering of the messages, opened for the assistant. */
+static char *render_chat(ignis_server *s, srv_gen *g, srv_error *e)
+{
+    char *msgs = json_dumps(g->messages, JSON_COMPACT);
+    char *vars = g->template_vars ? json_dumps(g->template_vars, JSON_COMPACT) : NULL;
+    char *text = NULL;
+    ignis_status st = msgs ? ignis_chat_render_json(s->tmpl, msgs, vars, true, &text) : IGNIS_E_NOMEM;
+    free(msgs);
+    free(vars);
+    if (st != IGNIS_OK) {
+        char m[512];
+        snprintf(m, sizeof m, "the chat template '%s' cannot render these messages: %s",
+                 ignis_chat_template_name(s->tmpl), ignis_last_error());
+        fail(e, st == IGNIS_E_NOMEM ? 500 : 400, "messages", NULL, m);
+        return NULL;
+    }
+    return text;
+}
+
+static bool check_length(ignis_server *s, srv_gen *g, int history, srv_error *e)
+{
+    long long total = (long long)history + g->n_ids;
+    char m[512];
+    if (total >= s->session_len) {
+        char hist[64] = "";
+        if (history) snprintf(hist, sizeof hist, " (after %d tokens of history)", history);
+        snprintf(m, sizeof m,
+                 "This model's maximum context length is %d tokens. However, your prompt has %d tokens%s; shorten it",
+                 s->session_len, g->n_ids, hist);
+        return fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", "context_length_exceeded", m);
+    }
+    if (g->p.max_new_tokens > 0 && total + g->p.max_new_tokens > s->session_len) {
+        snprintf(m, sizeof m,
+                 "This model's maximum context length is %d tokens. However, you requested %lld tokens (%lld in the "
+                 "prompt and history, %d in the completion); lower max_tokens",
+                 s->session_len, total + g->p.max_new_tokens, total, g->p.max_new_tokens);
+        return fail(e, 400, "max_tokens", "context_length_exceeded", m);
+    }
+    return true;
+}
+
+bool srv_build_prompt(ignis_server *s, srv_gen *g, int history_tokens, srv_error *e)
+{
+    char *rendered = NULL;
+    const char *text = g->prompt_text;
+    bool bos = history_tokens == 0; /* a sequence starts with BOS, a session's next turn not */
+    if (g->kind == SRV_CHAT) {
+        if (!add_template_stops(s, g)) return fail(e, 500, NULL, NULL, "out of memory");
+        if (!(rendered = render_chat(s, g, e))) return false;
+        text = rendered;
+        bos = ignis_chat_template_wants_bos(s->tmpl);
+    }
+    if (text) {
+        if (!s->tok) {
+            free(rendered);
+            return fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", NULL,
+                        "this model has no tokenizer: give the prompt as an array of token ids");
+        }
+        ignis_status st = ignis_tokenize(s->tok, text, strlen(text), bos, true, &g->ids, &g->n_ids);
+        free(rendered);
+        if (st != IGNIS_OK) return fail(e, 400, "prompt", NULL, ignis_last_error());
+    }
+    if (g->n_stops > 0 && !s->tok) return fail(e, 400, "stop", NULL, "this model has no tokenizer: 'stop' needs one");
+    for (int i = 0; i < g->n_ids; i++)
+        if (g->ids[i] < 0 || g->ids[i] >= s->info.vocab_size) {
+            char m[256];
+            snprintf(m, sizeof m, "prompt token id %d at position %d is outside the vocabulary [0, %d)", g->ids[i], i,
+                     s->info.vocab_size);
+            return fail(e, 400, "prompt", NULL, m);
+        }
+    if (g->n_ids == 0 && history_tokens == 0) return fail(e, 400, "prompt", NULL, "the prompt is empty");
+    return check_length(s, g, history_tokens, e);
+}
