@@ -84,7 +84,7 @@ int bench_csv_read(const char *path, bench_table *out)
         return -1;
     }
     struct csv_parser p;
-    csv_init(&p, CSV_STRICT | CSV_APPEND_NULL);
+    csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL);
     reader r = {.t = out};
     char buf[65536];
     size_t n;

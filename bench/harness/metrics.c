@@ -35,7 +35,7 @@ int bench_slo_parse(const char *s, bench_slo *out)
         char key[16];
         double v;
         int used = 0;
-        if (sscanf(p, "%15[a-z]:%lf%n", key, &v, &used) != 2 || v <= 0) {
+        if (sscanf(p, "%15[a-z0-9]:%lf%n", key, &v, &used) != 2 || v <= 0) {
             bench_err("--slo: expected ttft:MS,tpot:MS,e2e:MS (positive milliseconds), got '%s'", s);
             return -1;
         }
