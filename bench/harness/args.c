@@ -191,9 +191,10 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
         } else if (!strcmp(f, "--dataset-path")) {
             VAL();
             a->ds.path = v;
-        } else if (!strcmp(f, "--num-prompts"))
+        } else if (!strcmp(f, "--num-prompts")) {
             INT(a->ds.num_prompts, 1, 10000000);
-        else if (!strcmp(f, "--random-input-len"))
+            a->num_prompts_given = true;
+        } else if (!strcmp(f, "--random-input-len"))
             INT(a->ds.input_len, 1, 1 << 24);
         else if (!strcmp(f, "--random-output-len"))
             INT(a->ds.output_len, 1, 1 << 24);

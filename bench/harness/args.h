@@ -21,6 +21,7 @@ typedef struct bench_args {
     bench_ds_opts ds;
     bench_replay_opts rp;
     bool progress;
+    bool num_prompts_given; /* the embedded default keeps a given --num-prompts */
     /* sweeps: every combination of these (throughput, serving) */
     int conc[BENCH_MAX_LIST], n_conc;
     double rate[BENCH_MAX_LIST];

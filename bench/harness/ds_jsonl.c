@@ -39,6 +39,10 @@ static int each_line(const bench_ds_opts *o, bench_workload *w, line_fn fn)
         json_decref(obj);
         if (rc) break;
     }
+    if (!rc && ferror(f)) {
+        bench_err("cannot read %s (a directory?)", o->path);
+        rc = -1;
+    }
     free(buf);
     fclose(f);
     if (rc) bench_workload_free(w);

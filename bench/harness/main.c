@@ -257,15 +257,14 @@ static int mode_default(bench_args *a)
         bool gpu = !strcmp(info.backend, "cuda");
         ignis_model_close(probe);
         a->model = gpu ? "synthetic:llama2-7b" : "synthetic:tiny";
-        if (gpu) {
-            /* 7B on one GPU: 1,000 requests, 128 in / 128 out, up to 256 at once */
-            a->ds.num_prompts = 1000;
-            a->conc[0] = 256;
-        } else {
-            a->ds.num_prompts = 200;
-            a->conc[0] = 32;
+        bool conc_given = a->n_conc > 1 || a->conc[0] > 0;
+        /* 7B on one GPU: 1,000 requests of 128 in / 128 out, up to 256 at once; tiny on
+         * the CPU: 200 requests, up to 32 at once (each about a minute) */
+        if (!a->num_prompts_given) a->ds.num_prompts = gpu ? 1000 : 200;
+        if (!conc_given) {
+            a->conc[0] = gpu ? 256 : 32;
+            a->n_conc = 1;
         }
-        a->n_conc = 1;
     }
     mkdir("reports", 0755);
     if (!a->output) {

@@ -154,6 +154,8 @@ static void test_jsonl_errors_name_file_and_line(void **st)
     expect_error(&o, "e5.jsonl:1: expected a JSON object");
     o.path = bt_write(g_tmp, "e6.jsonl", "{\"prompt\": \"x\", \"prompt_ids\": [1], \"max_new_tokens\": 2}\n");
     expect_error(&o, "e6.jsonl:1: give exactly one");
+    o.path = g_tmp; /* a directory opens but cannot be read */
+    expect_error(&o, "cannot read");
 }
 
 static void test_multiturn_keeps_conversations_in_order(void **st)
