@@ -20,9 +20,9 @@ static int setup(void **st)
     g_port = bt_free_port();
     char port[16];
     snprintf(port, sizeof port, "%d", g_port);
-    char *argv[] = {getenv("IGNIS_BIN"), "serve",     "api_server", (char *)g_model, "--server-name", "127.0.0.1",
-                    "--server-port",     port,        "--backend",  "cpu",           "--threads",     "2",
-                    "--model-name",      "stories",   NULL};
+    char *argv[] = {getenv("IGNIS_BIN"), "serve",   "api_server", (char *)g_model, "--server-name", "127.0.0.1",
+                    "--server-port",     port,      "--backend",  "cpu",           "--threads",     "2",
+                    "--model-name",      "stories", NULL};
     g_pid = bt_spawn(argv, NULL);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/health", g_port);
