@@ -201,6 +201,13 @@ static int mode_throughput(bench_args *a)
         fail("workload");
         goto out;
     }
+    /* text the engine cannot tokenize would fail every request: say so once, up front */
+    for (int i = 0; i < w.n && !ignis_model_tokenizer(m); i++)
+        if (w.items[i].n_ids < 0) {
+            fprintf(stderr, "ignis bench: %s has no tokenizer for the text prompts of %s: pass --tokenizer DIR\n",
+                    a->model, w.name);
+            goto out;
+        }
     if (ignis_engine_create(m, &a->eo, &e) != IGNIS_OK) {
         fprintf(stderr, "ignis bench: engine: %s\n", ignis_last_error());
         goto out;

@@ -171,7 +171,8 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     char body[2048];
     snprintf(body, sizeof body,
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
-             "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset key top left\nset logscale x 2\n"
+             "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
+             "set key top left\nset logscale x 2\n"
              "plot '%s/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'output tok/s', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
@@ -267,14 +268,15 @@ static int plot_generation(const bench_table *t, const char *dir, int *made)
     fclose(f);
     if (!n) return 0;
     char body[2048];
-    snprintf(body, sizeof body,
-             "set title 'Generation grid: mean and stddev over repetitions'\nset grid y\nset ylabel 'decode tok/s'\n"
-             "set y2label 'prefill tok/s'\nset ytics nomirror\nset y2tics\nset xtics rotate by -30\nset key top left\n"
-             "set style fill solid 0.6\nset boxwidth 0.35\nset xrange [-0.6:%d.6]\n"
-             "plot '%s/generation.dat' using ($1-0.2):3:xtic(2) with boxes title 'decode tok/s', '' using ($1-0.2):3:4 "
-             "with yerrorbars lc rgb 'black' notitle, '' using ($1+0.2):5 axes x1y2 with boxes title 'prefill tok/s', "
-             "'' using ($1+0.2):5:6 axes x1y2 with yerrorbars lc rgb 'black' notitle",
-             n - 1, dir);
+    snprintf(
+        body, sizeof body,
+        "set title 'Generation grid: mean and stddev over repetitions'\nset grid y\nset ylabel 'decode tok/s'\n"
+        "set y2label 'prefill tok/s'\nset ytics nomirror\nset y2tics\nset xtics rotate by -30\nset key top left\n"
+        "set style fill solid 0.6\nset boxwidth 0.35\nset xrange [-0.6:%d.6]\nset yrange [0:*]\nset y2range [0:*]\n"
+        "plot '%s/generation.dat' using ($1-0.2):3:xtic(2) with boxes title 'decode tok/s', '' using ($1-0.2):3:4 "
+        "with yerrorbars lc rgb 'black' notitle, '' using ($1+0.2):5 axes x1y2 with boxes title 'prefill tok/s', "
+        "'' using ($1+0.2):5:6 axes x1y2 with yerrorbars lc rgb 'black' notitle",
+        n - 1, dir);
     made[4] = 1;
     return gnuplot(dir, "generation", body);
 }
