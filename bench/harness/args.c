@@ -74,7 +74,8 @@ static void usage(FILE *f, const char *mode, const char *engine_help)
             "  --temperature T         sampling temperature (default 0: greedy)\n"
             "\n"
             "serving: --base-url URL (required), --endpoint completions|chat, --api-key KEY,\n"
-            "         --scrape-metrics (sample the server's Prometheus /metrics)\n"
+            "         --scrape-metrics (sample the server's Prometheus /metrics),\n"
+            "         --send-ids (completions: prompts as token-id arrays, for servers without a tokenizer)\n"
             "\n%s",
             engine_help ? engine_help : "");
     (void)mode;
@@ -242,7 +243,9 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
         } else if (!strcmp(f, "--api-key")) {
             VAL();
             a->rp.api_key = v;
-        } else if (!strcmp(f, "--scrape-metrics"))
+        } else if (!strcmp(f, "--send-ids"))
+            a->rp.send_ids = true;
+        else if (!strcmp(f, "--scrape-metrics"))
             a->rp.scrape_metrics = true;
         else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size"))
             LIST(bench_parse_int_list, a->batch, a->n_batch);

@@ -164,6 +164,7 @@ typedef struct bench_replay_opts {
     const ignis_tokenizer *tok; /* counts streamed tokens; NULL: usage or 1 per chunk */
     bool scrape_metrics;        /* sample GET /metrics (Prometheus) on the timeline */
     const char *api_key;
+    bool send_ids; /* completions: send prompts as token-id arrays (servers without a tokenizer) */
 } bench_replay_opts;
 void bench_replay_opts_init(bench_replay_opts *o);
 
