@@ -75,7 +75,8 @@ static void usage(FILE *f, const char *mode, const char *engine_help)
             "\n"
             "serving: --base-url URL (required), --endpoint completions|chat, --api-key KEY,\n"
             "         --scrape-metrics (sample the server's Prometheus /metrics),\n"
-            "         --send-ids (completions: prompts as token-id arrays, for servers without a tokenizer)\n"
+            "         --send-ids (completions: prompts as token-id arrays, for servers without a tokenizer),\n"
+            "         --vocab N (random ids are drawn below N; default: the tokenizer's size, else 32000)\n"
             "\n%s",
             engine_help ? engine_help : "");
     (void)mode;
@@ -243,7 +244,9 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
         } else if (!strcmp(f, "--api-key")) {
             VAL();
             a->rp.api_key = v;
-        } else if (!strcmp(f, "--send-ids"))
+        } else if (!strcmp(f, "--vocab"))
+            INT(a->vocab, 4, 1 << 24);
+        else if (!strcmp(f, "--send-ids"))
             a->rp.send_ids = true;
         else if (!strcmp(f, "--scrape-metrics"))
             a->rp.scrape_metrics = true;

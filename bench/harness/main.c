@@ -231,7 +231,7 @@ static int mode_serving(bench_args *a)
     int rc = 1;
     if (bench_tokenizer(a, NULL, &owned, &tok) != 0) return fail("tokenizer");
     a->ds.tok = tok;
-    a->ds.vocab = tok ? ignis_tokenizer_vocab_size(tok) : 32000;
+    a->ds.vocab = a->vocab > 0 ? a->vocab : tok ? ignis_tokenizer_vocab_size(tok) : 32000;
     a->rp.tok = tok;
     a->rp.served_model = a->model;
     if (bench_workload_load(&a->ds, &w) != 0) {
