@@ -290,12 +290,18 @@ static double prom_value(const char *text, const char *const *names)
 
 static void scrape(hctx *c, bench_run *out, double t, int in_flight)
 {
-    static const char *const kv[] = {"ignis:kv_cache_usage_perc", "vllm:kv_cache_usage_perc",
-                                     "vllm:gpu_cache_usage_perc", "lmdeploy:kv_cache_usage_perc", NULL};
-    static const char *const run[] = {"ignis:num_requests_running", "vllm:num_requests_running",
-                                      "lmdeploy:num_requests_running", NULL};
-    static const char *const wait[] = {"ignis:num_requests_waiting", "vllm:num_requests_waiting",
-                                       "lmdeploy:num_requests_waiting", NULL};
+    /* the first name a server exports wins: ours, vLLM (new and old), LMDeploy, SGLang,
+     * llama.cpp's llama-server (--metrics) */
+    static const char *const kv[] = {"ignis:kv_cache_usage_perc",     "vllm:kv_cache_usage_perc",
+                                     "vllm:gpu_cache_usage_perc",     "lmdeploy:kv_cache_usage_perc",
+                                     "lmdeploy:gpu_cache_usage_perc", "sglang:token_usage",
+                                     "llamacpp:kv_cache_usage_ratio", NULL};
+    static const char *const run[] = {"ignis:num_requests_running",    "vllm:num_requests_running",
+                                      "lmdeploy:num_requests_running", "sglang:num_running_reqs",
+                                      "llamacpp:requests_processing",  NULL};
+    static const char *const wait[] = {"ignis:num_requests_waiting",    "vllm:num_requests_waiting",
+                                       "lmdeploy:num_requests_waiting", "sglang:num_queue_reqs",
+                                       "llamacpp:requests_deferred",    NULL};
     long st;
     char *m = http_get(c->o->base_url, "/metrics", c->o->api_key, &st);
     bench_sample s = {.t = t, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
