@@ -149,16 +149,21 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
 {
     FILE *f = dat(dir, "throughput.dat");
     if (!f) return -1;
+    /* the x axis is what the sweep varied: the request rate when concurrency stayed the
+     * same, else the concurrency; an unlimited value is drawn at its measured figure */
     int n = 0;
-    bool by_rate = false;
+    bool rate_varies = false, conc_varies = false;
+    double c0 = NAN, r0 = NAN;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
         double c = num(t, r, "concurrency"), rate = num(t, r, "request_rate");
-        if (isnan(c)) by_rate = true;
-        (void)rate;
+        if (n == 0) c0 = c, r0 = rate;
+        conc_varies |= !(c == c0 || (isnan(c) && isnan(c0)));
+        rate_varies |= !(rate == r0 || (isnan(rate) && isnan(r0)));
         n++;
     }
+    bool by_rate = rate_varies && !conc_varies;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
