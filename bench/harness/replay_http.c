@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 
@@ -335,6 +336,12 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
 {
     memset(out, 0, sizeof *out);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* one socket per stream: lift the soft descriptor limit (often 1,024) to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     char *model = served_model(o);
     if (!model) return -1;
     int n = w->n;

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_stop);
     signal(SIGPIPE, SIG_IGN);
     unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_INTERNAL_POLLING_THREAD |
-                     (threads > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION);
+                     (threads > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
     struct MHD_Daemon *d =
         threads > 0 ? MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_NOTIFY_COMPLETED,
                                        done, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
