@@ -342,6 +342,22 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (o->warmup > 0) {
+        /* warm-up: the workload's first requests, all at once, not measured */
+        bench_workload ww = *w;
+        ww.n = o->warmup < w->n ? o->warmup : w->n;
+        ww.n_conversations = 0;
+        bench_replay_opts wo = *o;
+        wo.warmup = 0;
+        wo.progress = wo.scrape_metrics = false;
+        wo.concurrency = 0;
+        wo.request_rate = INFINITY;
+        bench_run wr;
+        int wrc = bench_replay_http(&ww, &wo, &wr);
+        bench_run_free(&wr);
+        if (wrc != 0) return -1;
+        memset(out, 0, sizeof *out);
+    }
     char *model = served_model(o);
     if (!model) return -1;
     int n = w->n;
