@@ -10,6 +10,7 @@ static const cli_cmd k_cmds[] = {
     {"tokenize", "text to token ids and back (--decode) with a model's tokenizer", cmd_tokenize},
     {"chat", "interactive chat in the terminal (streams answers, keeps history in the KV cache)", cmd_chat},
     {"serve", "serve api_server MODEL: an OpenAI-compatible HTTP server", cmd_serve},
+    {"bench", "benchmark: generation grid, workload replay in-process or over HTTP, compare, plot", cmd_bench},
 };
 
 static void usage(FILE *f)
