@@ -111,7 +111,8 @@ typedef struct ignis_cuda_opts {
                              shared-memory tile kernel */
     int nccl;             /* 1: run even one rank through the NCCL path (tests it on one GPU);
                              0: NCCL only for tp > 1 */
-    const char *nccl_lib; /* libnccl to load for tp > 1; NULL: libnccl.so.2 from the loader's path */
+    const char *nccl_lib; /* libnccl to load for tp > 1 (read while the model opens); NULL:
+                             libnccl.so.2 from the loader's path */
 } ignis_cuda_opts;
 
 /* Options for opening a model. Fields left at their init value take the workspace's
