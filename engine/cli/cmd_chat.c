@@ -325,7 +325,8 @@ static int run_turn(chat *c, const char *input, size_t len)
 /* ------------------------------------------------------------------ input */
 
 /* Reads lines until an empty one (LMDeploy's "double enter"). Returns 1 with *out set,
- * 0 at end of input with nothing read, -1 when Ctrl-C interrupted the input. */
+ * 0 at end of input with nothing read, -1 when Ctrl-C interrupted the input, -2 when out
+ * of memory. */
 static int read_input(text *in)
 {
     in->n = 0;
@@ -337,6 +338,10 @@ static int read_input(text *in)
         errno = 0;
         ssize_t r = getline(&line, &lcap, stdin);
         if (r < 0) {
+            if (errno == ENOMEM) {
+                free(line);
+                return -2;
+            }
             if (errno == EINTR && g_interrupted) {
                 clearerr(stdin);
                 free(line);
@@ -348,8 +353,10 @@ static int read_input(text *in)
         while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
             line[--r] = 0;
         if (r == 0) break;
-        if (any) text_add(in, "\n", 1);
-        text_add(in, line, (size_t)r);
+        if ((any && !text_add(in, "\n", 1)) || !text_add(in, line, (size_t)r)) {
+            free(line);
+            return -2;
+        }
         any = true;
     }
     free(line);
@@ -508,6 +515,11 @@ int cmd_chat(int argc, char **argv)
         printf("\ndouble enter to end input >>> ");
         fflush(stdout);
         int r = read_input(&in);
+        if (r == -2) {
+            fprintf(stderr, "ignis chat: out of memory reading the input\n");
+            rc = 1;
+            break;
+        }
         if (r < 0) {
             g_interrupted = 0;
             printf("\n");
