@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "test_util.h"
 
@@ -211,6 +212,70 @@ FIXTURE_TESTS(llama2)
 FIXTURE_TESTS(llama3)
 FIXTURE_TESTS(qwen2)
 FIXTURE_TESTS(internlm2)
+FIXTURE_TESTS(internlm)
+FIXTURE_TESTS(qwen)
+
+/* Qwen past seq_length: the qwen fixture's weights with config_ntk.json (seq_length 6), so
+ * the 16-token prompt runs with dynamic-NTK alpha 7 and log-n query scaling from position
+ * 6; the reference is make_fixtures.py's numpy forward from Qwen's formulas (plain RoPE
+ * differs from it by up to 2.1). */
+static void check_qwen_long_ctx(int tp)
+{
+    char src[4096], p[4200], q[4200];
+    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
+    const char *dir = tu_tmpdir(tp == 1 ? "qwen-ntk-1" : "qwen-ntk-2");
+    snprintf(p, sizeof p, "%s/config_ntk.json", src);
+    snprintf(q, sizeof q, "%s/config.json", dir);
+    char *cfg = tu_read_file(p, NULL);
+    assert_non_null(cfg);
+    FILE *f = fopen(q, "wb");
+    assert_non_null(f);
+    fputs(cfg, f);
+    fclose(f);
+    free(cfg);
+    snprintf(p, sizeof p, "%s/model.safetensors", src);
+    snprintf(q, sizeof q, "%s/model.safetensors", dir);
+    assert_int_equal(symlink(p, q), 0);
+
+    int32_t *prompt;
+    float *ref;
+    snprintf(p, sizeof p, "%s/prompt_ids.txt", src);
+    int np = tu_read_ints(p, &prompt);
+    snprintf(p, sizeof p, "%s/reference_logits_ntk.txt", src);
+    int nl = tu_read_floats(p, &ref);
+    ignis_model *m = open_cpu(dir, tp);
+    ignis_model_info info;
+    TU_CHECK(ignis_model_get_info(m, &info));
+    int V = info.vocab_size;
+    assert_int_equal(nl, np * V);
+    float *logits = malloc(sizeof(float) * (size_t)np * V);
+    ignis_seq *s = NULL;
+    TU_CHECK(ignis_seq_create(m, 64, &s));
+    TU_CHECK(ignis_seq_eval(s, prompt, np, logits, true));
+    size_t at = 0;
+    float d = max_abs_diff(logits, ref, (size_t)np * V, &at);
+    if (!(d <= FIXTURE_LOGIT_TOL))
+        fail_msg("qwen past seq_length (tp %d): logits max abs error %g at position %zu id %zu (got %g, want %g) > %g",
+                 tp, d, at / V, at % V, logits[at], ref[at], FIXTURE_LOGIT_TOL);
+    print_message("qwen NTK/log-n tp %d: max abs logit error %.3g\n", tp, d);
+    ignis_seq_destroy(s);
+    ignis_model_close(m);
+    free(logits);
+    free(prompt);
+    free(ref);
+}
+
+static void test_qwen_past_seq_length_matches_ntk_logn_reference(void **s)
+{
+    (void)s;
+    check_qwen_long_ctx(1);
+}
+
+static void test_qwen_past_seq_length_tp2_matches_ntk_logn_reference(void **s)
+{
+    (void)s;
+    check_qwen_long_ctx(2);
+}
 
 static void test_tp2_workspace_equals_tp1(void **state)
 {
@@ -330,6 +395,14 @@ int main(void)
         cmocka_unit_test(test_internlm2_fixture_logits_match_hf_in_memory),
         cmocka_unit_test(test_internlm2_fixture_logits_match_hf_converted),
         cmocka_unit_test(test_internlm2_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_internlm_fixture_logits_match_hf_in_memory),
+        cmocka_unit_test(test_internlm_fixture_logits_match_hf_converted),
+        cmocka_unit_test(test_internlm_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_qwen_fixture_logits_match_hf_in_memory),
+        cmocka_unit_test(test_qwen_fixture_logits_match_hf_converted),
+        cmocka_unit_test(test_qwen_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_qwen_past_seq_length_matches_ntk_logn_reference),
+        cmocka_unit_test(test_qwen_past_seq_length_tp2_matches_ntk_logn_reference),
         cmocka_unit_test(test_tp2_workspace_equals_tp1),
         cmocka_unit_test(test_synthetic_tp2_slices_equal_tp1),
         cmocka_unit_test(test_synthetic_tiny_is_deterministic),

@@ -299,6 +299,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
                                         p->n_splits, p->split_len, b->attn_ws, b->attn_cnt, b->att, b->decode_attn,
                                         b->st));
         IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, b->rank == 0));
+        if (L->bo && b->rank == 0) IG_CK(ig_k_add_bias_rows(b->x, L->bo, T, H, b->st));
         IG_TRY(allreduce_x(b, T));
         if (fused) {
             fa.epilogue = IG_GEMV_GLU;
@@ -331,9 +332,27 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     return IGNIS_OK;
 }
 
+/* Qwen's dynamic NTK and log-n scaling act only past seq_length; the CUDA kernels take one
+ * RoPE table and no query scale, so a longer sequence is refused rather than computed
+ * with plain RoPE (the CPU backend implements both). */
+static ignis_status check_long_ctx(const cuda_backend *b, const ig_batch *bt)
+{
+    const ig_config *c = &b->base.desc->cfg;
+    if (!ig_config_has_long_ctx(c)) return IGNIS_OK;
+    for (int s = 0; s < bt->n_seqs; s++)
+        if (bt->kv_len[s] > c->seq_length)
+            return ig_err(IGNIS_E_UNSUPPORTED,
+                          "CUDA backend: a sequence of %d tokens is past Qwen's seq_length %d, where dynamic NTK / "
+                          "log-n attention apply; not implemented on CUDA yet (use --backend cpu or a session_len "
+                          "<= %d)",
+                          bt->kv_len[s], c->seq_length, c->seq_length);
+    return IGNIS_OK;
+}
+
 static ignis_status check_batch(const cuda_backend *b, const ig_batch *bt)
 {
     if (!b->kv_pool) return ig_err(IGNIS_E_STATE, "CUDA backend: forward before kv_init");
+    IG_TRY(check_long_ctx(b, bt));
     return ig_batch_check(bt, b->vocab, b->base.block_len, b->base.n_blocks);
 }
 
