@@ -223,7 +223,8 @@ static void check_qwen_long_ctx(int tp)
 {
     char src[4096], p[4200], q[4200];
     snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
-    const char *dir = tu_tmpdir(tp == 1 ? "qwen-ntk-1" : "qwen-ntk-2");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir(tp == 1 ? "qwen-ntk-1" : "qwen-ntk-2"));
     snprintf(p, sizeof p, "%s/config_ntk.json", src);
     snprintf(q, sizeof q, "%s/config.json", dir);
     char *cfg = tu_read_file(p, NULL);
