@@ -224,6 +224,9 @@ static ignis_status parse_qwen(json_t *root, const char *what, ig_config *c, int
     c->qkv_bias = true;
     IG_TRY(get_bool(root, what, "tie_word_embeddings", false, &c->tie_embeddings));
     IG_TRY(parse_ids(root, what, c));
+    /* Qwen's config.json names no EOS; its generation_config.json and tokenizer stop at
+     * <|endoftext|>, the first id past the 151643 ranks */
+    if (c->n_eos == 0 && c->vocab_size > 151643) c->eos_ids[c->n_eos++] = 151643;
     IG_TRY(reject_quantized(root, what));
     return parse_dtype(root, what, src_dtype);
 }
@@ -326,6 +329,14 @@ static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
                           what, json_string_value(td));
     }
     return IGNIS_OK;
+}
+
+void ig_config_model_json_extras(const ig_config *c, json_t *model)
+{
+    if (c->seq_length <= 0) return;
+    json_object_set_new(model, "seq_length", json_integer(c->seq_length));
+    json_object_set_new(model, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
+    json_object_set_new(model, "use_logn_attn", json_boolean(c->use_logn_attn));
 }
 
 ignis_status ig_hf_config_parse(const char *text, const char *what, ig_config *cfg, int *src_dtype)
