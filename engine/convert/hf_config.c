@@ -158,14 +158,12 @@ static ignis_status reject_quantized(json_t *root, const char *what)
                   what, m ? m : "weight");
 }
 
-/* InternLM (v1): Llama keys plus "bias" (q/k/v/o biases) and an optional "rotary" object
- * ({"base", "type": "origin"|"dynamic", "scaling_factor"}) in place of rope_theta. */
+/* InternLM (v1): Llama keys plus "bias" (q/k/v/o biases: true in internlm-chat-7b, false
+ * in internlm-chat-20b) and an optional "rotary" object ({"base", "type": "origin"|"dynamic",
+ * "scaling_factor"}) in place of rope_theta. */
 static ignis_status parse_internlm(json_t *root, const char *what, ig_config *c)
 {
-    bool b = true;
-    IG_TRY(get_bool(root, what, "bias", true, &b));
-    if (!b) return ig_err(IGNIS_E_UNSUPPORTED, "%s: InternLM with bias=false is not supported", what);
-    c->qkv_bias = true; /* and bo: the o_proj bias, checked with the tensors */
+    IG_TRY(get_bool(root, what, "bias", true, &c->qkv_bias)); /* and bo, the o_proj bias */
     json_t *rot = json_object_get(root, "rotary");
     if (!rot || json_is_null(rot)) return IGNIS_OK;
     if (!json_is_object(rot)) return ig_err(IGNIS_E_FORMAT, "%s: \"rotary\" must be an object", what);

@@ -330,7 +330,7 @@ static ignis_status check_sources(const ig_hf_ckpt *ck)
             }
         }
         IG_TRY(get_src(ck, l, S_O, H, q, &t));
-        if (c->arch == IG_ARCH_INTERNLM) IG_TRY(get_src(ck, l, S_OB, H, -1, &t));
+        if (ig_config_has_o_bias(c)) IG_TRY(get_src(ck, l, S_OB, H, -1, &t));
         IG_TRY(get_src(ck, l, S_GATE, c->inter, H, &t));
         IG_TRY(get_src(ck, l, S_UP, c->inter, H, &t));
         IG_TRY(get_src(ck, l, S_DOWN, H, c->inter, &t));
@@ -386,7 +386,7 @@ ignis_status ig_hf_plan(const ig_hf_ckpt *ck, int dtype_or_auto, int tp, ig_cano
             ADD(l, IG_ROLE_WQKV, md, 2, ig_qkv_rows(c, tp), c->hidden);
             if (c->qkv_bias) ADD(l, IG_ROLE_BQKV, IG_F32, 1, ig_qkv_rows(c, tp), 0);
             ADD(l, IG_ROLE_WO, md, 2, c->hidden, c->n_heads / tp * hd);
-            if (c->arch == IG_ARCH_INTERNLM) ADD(l, IG_ROLE_BO, IG_F32, 1, c->hidden, 0);
+            if (ig_config_has_o_bias(c)) ADD(l, IG_ROLE_BO, IG_F32, 1, c->hidden, 0);
             ADD(l, IG_ROLE_FFN_NORM, IG_F32, 1, c->hidden, 0);
             ADD(l, IG_ROLE_W13, md, 2, 2LL * c->inter / tp, c->hidden);
             ADD(l, IG_ROLE_W2, md, 2, c->hidden, c->inter / tp);

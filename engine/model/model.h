@@ -190,6 +190,8 @@ void ig_qwen_inv_freq(const ig_config *c, int len, float *inv_freq);
 /* Qwen (v1) log-n attention: the query at 0-based position pos is multiplied by
  * log(pos+1)/log(seq_length) past seq_length (1 otherwise, and when disabled). */
 float ig_logn_scale(const ig_config *c, int pos);
+/* InternLM (v1) with "bias": true has an o_proj bias besides the q/k/v ones. */
+static inline bool ig_config_has_o_bias(const ig_config *c) { return c->arch == IG_ARCH_INTERNLM && c->qkv_bias; }
 /* True when the forward pass needs per-sequence RoPE tables or query scales. */
 bool ig_config_has_long_ctx(const ig_config *c);
 

@@ -187,6 +187,10 @@ static ignis_status check_batch(const cpu_backend *b, const ig_batch *bt)
 static const float *seq_inv_freq(cpu_backend *b, int kv_len)
 {
     const ig_config *c = &b->d->cfg;
+    if (c->rope.type == IG_ROPE_DYNAMIC && c->max_pos > 0 && kv_len > c->max_pos) { /* HF's dynamic NTK */
+        ig_rope_inv_freq(c, kv_len, b->seq_freq);
+        return b->seq_freq;
+    }
     if (!c->use_dynamic_ntk || ig_qwen_ntk_alpha(c, kv_len) == 1.0) return b->inv_freq;
     ig_qwen_inv_freq(c, kv_len, b->seq_freq);
     return b->seq_freq;
