@@ -14,10 +14,12 @@ bool ig_config_has_long_ctx(const ig_config *c)
 double ig_qwen_ntk_alpha(const ig_config *c, int len)
 {
     if (!c->use_dynamic_ntk || c->seq_length <= 0 || len <= c->seq_length) return 1.0;
-    /* Qwen: context_value = log2(len / seq_length) + 1; alpha = 2^ceil(context_value) - 1 */
-    double cv = log2((double)len / c->seq_length) + 1.0;
-    double a = pow(2.0, ceil(cv)) - 1.0;
-    return a > 1.0 ? a : 1.0;
+    /* Qwen: alpha = 2^ceil(log2(len / seq_length) + 1) - 1, in integers (as the CUDA twin,
+     * kernels/long_ctx.cu): the smallest k with seq_length * 2^k >= len is that ceil. */
+    int k = 0;
+    while (((long long)c->seq_length << k) < len)
+        k++;
+    return (double)((1LL << (k + 1)) - 1);
 }
 
 void ig_qwen_inv_freq(const ig_config *c, int len, float *inv_freq)

@@ -261,6 +261,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     ig_batch_dev bd = batch_dev(b, p);
     ig_kv_desc kv = {b->kv_pool, b->n_layers, b->nkv, b->D, b->base.block_len};
     const int T = p->T, H = b->H, I = b->inter, QD = b->nh * b->D;
+    const ig_config *cfg = &b->base.desc->cfg;
     /* decode-sized steps: RMSNorm fused into the GEMVs, RoPE + KV store into the QKV GEMV,
      * SiLU*mul into the gate/up GEMV */
     const bool fused = T <= b->gemv_max_m && H % 8 == 0 && ig_gemv_supported(T, b->qkv_rows, H) &&
@@ -292,6 +293,9 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
             IG_TRY(gemm(b, L->wqkv, b->hbuf, b->qkv, T, b->qkv_rows, H, 0));
             IG_CK(ig_k_rope_kv(b->dt, b->qkv, L->bqkv, b->inv_freq, bd, kv, l, b->nh, b->q, b->st));
         }
+        if (ig_config_has_long_ctx(cfg)) /* Qwen: a no-op for tokens within seq_length */
+            IG_CK(ig_k_qwen_long_ctx(b->dt, b->q, b->inv_freq, bd, kv, l, b->nh, cfg->seq_length, cfg->rope.theta,
+                                     cfg->use_dynamic_ntk, cfg->use_logn_attn, b->st));
         if (p->max_q_prefill >= 2)
             IG_CK(ig_k_attn_prefill(b->dt, b->q, bd, kv, l, b->nh, b->scale, p->max_q_prefill, b->att, b->st));
         if (p->n_dec > 0)
@@ -332,27 +336,9 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     return IGNIS_OK;
 }
 
-/* Qwen's dynamic NTK and log-n scaling act only past seq_length; the CUDA kernels take one
- * RoPE table and no query scale, so a longer sequence is refused rather than computed
- * with plain RoPE (the CPU backend implements both). */
-static ignis_status check_long_ctx(const cuda_backend *b, const ig_batch *bt)
-{
-    const ig_config *c = &b->base.desc->cfg;
-    if (!ig_config_has_long_ctx(c)) return IGNIS_OK;
-    for (int s = 0; s < bt->n_seqs; s++)
-        if (bt->kv_len[s] > c->seq_length)
-            return ig_err(IGNIS_E_UNSUPPORTED,
-                          "CUDA backend: a sequence of %d tokens is past Qwen's seq_length %d, where dynamic NTK / "
-                          "log-n attention apply; not implemented on CUDA yet (use --backend cpu or a session_len "
-                          "<= %d)",
-                          bt->kv_len[s], c->seq_length, c->seq_length);
-    return IGNIS_OK;
-}
-
 static ignis_status check_batch(const cuda_backend *b, const ig_batch *bt)
 {
     if (!b->kv_pool) return ig_err(IGNIS_E_STATE, "CUDA backend: forward before kv_init");
-    IG_TRY(check_long_ctx(b, bt));
     return ig_batch_check(bt, b->vocab, b->base.block_len, b->base.n_blocks);
 }
 
