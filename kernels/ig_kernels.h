@@ -81,6 +81,14 @@ cudaError_t ig_k_rmsnorm(ig_dtype dt, float *x, const float *delta, const float 
 cudaError_t ig_k_rope_kv(ig_dtype dt, const float *qkv, const float *bias, const float *inv_freq, ig_batch_dev b,
                          ig_kv_desc kv, int layer, int n_heads, void *q_out, cudaStream_t st);
 
+/* Qwen (v1) past seq_length, after ig_k_rope_kv / the ROPE epilogue: dynamic NTK re-rotates
+ * Q and the new K slots of long sequences to the NTK base, log-n scales Q (long_ctx.cu). */
+cudaError_t ig_k_qwen_long_ctx(ig_dtype dt, void *q, const float *inv_freq, ig_batch_dev b, ig_kv_desc kv, int layer,
+                               int n_heads, int seq_length, double theta, int use_ntk, int use_logn, cudaStream_t st);
+
+/* x[t][i] += bias[i] for t < n_tokens, i < n (fp32; InternLM's o_proj bias). */
+cudaError_t ig_k_add_bias_rows(float *x, const float *bias, int n_tokens, int n, cudaStream_t st);
+
 /* out[t][i] = silu(gu[t][i]) * gu[t][inter + i] (gate rows then up rows), in dt. */
 cudaError_t ig_k_silu_mul(ig_dtype dt, const float *gu, void *out, int n_tokens, int inter, cudaStream_t st);
 

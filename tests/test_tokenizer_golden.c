@@ -265,6 +265,10 @@ static const family k_stories = {.name = "stories260K", .tok_rel = "models/stori
 static const family k_internlm2 = {.name = "internlm2", .tok_rel = "tokenizers/internlm2", .parse_special = false};
 static const family k_llama3 = {.name = "llama3", .tok_rel = "tokenizers/llama3", .parse_special = true};
 static const family k_qwen2 = {.name = "qwen2", .tok_rel = "tokenizers/qwen2", .parse_special = true};
+/* Qwen (v1)'s qwen.tiktoken, written by make_golden.py from Qwen2's ranks, against the
+ * tiktoken package */
+static const family k_qwen_tiktoken = {
+    .name = "qwen-tiktoken", .tok_rel = "_qwen_tiktoken", .parse_special = true, .tok_in_golden = true};
 static const family k_qwen3 = {.name = "qwen3", .tok_rel = "tokenizers/qwen3", .parse_special = true};
 
 static void test_golden_llama2_matches_sentencepiece(void **st)
@@ -317,6 +321,11 @@ static void test_golden_llama3_tiktoken_model_matches_hf_tokenizers(void **st)
     (void)st;
     run_golden(&k_llama3_tiktoken);
 }
+static void test_golden_qwen_tiktoken_matches_tiktoken(void **st)
+{
+    (void)st;
+    run_golden(&k_qwen_tiktoken);
+}
 static void test_golden_qwen2_matches_hf_tokenizers(void **st)
 {
     (void)st;
@@ -344,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_golden_internlm2_matches_sentencepiece),
         cmocka_unit_test(test_golden_llama3_matches_hf_tokenizers),
         cmocka_unit_test(test_golden_llama3_tiktoken_model_matches_hf_tokenizers),
+        cmocka_unit_test(test_golden_qwen_tiktoken_matches_tiktoken),
         cmocka_unit_test(test_golden_qwen2_matches_hf_tokenizers),
         cmocka_unit_test(test_golden_qwen3_matches_hf_tokenizers),
     };

@@ -34,6 +34,19 @@ static const ig_chat_fields k_builtins[] = {
      .tool = "<|im_start|>environment\n",
      .eotool = "<|im_end|>\n",
      .stop_words = {"<|im_end|>", "<|action_end|>"}},
+    /* InternLM (v1) chat, LMDeploy's InternLMChat7B (model.py, v0.2-v0.5): "<|User|>:" turns
+     * end with "\n" (LMDeploy's eoh, where InternLM's own HF template writes "<eoh>\n"),
+     * answers with "<eoa>" then the "\n" separator; <eoa> stops generation. */
+    {.name = "internlm",
+     .system = "<|System|>:",
+     .meta_instruction = k_internlm_meta,
+     .eosys = "\n",
+     .user = "<|User|>:",
+     .eoh = "\n",
+     .assistant = "<|Bot|>:",
+     .eoa = "<eoa>",
+     .separator = "\n",
+     .stop_words = {"<eoa>"}},
     {.name = "llama2",
      .system = "[INST] <<SYS>>\n",
      .meta_instruction = k_llama2_meta,
@@ -96,6 +109,42 @@ void ig_chat_builtin_names(char *buf, size_t cap)
     }
 }
 
+/* LMDeploy's registered model names (model.py, MODELS.register_module) for the families
+ * ignis runs, as `lmdeploy list` printed them, and the built-in each one picks. */
+static const struct {
+    const char *model, *tmpl;
+} k_model_names[] = {
+    {"base", "base"},
+    {"internlm", "internlm"},
+    {"internlm-chat", "internlm"},
+    {"internlm-chat-7b", "internlm"},
+    {"internlm-chat-7b-8k", "internlm"},
+    {"internlm-chat-20b", "internlm"},
+    {"internlm-20b", "base"}, /* LMDeploy: completion only */
+    {"internlm2", "internlm2"},
+    {"internlm2-chat-1_8b", "internlm2"},
+    {"internlm2-chat-7b", "internlm2"},
+    {"internlm2-chat-20b", "internlm2"},
+    {"llama2", "llama2"},
+    {"llama3", "llama3"},
+    {"qwen", "qwen"},
+    {"qwen-7b", "qwen"},
+    {"qwen-14b", "qwen"},
+    {"chatml", "chatml"},
+};
+
+const char *ignis_chat_builtin_name(int i)
+{
+    return i >= 0 && (size_t)i < sizeof k_builtins / sizeof k_builtins[0] ? k_builtins[i].name : NULL;
+}
+
+const char *ignis_chat_model_name(int i, const char **tmpl)
+{
+    if (i < 0 || (size_t)i >= sizeof k_model_names / sizeof k_model_names[0]) return NULL;
+    if (tmpl) *tmpl = k_model_names[i].tmpl;
+    return k_model_names[i].model;
+}
+
 const char *ignis_chat_template_for_model(const char *model_name)
 {
     if (!model_name) return NULL;
@@ -111,7 +160,11 @@ const char *ignis_chat_template_for_model(const char *model_name)
     for (size_t i = start; i < n && k < sizeof low - 1; i++)
         low[k++] = (char)tolower((unsigned char)model_name[i]);
     low[k] = 0;
+    for (size_t i = 0; i < sizeof k_model_names / sizeof k_model_names[0]; i++)
+        if (!strcmp(low, k_model_names[i].model)) return k_model_names[i].tmpl;
     if (strstr(low, "internlm2")) return "internlm2";
+    /* LMDeploy's InternLMChat7B.match: "internlm" and "chat" in the path, not internlm2 */
+    if (strstr(low, "internlm") && strstr(low, "chat")) return "internlm";
     if (strstr(low, "llama3") || strstr(low, "llama-3")) return "llama3";
     if (strstr(low, "llama2") || strstr(low, "llama-2")) return "llama2";
     if (strstr(low, "qwen")) return "qwen";

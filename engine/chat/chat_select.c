@@ -69,10 +69,11 @@ ignis_status ignis_chat_template_for_path(const char *model_path, const char *ov
     if (model_name && *model_name) {
         const char *name = ignis_chat_template_for_model(model_name);
         if (!name)
-            return ig_err(IGNIS_E_NOT_FOUND,
-                          "model name '%s' matches no chat template (known families: internlm2, llama2, llama3, qwen, "
-                          "chatml, base); name one with --chat-template",
-                          model_name);
+            return ig_err(
+                IGNIS_E_NOT_FOUND,
+                "model name '%s' matches no chat template (known families: internlm, internlm2, llama2, llama3, "
+                "qwen, chatml, base; see 'ignis list'); name one with --chat-template",
+                model_name);
         return ignis_chat_template_open(name, dir, out);
     }
     if (dir) {

@@ -38,6 +38,14 @@ extern const char *cli_engine_flags_help;
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded);
 extern const char *cli_sampling_flags_help;
 
+/* MODEL arguments (model_arg.c), LMDeploy style. cli_backend_word: 1 when word is the
+ * backend word "turbomind" (skip it; MODEL follows), 0 when it is not a backend word (it is
+ * MODEL), -1 after printing why "pytorch" is refused. cli_check_model: 0, or an exit code
+ * after printing that a hub id ("owner/name", not a local path) must be downloaded first. */
+int cli_backend_word(const char *cmd, const char *word);
+int cli_check_model(const char *cmd, const char *model);
+int cmd_list(int argc, char **argv);
+
 int cmd_convert(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 /* `generate --batch`: many requests through the scheduler; defaults: the sampling flags. */

@@ -446,13 +446,16 @@ int cmd_chat(int argc, char **argv)
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("chat", "unknown option '%s'", a);
         } else if (!model) {
-            model = a;
+            int bw = cli_backend_word("chat", a); /* `chat turbomind MODEL` */
+            if (bw < 0) return 2;
+            if (bw == 0) model = a;
         } else {
             return cli_usage_error("chat", "unexpected argument '%s'", a);
         }
 #undef VAL
     }
     if (!model) return cli_usage_error("chat", "no MODEL given");
+    if (cli_check_model("chat", model)) return 2;
     if (!strncmp(model, "synthetic:", 10)) {
         fprintf(stderr,
                 "ignis chat: %s has no tokenizer, and chat needs one to turn your text into tokens; use a "

@@ -241,13 +241,16 @@ int cmd_generate(int argc, char **argv)
         } else if (a[0] == '-') {
             return cli_usage_error("generate", "unknown option '%s'", a);
         } else if (!model) {
-            model = a;
+            int bw = cli_backend_word("generate", a); /* `generate turbomind MODEL` */
+            if (bw < 0) return 2;
+            if (bw == 0) model = a;
         } else {
             return cli_usage_error("generate", "unexpected argument '%s'", a);
         }
 #undef VAL
     }
     if (!model) return cli_usage_error("generate", "no MODEL given");
+    if (cli_check_model("generate", model)) return 2;
     if (batch) {
         if (prompt || prompt_ids) return cli_usage_error("generate", "--batch excludes --prompt/--prompt-ids");
         return cmd_generate_batch(model, batch, (int)concurrency, &eo, &go);

@@ -11,6 +11,7 @@ static const cli_cmd k_cmds[] = {
     {"chat", "interactive chat in the terminal (streams answers, keeps history in the KV cache)", cmd_chat},
     {"serve", "serve api_server MODEL: an OpenAI-compatible HTTP server", cmd_serve},
     {"bench", "benchmark: generation grid, workload replay in-process or over HTTP, compare, plot", cmd_bench},
+    {"list", "list the chat templates and the model names that pick them", cmd_list},
 };
 
 static void usage(FILE *f)

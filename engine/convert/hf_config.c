@@ -12,12 +12,15 @@ static const struct {
     const char *name;
     ig_arch arch;
 } k_archs[] = {
-    {"LlamaForCausalLM", IG_ARCH_LLAMA},
-    {"Qwen2ForCausalLM", IG_ARCH_QWEN2},
-    {"InternLM2ForCausalLM", IG_ARCH_INTERNLM2},
+    {"LlamaForCausalLM", IG_ARCH_LLAMA},         {"Qwen2ForCausalLM", IG_ARCH_QWEN2},
+    {"InternLM2ForCausalLM", IG_ARCH_INTERNLM2}, {"InternLMForCausalLM", IG_ARCH_INTERNLM},
+    {"QWenLMHeadModel", IG_ARCH_QWEN},
 };
 
-const char *ig_hf_supported_architectures(void) { return "LlamaForCausalLM, Qwen2ForCausalLM, InternLM2ForCausalLM"; }
+const char *ig_hf_supported_architectures(void)
+{
+    return "LlamaForCausalLM, Qwen2ForCausalLM, InternLM2ForCausalLM, InternLMForCausalLM, QWenLMHeadModel";
+}
 
 /* Reads an integer key; absent -> def (or an error when required). */
 static ignis_status get_int(json_t *o, const char *what, const char *key, bool required, int def, int *out)
@@ -140,6 +143,92 @@ static ignis_status parse_ids(json_t *root, const char *what, ig_config *c)
     return IGNIS_OK;
 }
 
+static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype);
+
+/* 4-bit AWQ/GPTQ checkpoints (LMDeploy's internlm-chat-20b-4bit) carry packed int weights
+ * that this engine cannot run yet; say so before a tensor lookup fails obscurely. */
+static ignis_status reject_quantized(json_t *root, const char *what)
+{
+    json_t *q = json_object_get(root, "quantization_config");
+    if (!q || json_is_null(q)) return IGNIS_OK;
+    const char *m = json_string_value(json_object_get(q, "quant_method"));
+    return ig_err(IGNIS_E_UNSUPPORTED,
+                  "%s: %s-quantized checkpoints (quantization_config) are not supported yet; use the fp16/bf16 "
+                  "model",
+                  what, m ? m : "weight");
+}
+
+/* InternLM (v1): Llama keys plus "bias" (q/k/v/o biases: true in internlm-chat-7b, false
+ * in internlm-chat-20b) and an optional "rotary" object ({"base", "type": "origin"|"dynamic",
+ * "scaling_factor"}) in place of rope_theta. */
+static ignis_status parse_internlm(json_t *root, const char *what, ig_config *c)
+{
+    IG_TRY(get_bool(root, what, "bias", true, &c->qkv_bias)); /* and bo, the o_proj bias */
+    json_t *rot = json_object_get(root, "rotary");
+    if (!rot || json_is_null(rot)) return IGNIS_OK;
+    if (!json_is_object(rot)) return ig_err(IGNIS_E_FORMAT, "%s: \"rotary\" must be an object", what);
+    char rwhat[160];
+    snprintf(rwhat, sizeof rwhat, "%s: rotary", what);
+    IG_TRY(get_num(rot, rwhat, "base", false, c->rope.theta, &c->rope.theta));
+    const char *t = json_string_value(json_object_get(rot, "type"));
+    if (!t || !strcmp(t, "origin")) return IGNIS_OK;
+    if (strcmp(t, "dynamic") != 0)
+        return ig_err(IGNIS_E_UNSUPPORTED, "%s: type \"%s\" is not supported (origin, dynamic)", rwhat, t);
+    c->rope.type = IG_ROPE_DYNAMIC;
+    IG_TRY(get_num(rot, rwhat, "scaling_factor", false, 1.0, &c->rope.factor));
+    if (!(c->rope.factor > 0)) return ig_err(IGNIS_E_FORMAT, "%s: scaling_factor must be positive", rwhat);
+    return IGNIS_OK;
+}
+
+/* Qwen (v1), modeling_qwen.py's QWenConfig: kv_channels is head_dim, intermediate_size
+ * is the sum of the two MLP branches (w1, w2 are each half), rotary_emb_base the RoPE
+ * base, seq_length the training length past which use_dynamic_ntk / use_logn_attn act.
+ * No GQA, RMSNorm with layer_norm_epsilon, c_attn always has a bias, and no_bias (true in
+ * every published checkpoint) drops the others. */
+static ignis_status parse_qwen(json_t *root, const char *what, ig_config *c, int *src_dtype)
+{
+    IG_TRY(get_int(root, what, "vocab_size", true, 0, &c->vocab_size));
+    IG_TRY(get_int(root, what, "hidden_size", true, 0, &c->hidden));
+    IG_TRY(get_int(root, what, "num_hidden_layers", true, 0, &c->n_layers));
+    IG_TRY(get_int(root, what, "num_attention_heads", true, 0, &c->n_heads));
+    if (c->n_heads <= 0) return ig_err(IGNIS_E_FORMAT, "%s: num_attention_heads must be positive", what);
+    c->n_kv_heads = c->n_heads;
+    IG_TRY(get_int(root, what, "kv_channels", false, c->hidden / c->n_heads, &c->head_dim));
+    int inter2 = 0;
+    IG_TRY(get_int(root, what, "intermediate_size", true, 0, &inter2));
+    if (inter2 <= 0 || inter2 % 2)
+        return ig_err(IGNIS_E_FORMAT, "%s: intermediate_size %d must be even (w1 and w2 are each half of it)", what,
+                      inter2);
+    c->inter = inter2 / 2;
+    IG_TRY(get_int(root, what, "max_position_embeddings", false, 8192, &c->max_pos));
+    IG_TRY(get_int(root, what, "seq_length", false, 2048, &c->seq_length));
+    if (c->seq_length <= 1) return ig_err(IGNIS_E_FORMAT, "%s: seq_length must be > 1", what);
+    double eps = 0;
+    IG_TRY(get_num(root, what, "layer_norm_epsilon", false, 1e-6, &eps));
+    c->norm_eps = (float)eps;
+    c->rope.type = IG_ROPE_DEFAULT;
+    c->rope.factor = 1.0;
+    IG_TRY(get_num(root, what, "rotary_emb_base", false, 10000.0, &c->rope.theta));
+    double pct = 1.0;
+    IG_TRY(get_num(root, what, "rotary_pct", false, 1.0, &pct));
+    if (pct != 1.0)
+        return ig_err(IGNIS_E_UNSUPPORTED, "%s: rotary_pct %g is not supported (only 1.0: RoPE over the whole head)",
+                      what, pct);
+    IG_TRY(get_bool(root, what, "use_dynamic_ntk", false, &c->use_dynamic_ntk));
+    IG_TRY(get_bool(root, what, "use_logn_attn", false, &c->use_logn_attn));
+    bool nb = true;
+    IG_TRY(get_bool(root, what, "no_bias", true, &nb));
+    if (!nb) return ig_err(IGNIS_E_UNSUPPORTED, "%s: Qwen with no_bias=false is not supported", what);
+    c->qkv_bias = true;
+    IG_TRY(get_bool(root, what, "tie_word_embeddings", false, &c->tie_embeddings));
+    IG_TRY(parse_ids(root, what, c));
+    /* Qwen's config.json names no EOS; its generation_config.json and tokenizer stop at
+     * <|endoftext|>, the first id past the 151643 ranks */
+    if (c->n_eos == 0 && c->vocab_size > 151643) c->eos_ids[c->n_eos++] = 151643;
+    IG_TRY(reject_quantized(root, what));
+    return parse_dtype(root, what, src_dtype);
+}
+
 static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int *src_dtype)
 {
     memset(c, 0, sizeof *c);
@@ -166,7 +255,10 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
              json_is_string(mt)             ? json_string_value(mt)
              : c->arch == IG_ARCH_QWEN2     ? "qwen2"
              : c->arch == IG_ARCH_INTERNLM2 ? "internlm2"
+             : c->arch == IG_ARCH_INTERNLM  ? "internlm"
+             : c->arch == IG_ARCH_QWEN      ? "qwen"
                                             : "llama");
+    if (c->arch == IG_ARCH_QWEN) return parse_qwen(root, what, c, src_dtype);
 
     json_t *act = json_object_get(root, "hidden_act");
     if (json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
@@ -209,8 +301,20 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
         IG_TRY(get_bool(root, what, "bias", false, &b));
         if (b) return ig_err(IGNIS_E_UNSUPPORTED, "%s: InternLM2 with bias=true is not supported", what);
         break;
+    case IG_ARCH_INTERNLM:
+        IG_TRY(parse_internlm(root, what, c));
+        break;
+    case IG_ARCH_QWEN: /* parse_qwen */
+        break;
     }
 
+    IG_TRY(reject_quantized(root, what));
+    return parse_dtype(root, what, src_dtype);
+}
+
+/* torch_dtype (or transformers 5's "dtype") -> *src_dtype, -1 when absent. */
+static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
+{
     *src_dtype = -1;
     json_t *td = json_object_get(root, "torch_dtype");
     if (!td) td = json_object_get(root, "dtype"); /* newer transformers write "dtype" */
@@ -223,6 +327,14 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
                           what, json_string_value(td));
     }
     return IGNIS_OK;
+}
+
+void ig_config_model_json_extras(const ig_config *c, json_t *model)
+{
+    if (c->seq_length <= 0) return;
+    json_object_set_new(model, "seq_length", json_integer(c->seq_length));
+    json_object_set_new(model, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
+    json_object_set_new(model, "use_logn_attn", json_boolean(c->use_logn_attn));
 }
 
 ignis_status ig_hf_config_parse(const char *text, const char *what, ig_config *cfg, int *src_dtype)

@@ -7,8 +7,8 @@
 #include "convert/hf_config.h"
 #include "core/error.h"
 
-static const char *const k_role_names[] = {"tok_embeddings", "norm", "output", "attention_norm", "wqkv", "bqkv", "wo",
-                                           "ffn_norm",       "w13",  "w2"};
+static const char *const k_role_names[] = {
+    "tok_embeddings", "norm", "output", "attention_norm", "wqkv", "bqkv", "wo", "ffn_norm", "w13", "w2", "bo"};
 
 void ig_canon_name(char *buf, size_t n, int layer, ig_role role)
 {
@@ -29,7 +29,7 @@ int ig_canon_parse_name(const char *name, int *layer, ig_role *role)
         l = (int)v;
         rest = end + 1;
     }
-    for (int r = 0; r <= IG_ROLE_W2; r++) {
+    for (int r = 0; r <= IG_ROLE_BO; r++) {
         bool layer_role = r >= IG_ROLE_ATTN_NORM;
         if (strcmp(rest, k_role_names[r]) == 0 && layer_role == (l >= 0)) {
             *layer = l;
@@ -42,7 +42,8 @@ int ig_canon_parse_name(const char *name, int *layer, ig_role *role)
 
 bool ig_canon_rank_invariant(ig_role r)
 {
-    return r == IG_ROLE_TOK_EMB || r == IG_ROLE_FINAL_NORM || r == IG_ROLE_ATTN_NORM || r == IG_ROLE_FFN_NORM;
+    return r == IG_ROLE_TOK_EMB || r == IG_ROLE_FINAL_NORM || r == IG_ROLE_ATTN_NORM || r == IG_ROLE_FFN_NORM ||
+           r == IG_ROLE_BO;
 }
 
 size_t ig_canon_bytes(const ig_canon *t)
@@ -75,6 +76,8 @@ ig_tensor *ig_desc_slot(ig_model_desc *d, int rank, int layer, ig_role role)
         return &w->layers[layer].w13;
     case IG_ROLE_W2:
         return &w->layers[layer].w2;
+    case IG_ROLE_BO:
+        return &w->layers[layer].bo;
     }
     return NULL;
 }
@@ -95,14 +98,67 @@ enum src_kind {
     S_KB,
     S_VB,
     S_QKV_PACKED,
+    S_QKV_FUSED, /* Qwen's c_attn: rows [q | k | v] */
+    S_QKV_FUSED_B,
     S_O,
+    S_OB,
     S_GATE,
     S_UP,
     S_DOWN
 };
 
+/* Qwen (v1), modeling_qwen.py: QWenMLP computes c_proj(w1(x) * silu(w2(x))), so w2 is
+ * the gated branch (our gate) and w1 the linear one (our up). */
+static void qwen_src_name(int layer, enum src_kind k, char *buf, size_t n)
+{
+    const char *s = "";
+    switch (k) {
+    case S_EMB:
+        snprintf(buf, n, "transformer.wte.weight");
+        return;
+    case S_NORM:
+        snprintf(buf, n, "transformer.ln_f.weight");
+        return;
+    case S_LM_HEAD:
+        snprintf(buf, n, "lm_head.weight");
+        return;
+    case S_ATTN_NORM:
+        s = "ln_1.weight";
+        break;
+    case S_FFN_NORM:
+        s = "ln_2.weight";
+        break;
+    case S_QKV_FUSED:
+        s = "attn.c_attn.weight";
+        break;
+    case S_QKV_FUSED_B:
+        s = "attn.c_attn.bias";
+        break;
+    case S_O:
+        s = "attn.c_proj.weight";
+        break;
+    case S_GATE:
+        s = "mlp.w2.weight";
+        break;
+    case S_UP:
+        s = "mlp.w1.weight";
+        break;
+    case S_DOWN:
+        s = "mlp.c_proj.weight";
+        break;
+    default:
+        s = "?";
+        break;
+    }
+    snprintf(buf, n, "transformer.h.%d.%s", layer, s);
+}
+
 static void src_name(const ig_config *c, int layer, enum src_kind k, char *buf, size_t n)
 {
+    if (c->arch == IG_ARCH_QWEN) {
+        qwen_src_name(layer, k, buf, n);
+        return;
+    }
     bool ilm = c->arch == IG_ARCH_INTERNLM2;
     const char *s = "";
     switch (k) {
@@ -145,6 +201,13 @@ static void src_name(const ig_config *c, int layer, enum src_kind k, char *buf, 
     case S_O:
         s = ilm ? "attention.wo.weight" : "self_attn.o_proj.weight";
         break;
+    case S_OB:
+        s = "self_attn.o_proj.bias";
+        break;
+    case S_QKV_FUSED:
+    case S_QKV_FUSED_B:
+        s = "?";
+        break;
     case S_GATE:
         s = ilm ? "feed_forward.w1.weight" : "mlp.gate_proj.weight";
         break;
@@ -180,6 +243,16 @@ static void fmt_shape(char *buf, size_t n, int ndim, const int64_t *shape)
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
+/* Is "X.weight" stored as "X.qweight" (a 4-bit AWQ/GPTQ checkpoint)? */
+static bool quantized_twin(const ig_hf_ckpt *ck, const char *name)
+{
+    char q[176];
+    size_t n = strlen(name);
+    if (n < 7 || strcmp(name + n - 7, ".weight") != 0) return false;
+    snprintf(q, sizeof q, "%.*s.qweight", (int)(n - 7), name);
+    return ig_st_find(&ck->st, q) != NULL;
+}
+
 /* Finds a source tensor and checks its dtype and shape; d1 < 0 means a vector. */
 static ignis_status get_src(const ig_hf_ckpt *ck, int layer, enum src_kind k, int64_t d0, int64_t d1,
                             const ig_st_tensor **out)
@@ -187,6 +260,11 @@ static ignis_status get_src(const ig_hf_ckpt *ck, int layer, enum src_kind k, in
     char name[160];
     src_name(&ck->cfg, layer, k, name, sizeof name);
     const ig_st_tensor *t = ig_st_find(&ck->st, name);
+    if (!t && d1 >= 0 && quantized_twin(ck, name))
+        return ig_err(IGNIS_E_UNSUPPORTED,
+                      "%s: 4-bit (AWQ/GPTQ) weights are not supported yet: %s is stored as .qweight; use the "
+                      "fp16/bf16 model",
+                      ck->dir, name);
     if (!t)
         return ig_err(IGNIS_E_NOT_FOUND, "%s: tensor %s not found (checkpoint %s)", ig_st_where(&ck->st), name,
                       ck->dir);
@@ -238,6 +316,9 @@ static ignis_status check_sources(const ig_hf_ckpt *ck)
         IG_TRY(get_src(ck, l, S_FFN_NORM, H, -1, &t));
         if (c->arch == IG_ARCH_INTERNLM2) {
             IG_TRY(get_src(ck, l, S_QKV_PACKED, q + 2 * kv, H, &t));
+        } else if (c->arch == IG_ARCH_QWEN) {
+            IG_TRY(get_src(ck, l, S_QKV_FUSED, q + 2 * kv, H, &t));
+            IG_TRY(get_src(ck, l, S_QKV_FUSED_B, q + 2 * kv, -1, &t));
         } else {
             IG_TRY(get_src(ck, l, S_Q, q, H, &t));
             IG_TRY(get_src(ck, l, S_K, kv, H, &t));
@@ -249,6 +330,7 @@ static ignis_status check_sources(const ig_hf_ckpt *ck)
             }
         }
         IG_TRY(get_src(ck, l, S_O, H, q, &t));
+        if (ig_config_has_o_bias(c)) IG_TRY(get_src(ck, l, S_OB, H, -1, &t));
         IG_TRY(get_src(ck, l, S_GATE, c->inter, H, &t));
         IG_TRY(get_src(ck, l, S_UP, c->inter, H, &t));
         IG_TRY(get_src(ck, l, S_DOWN, H, c->inter, &t));
@@ -279,7 +361,7 @@ ignis_status ig_hf_plan(const ig_hf_ckpt *ck, int dtype_or_auto, int tp, ig_cano
     }
     *matrix_dtype = md;
 
-    int per_rank = 3 + c->n_layers * 7;
+    int per_rank = 3 + c->n_layers * 8;
     ig_canon *L = calloc((size_t)(per_rank * tp), sizeof *L);
     if (!L) return ig_err(IGNIS_E_NOMEM, "out of memory");
     int k = 0, hd = c->head_dim, vp = ig_vocab_padded(c, tp);
@@ -304,6 +386,7 @@ ignis_status ig_hf_plan(const ig_hf_ckpt *ck, int dtype_or_auto, int tp, ig_cano
             ADD(l, IG_ROLE_WQKV, md, 2, ig_qkv_rows(c, tp), c->hidden);
             if (c->qkv_bias) ADD(l, IG_ROLE_BQKV, IG_F32, 1, ig_qkv_rows(c, tp), 0);
             ADD(l, IG_ROLE_WO, md, 2, c->hidden, c->n_heads / tp * hd);
+            if (ig_config_has_o_bias(c)) ADD(l, IG_ROLE_BO, IG_F32, 1, c->hidden, 0);
             ADD(l, IG_ROLE_FFN_NORM, IG_F32, 1, c->hidden, 0);
             ADD(l, IG_ROLE_W13, md, 2, 2LL * c->inter / tp, c->hidden);
             ADD(l, IG_ROLE_W2, md, 2, c->hidden, c->inter / tp);
@@ -389,6 +472,16 @@ static void produce_qkv(const ig_hf_ckpt *ck, const ig_canon *t, int tp, bool bi
             }
         return;
     }
+    if (c->arch == IG_ARCH_QWEN) { /* c_attn rows are [q (nh heads) | k | v], as in the canonical layout */
+        const ig_st_tensor *w = src(ck, t->layer, bias ? S_QKV_FUSED_B : S_QKV_FUSED);
+        int64_t qrows = (int64_t)c->n_heads * hd, kvrows = (int64_t)c->n_kv_heads * hd;
+        copy_block(w, (int64_t)r * nh_r * hd, (int64_t)nh_r * hd, 0, cols, d, t->dtype);
+        d += head_bytes * (size_t)nh_r;
+        copy_block(w, qrows + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
+        d += head_bytes * (size_t)nkv_r;
+        copy_block(w, qrows + kvrows + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
+        return;
+    }
     const ig_st_tensor *q = src(ck, t->layer, bias ? S_QB : S_Q), *k = src(ck, t->layer, bias ? S_KB : S_K),
                        *v = src(ck, t->layer, bias ? S_VB : S_V);
     copy_block(q, (int64_t)r * nh_r * hd, (int64_t)nh_r * hd, 0, cols, d, t->dtype);
@@ -453,6 +546,9 @@ ignis_status ig_hf_produce(const ig_hf_ckpt *ck, int tp, const ig_canon *t, void
         copy_block(src(ck, l, S_DOWN), 0, H, (int64_t)r * ir, ir, d, t->dtype);
         break;
     }
+    case IG_ROLE_BO:
+        copy_block(src(ck, l, S_OB), 0, H, 0, 1, d, IG_F32);
+        break;
     }
     return IGNIS_OK;
 }

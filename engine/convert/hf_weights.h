@@ -31,7 +31,8 @@ typedef enum ig_role {
     IG_ROLE_WO,
     IG_ROLE_FFN_NORM,
     IG_ROLE_W13,
-    IG_ROLE_W2
+    IG_ROLE_W2,
+    IG_ROLE_BO /* InternLM's o_proj bias */
 } ig_role;
 
 /* One canonical tensor of one rank. */

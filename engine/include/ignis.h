@@ -516,6 +516,11 @@ ignis_status ignis_chat_template_for_path(const char *model_path, const char *ov
  * "Meta-Llama-3-8B-Instruct", "Qwen2-7B-Instruct", ...); NULL when none matches. */
 const char *ignis_chat_template_for_model(const char *model_name);
 
+/* `ignis list`: the i-th built-in chat template name (i from 0), or the i-th LMDeploy
+ * model name it knows with *tmpl set to the template that name picks; NULL past the end. */
+const char *ignis_chat_builtin_name(int i);
+const char *ignis_chat_model_name(int i, const char **tmpl);
+
 /* ------------------------------------------------------------------ server
  * An OpenAI-compatible HTTP server over the request API (what `ignis serve api_server`
  * runs): /v1/models, /v1/completions, /v1/chat/completions, /v1/chat/interactive,

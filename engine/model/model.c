@@ -148,6 +148,7 @@ ignis_status ig_model_desc_validate(const ig_model_desc *d)
             IG_TRY(check_shape(&L->wqkv, "wqkv", r, l, 2, ig_qkv_rows(c, tp), c->hidden, false));
             if (c->qkv_bias) IG_TRY(check_shape(&L->bqkv, "bqkv", r, l, 1, ig_qkv_rows(c, tp), 0, true));
             IG_TRY(check_shape(&L->wo, "wo", r, l, 2, c->hidden, c->n_heads / tp * hd, false));
+            if (ig_config_has_o_bias(c)) IG_TRY(check_shape(&L->bo, "bo", r, l, 1, c->hidden, 0, true));
             IG_TRY(check_shape(&L->ffn_norm, "ffn_norm", r, l, 1, c->hidden, 0, true));
             IG_TRY(check_shape(&L->w13, "w13", r, l, 2, 2LL * c->inter / tp, c->hidden, false));
             IG_TRY(check_shape(&L->w2, "w2", r, l, 2, c->hidden, c->inter / tp, false));

@@ -29,7 +29,13 @@
 
 #define IG_MAX_EOS 8
 
-typedef enum ig_arch { IG_ARCH_LLAMA = 0, IG_ARCH_QWEN2, IG_ARCH_INTERNLM2 } ig_arch;
+typedef enum ig_arch {
+    IG_ARCH_LLAMA = 0,
+    IG_ARCH_QWEN2,
+    IG_ARCH_INTERNLM2,
+    IG_ARCH_INTERNLM, /* InternLM v1: Llama layout, biases on q/k/v/o */
+    IG_ARCH_QWEN      /* Qwen v1: fused c_attn (with bias), dynamic NTK + log-n past seq_length */
+} ig_arch;
 
 typedef enum ig_rope_type {
     IG_ROPE_DEFAULT = 0,
@@ -66,6 +72,12 @@ typedef struct ig_config {
     int bos_id; /* -1: none */
     int eos_ids[IG_MAX_EOS];
     int n_eos;
+    /* Qwen (v1) long-context extrapolation, both inactive up to seq_length tokens:
+     * use_dynamic_ntk grows the RoPE base per sequence (ig_qwen_ntk_alpha), use_logn_attn
+     * scales the query at position p by log(p+1)/log(seq_length) (ig_logn_scale). */
+    int seq_length; /* 0 for other architectures */
+    bool use_dynamic_ntk;
+    bool use_logn_attn;
 } ig_config;
 
 /* Engine knobs stored in the workspace and overridable at open time (LMDeploy names). */
@@ -105,6 +117,8 @@ typedef struct ig_layer_weights {
     ig_tensor wqkv;      /* [(nh + 2*nkv)/tp * head_dim][hidden] */
     ig_tensor bqkv;      /* [(nh + 2*nkv)/tp * head_dim] fp32, Qwen2 only (ndim 0 otherwise) */
     ig_tensor wo;        /* [hidden][nh/tp * head_dim] */
+    ig_tensor bo;        /* [hidden] fp32, InternLM only (ndim 0 otherwise); whole on every rank,
+                          * added once to the all-reduced wo output */
     ig_tensor ffn_norm;  /* [hidden] fp32 */
     ig_tensor w13;       /* [2 * inter/tp][hidden]: gate rows then up rows */
     ig_tensor w2;        /* [hidden][inter/tp] */
@@ -165,5 +179,20 @@ void ig_engine_cfg_default(ig_engine_cfg *e, const ig_config *cfg);
  * kernels take one form. `seq_len` matters only for the dynamic type. Also returns the
  * attention scale multiplier a variant may need (1 for these). */
 void ig_rope_inv_freq(const ig_config *c, int seq_len, float *inv_freq);
+
+/* Qwen (v1) dynamic NTK: alpha = max(2^ceil(log2(len/seq_length) + 1) - 1, 1) for a sequence
+ * of len tokens, 1 when disabled or len <= seq_length; the RoPE base becomes
+ * theta * alpha^(head_dim/(head_dim-2)). As in Qwen's modeling code the sequence's length
+ * at its forward decides alpha, and every position of that forward uses it. */
+double ig_qwen_ntk_alpha(const ig_config *c, int len);
+/* Qwen RoPE table for a sequence of len tokens (ig_rope_inv_freq with the NTK base). */
+void ig_qwen_inv_freq(const ig_config *c, int len, float *inv_freq);
+/* Qwen (v1) log-n attention: the query at 0-based position pos is multiplied by
+ * log(pos+1)/log(seq_length) past seq_length (1 otherwise, and when disabled). */
+float ig_logn_scale(const ig_config *c, int pos);
+/* InternLM (v1) with "bias": true has an o_proj bias besides the q/k/v ones. */
+static inline bool ig_config_has_o_bias(const ig_config *c) { return c->arch == IG_ARCH_INTERNLM && c->qkv_bias; }
+/* True when the forward pass needs per-sequence RoPE tables or query scales. */
+bool ig_config_has_long_ctx(const ig_config *c);
 
 #endif

@@ -30,9 +30,18 @@ static const shape k_shapes[] = {
      IG_ROPE_DEFAULT},
     {"llama2-70b", IG_ARCH_LLAMA, "LlamaForCausalLM", 32000, 8192, 80, 64, 8, 28672, 4096, 10000.0, false, false,
      IG_ROPE_DEFAULT},
+    /* internlm-chat-20b: config "bias": false (internlm-chat-7b has q/k/v/o biases) */
+    {"internlm-20b", IG_ARCH_INTERNLM, "InternLMForCausalLM", 103168, 5120, 60, 40, 40, 13824, 4096, 10000.0, false,
+     false, IG_ROPE_DEFAULT},
+    /* Qwen-7B-Chat: intermediate_size 22016 is both MLP branches, 11008 each; seq_length 8192 */
+    {"qwen-7b", IG_ARCH_QWEN, "QWenLMHeadModel", 151936, 4096, 32, 32, 32, 11008, 8192, 10000.0, true, false,
+     IG_ROPE_DEFAULT},
 };
 
-const char *ig_synthetic_names(void) { return "tiny, llama2-7b, llama3-8b, internlm2-7b, qwen2-7b, llama2-70b"; }
+const char *ig_synthetic_names(void)
+{
+    return "tiny, llama2-7b, llama3-8b, internlm2-7b, qwen2-7b, llama2-70b, internlm-20b, qwen-7b";
+}
 
 static void synth(ig_tensor *t, ig_dtype dt, int ndim, int64_t d0, int64_t d1, uint64_t seed, float scale, float bias)
 {
@@ -95,6 +104,8 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
     snprintf(c.model_type, sizeof c.model_type, "%s",
              s->arch == IG_ARCH_QWEN2       ? "qwen2"
              : s->arch == IG_ARCH_INTERNLM2 ? "internlm2"
+             : s->arch == IG_ARCH_INTERNLM  ? "internlm"
+             : s->arch == IG_ARCH_QWEN      ? "qwen"
                                             : "llama");
     c.vocab_size = s->vocab;
     c.hidden = s->hidden;
@@ -116,6 +127,10 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
     c.bos_id = 1;
     c.eos_ids[0] = 2;
     c.n_eos = 1;
+    if (s->arch == IG_ARCH_QWEN) { /* as in Qwen-7B-Chat's config.json */
+        c.seq_length = s->max_pos;
+        c.use_dynamic_ntk = c.use_logn_attn = true;
+    }
     IG_TRY(ig_config_validate(&c, tp));
     IG_TRY(ig_model_desc_init(d, &c, tp));
     d->source = IG_SRC_SYNTHETIC;
@@ -147,6 +162,7 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
             synth(&L->wqkv, dtype, 2, qkv, c.hidden, seed_of(r, l, 11), a_h, 0.0f);
             if (c.qkv_bias) synth(&L->bqkv, IG_F32, 1, qkv, 0, seed_of(r, l, 12), 0.1f, 0.0f);
             synth(&L->wo, dtype, 2, c.hidden, c.n_heads / tp * c.head_dim, seed_of(r, l, 13), a_o, 0.0f);
+            if (ig_config_has_o_bias(&c)) synth(&L->bo, IG_F32, 1, c.hidden, 0, seed_of(0, l, 17), 0.1f, 0.0f);
             synth(&L->ffn_norm, IG_F32, 1, c.hidden, 0, seed_of(0, l, 14), 0.0f, 1.0f);
             synth(&L->w13, dtype, 2, 2LL * c.inter / tp, c.hidden, seed_of(r, l, 15), a_h, 0.0f);
             synth(&L->w2, dtype, 2, c.hidden, c.inter / tp, seed_of(r, l, 16), a_i, 0.0f);

@@ -34,7 +34,9 @@ int ig_rope_type_from_name(const char *s, ig_rope_type *t)
     return -1;
 }
 
-static const char *const k_arch_names[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "InternLM2ForCausalLM"};
+/* indexed by ig_arch */
+static const char *const k_arch_names[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "InternLM2ForCausalLM",
+                                           "InternLMForCausalLM", "QWenLMHeadModel"};
 
 const char *ig_arch_hf_name(ig_arch a)
 {
@@ -148,6 +150,10 @@ static ignis_status parse_model(const jctx *j, json_t *m, ig_config *c)
     IG_TRY(jint(j, m, S, "max_position_embeddings", true, 0, 1, &c->max_pos));
     IG_TRY(jbool(j, m, S, "tie_word_embeddings", false, &c->tie_embeddings));
     IG_TRY(jbool(j, m, S, "qkv_bias", false, &c->qkv_bias));
+    /* Qwen (v1) long context; absent for other architectures */
+    IG_TRY(jint(j, m, S, "seq_length", false, 0, 0, &c->seq_length));
+    IG_TRY(jbool(j, m, S, "use_dynamic_ntk", false, &c->use_dynamic_ntk));
+    IG_TRY(jbool(j, m, S, "use_logn_attn", false, &c->use_logn_attn));
     IG_TRY(jint(j, m, S, "bos_token_id", false, -1, -1, &c->bos_id));
     json_t *eos = json_object_get(m, "eos_token_id");
     if (json_is_integer(eos)) {
@@ -201,8 +207,8 @@ static ignis_status parse_engine(const jctx *j, json_t *e, ig_engine_cfg *out)
 /* Norms and biases are always fp32; matrices have the workspace's dtype. */
 static bool ig_tensor_rank_ok(ig_role role, ig_dtype dt, ig_dtype matrix_dtype)
 {
-    bool vec =
-        role == IG_ROLE_FINAL_NORM || role == IG_ROLE_ATTN_NORM || role == IG_ROLE_FFN_NORM || role == IG_ROLE_BQKV;
+    bool vec = role == IG_ROLE_FINAL_NORM || role == IG_ROLE_ATTN_NORM || role == IG_ROLE_FFN_NORM ||
+               role == IG_ROLE_BQKV || role == IG_ROLE_BO;
     return dt == (vec ? IG_F32 : matrix_dtype);
 }
 

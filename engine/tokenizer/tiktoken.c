@@ -1,10 +1,11 @@
-/* Llama-3's original tokenizer.model: tiktoken ranks, one "base64(bytes) rank" per line.
- * A byte-level BPE whose merge priority is the rank of the merged bytes: every split of a
- * token into two tokens becomes a (left, right) -> (rank, merged) entry, and a whole
- * pre-token found in the table is taken as is (tiktoken, like HF's ignore_merges). The
- * file carries neither the split pattern nor the special tokens: a 128000-rank file is
- * taken as Llama-3 (its pattern, its 256 special tokens; tokenizer_config.json may rename
- * them afterwards). */
+/* tiktoken rank files: Llama-3's original tokenizer.model and Qwen (v1)'s qwen.tiktoken,
+ * one "base64(bytes) rank" per line. A byte-level BPE whose merge priority is the rank of
+ * the merged bytes: every split of a token into two tokens becomes a (left, right) ->
+ * (rank, merged) entry, and a whole pre-token found in the table is taken as is (tiktoken,
+ * like HF's ignore_merges). The file carries neither the split pattern nor the special
+ * tokens, so the rank count names the family: 128000 is Llama-3 (its pattern, its 256
+ * special tokens; tokenizer_config.json may rename them afterwards), 151643 is Qwen
+ * (tokenization_qwen.py's pattern and its 208 special tokens). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,50 @@ bool ig_tiktoken_probe(const char *data, size_t n)
     return sp + 1 < nl;
 }
 
+/* tokenization_qwen.py's PAT_STR: Llama-3's, except that digits split one by one */
+#define QWEN_PATTERN                                                                                                   \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                                              \
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"                                                                     \
+    "\\s+(?!\\S)|\\s+"
+
 static const char *const k_llama3_special[] = {
     "<|begin_of_text|>",   "<|end_of_text|>",   NULL, NULL,         NULL, NULL,
     "<|start_header_id|>", "<|end_header_id|>", NULL, "<|eot_id|>",
+};
+
+static void llama3_special(int i, char *name, size_t n)
+{
+    const char *nm = i < (int)(sizeof k_llama3_special / sizeof *k_llama3_special) ? k_llama3_special[i] : NULL;
+    if (nm) {
+        snprintf(name, n, "%s", nm);
+        return;
+    }
+    int reserved = i < 6 ? i - 2 : i < 9 ? i - 4 : i - 5; /* Llama-3's numbering skips the named ones */
+    snprintf(name, n, "<|reserved_special_token_%d|>", reserved);
+}
+
+/* tokenization_qwen.py: ENDOFTEXT, IMSTART, IMEND, then EXTRAS <|extra_0|>..<|extra_204|> */
+static void qwen_special(int i, char *name, size_t n)
+{
+    static const char *const named[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+    if (i < 3)
+        snprintf(name, n, "%s", named[i]);
+    else
+        snprintf(name, n, "<|extra_%d|>", i - 3);
+}
+
+typedef struct tt_family {
+    long ranks;
+    const char *pattern;
+    int n_special;
+    void (*special_name)(int i, char *name, size_t n);
+    int bos, eos; /* offsets past the ranks; -1: none */
+    bool add_bos;
+} tt_family;
+
+static const tt_family k_families[] = {
+    {128000, LLAMA3_PATTERN, 256, llama3_special, 0, 1, true}, /* <|begin_of_text|>, <|end_of_text|> */
+    {151643, QWEN_PATTERN, 208, qwen_special, -1, 0, false},   /* Qwen adds no BOS; <|endoftext|> */
 };
 
 ignis_status ig_tiktoken_load(ignis_tokenizer *t, const char *path)
@@ -75,14 +117,17 @@ ignis_status ig_tiktoken_load(ignis_tokenizer *t, const char *path)
     for (size_t i = 0; i < size; i++)
         lines += data[i] == '\n';
     if (size && data[size - 1] != '\n') lines++;
-    if (lines != 128000) {
+    const tt_family *fam = NULL;
+    for (size_t i = 0; i < sizeof k_families / sizeof k_families[0]; i++)
+        if (k_families[i].ranks == lines) fam = &k_families[i];
+    if (!fam) {
         free(data);
         return ig_err(IGNIS_E_UNSUPPORTED,
-                      "%s: a tiktoken file with %ld ranks; only Llama-3's (128000) is known (its split pattern and "
-                      "special tokens are not in the file) - use tokenizer.json",
+                      "%s: a tiktoken file with %ld ranks; only Llama-3's (128000) and Qwen's (151643) are known (the "
+                      "split pattern and special tokens are not in the file) - use tokenizer.json",
                       path, lines);
     }
-    int n_special = 256;
+    int n_special = fam->n_special;
     if ((st = ig_tok_alloc_vocab(t, (int)lines + n_special)) != IGNIS_OK) goto done;
     t->kind = IG_TOK_BYTE_BPE;
     t->raw = calloc((size_t)t->n_vocab, sizeof *t->raw);
@@ -155,20 +200,16 @@ ignis_status ig_tiktoken_load(ignis_tokenizer *t, const char *path)
     for (int i = 0; i < n_special; i++) {
         int32_t id = (int32_t)lines + i;
         char name[64];
-        const char *nm = i < (int)(sizeof k_llama3_special / sizeof *k_llama3_special) ? k_llama3_special[i] : NULL;
-        if (!nm) {
-            int reserved = i < 6 ? i - 2 : i < 9 ? i - 4 : i - 5; /* Llama-3's numbering skips the named ones */
-            snprintf(name, sizeof name, "<|reserved_special_token_%d|>", reserved);
-            nm = name;
-        }
+        fam->special_name(i, name, sizeof name);
+        const char *nm = name;
         if ((st = ig_tok_set_piece(t, id, nm, strlen(nm))) != IGNIS_OK) goto done;
         ig_strmap_put(&t->piece_map, t->piece[id], strlen(nm), id, false);
         if ((st = ig_tok_add_token(t, nm, strlen(nm), id, true, false, false, false, false)) != IGNIS_OK) goto done;
     }
-    t->bos = (int32_t)lines;     /* <|begin_of_text|> */
-    t->eos = (int32_t)lines + 1; /* <|end_of_text|> */
-    t->add_bos = true;
-    if ((st = ig_bpe_compile_regex(t, LLAMA3_PATTERN, path)) != IGNIS_OK) goto done;
+    t->bos = fam->bos >= 0 ? (int32_t)lines + fam->bos : -1;
+    t->eos = fam->eos >= 0 ? (int32_t)lines + fam->eos : -1;
+    t->add_bos = fam->add_bos;
+    if ((st = ig_bpe_compile_regex(t, fam->pattern, path)) != IGNIS_OK) goto done;
     t->cache = ig_word_cache_new();
     if (!t->cache) {
         st = ig_err(IGNIS_E_NOMEM, "tokenizer: out of memory");

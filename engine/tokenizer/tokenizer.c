@@ -241,6 +241,9 @@ static ignis_status open_in(const char *dir, ignis_tokenizer *t, bool *found)
             return ig_err(IGNIS_E_FORMAT, "%s: neither a SentencePiece model nor a tiktoken rank file", p1);
         t->source = strdup(p1);
         IG_TRY(ig_tiktoken_load(t, p1));
+    } else if (file_exists(dir, "qwen.tiktoken", p1, sizeof p1)) { /* Qwen (v1) */
+        t->source = strdup(p1);
+        IG_TRY(ig_tiktoken_load(t, p1));
     } else {
         *found = false;
         return IGNIS_OK;

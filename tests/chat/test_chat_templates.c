@@ -163,6 +163,38 @@ static void test_chat_builtin_internlm2_uses_its_meta_instruction(void **state)
     ignis_chat_template_free(t);
 }
 
+/* LMDeploy's InternLMChat7B (model.py v0.4.0, BaseChatTemplate.messages2prompt): default
+ * system "<|System|>:" + meta + "\n" only when the conversation has no system message, user
+ * turns "<|User|>:" + text + "\n", answers "<|Bot|>:" + text + "<eoa>" + "\n". */
+static void test_chat_builtin_internlm_matches_lmdeploy_layout(void **state)
+{
+    (void)state;
+    ignis_chat_msg sys[] = {{"system", "SYS"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+    char *s = render("internlm-chat-20b", sys, 4, true);
+    assert_string_equal(s, "<|System|>:SYS\n<|User|>:U1\n<|Bot|>:A1<eoa>\n<|User|>:U2\n<|Bot|>:");
+    free(s);
+    s = render("internlm-chat-7b", k_conv, 3, true);
+    assert_string_equal(s,
+                        "<|System|>:You are an AI assistant whose name is InternLM (书生·浦语).\n"
+                        "- InternLM (书生·浦语) is a conversational language model that is developed by Shanghai AI "
+                        "Laboratory (上海人工智能实验室). It is designed to be helpful, honest, and harmless.\n"
+                        "- InternLM (书生·浦语) can understand and communicate fluently in the language chosen by the "
+                        "user such as English and 中文.\n\n"
+                        "<|User|>:Hi\n<|Bot|>:Hello!<eoa>\n<|User|>:How are you?\n<|Bot|>:");
+    free(s);
+    ignis_chat_template *t = NULL;
+    TU_CHECK(ignis_chat_template_open("internlm", NULL, &t));
+    const char *const *w;
+    assert_int_equal(ignis_chat_stop_words(t, &w), 1);
+    assert_string_equal(w[0], "<eoa>");
+    ignis_chat_template_free(t);
+    /* qwen-7b (Qwen v1) is LMDeploy's Qwen7BChat: ChatML with its default system prompt */
+    s = render("qwen-7b", k_conv, 1, true);
+    assert_string_equal(s, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+                           "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    free(s);
+}
+
 static void test_chat_builtin_llama2_and_llama3_layouts(void **state)
 {
     (void)state;
@@ -208,6 +240,12 @@ static void test_chat_model_name_maps_to_template(void **state)
     assert_string_equal(ignis_chat_template_for_model("Qwen2.5-7B-Instruct"), "qwen");
     assert_string_equal(ignis_chat_template_for_model("base"), "base");
     assert_null(ignis_chat_template_for_model("mystery-model"));
+    assert_string_equal(ignis_chat_template_for_model("internlm-chat-20b"), "internlm");
+    assert_string_equal(ignis_chat_template_for_model("./internlm-chat-20b-4bit"), "internlm");
+    assert_string_equal(ignis_chat_template_for_model("internlm-20b"), "base");
+    assert_string_equal(ignis_chat_template_for_model("qwen-7b"), "qwen");
+    assert_string_equal(ignis_chat_template_for_model("/models/Qwen-7B-Chat"), "qwen");
+    assert_string_equal(ignis_chat_template_for_model("internlm2-chat-7b"), "internlm2");
 }
 
 static void test_chat_json_config_overrides_builtin(void **state)
@@ -421,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_chat_jinja_matches_transformers_golden),
         cmocka_unit_test(test_chat_builtin_qwen_is_chatml_with_default_system),
         cmocka_unit_test(test_chat_builtin_internlm2_uses_its_meta_instruction),
+        cmocka_unit_test(test_chat_builtin_internlm_matches_lmdeploy_layout),
         cmocka_unit_test(test_chat_builtin_llama2_and_llama3_layouts),
         cmocka_unit_test(test_chat_builtin_without_generation_prompt_and_continuation),
         cmocka_unit_test(test_chat_model_name_maps_to_template),

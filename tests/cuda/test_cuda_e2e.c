@@ -9,6 +9,8 @@
  * bits); the top-1 id must be identical wherever the CPU's top-1/top-2 gap exceeds that
  * tolerance (always, for the fixtures, whose gaps are >= 0.01 by construction, and for
  * stories260K's greedy ids). */
+#include <unistd.h>
+
 #include "cuda_test_util.h"
 #include "ig_kernels.h"
 
@@ -420,9 +422,9 @@ static void greedy(ignis_model *m, const int32_t *prompt, int n_prompt, int n_ne
 static void test_cuda_fixture_logits_and_greedy_match_cpu(void **state)
 {
     (void)state;
-    const char *names[4] = {"llama2", "llama3", "qwen2", "internlm2"};
+    const char *names[6] = {"llama2", "llama3", "qwen2", "internlm2", "internlm", "qwen"};
     int ran = 0;
-    for (int f = 0; f < 4; f++) {
+    for (int f = 0; f < 6; f++) {
         char rel[256];
         snprintf(rel, sizeof rel, "tests/fixtures/%s", names[f]);
         const char *dir = tu_src(rel);
@@ -462,6 +464,58 @@ static void test_cuda_fixture_logits_and_greedy_match_cpu(void **state)
         ran++;
     }
     if (!ran) skip();
+}
+
+/* Token by token (the decode path: fused GEMV + RoPE epilogue), row i = logits after ids[i]. */
+static void step_logits(ignis_model *m, const int32_t *ids, int n, int V, float *out)
+{
+    ignis_seq *s = NULL;
+    TU_CHECK(ignis_seq_create(m, 0, &s));
+    for (int i = 0; i < n; i++)
+        TU_CHECK(ignis_seq_eval(s, ids + i, 1, out + (size_t)i * V, false));
+    ignis_seq_destroy(s);
+}
+
+/* Qwen past seq_length (the qwen fixture with config_ntk.json: seq_length 6): dynamic NTK
+ * and log-n on the GPU (kernels/long_ctx.cu) against the CPU backend, whose logits
+ * test_fidelity checks against make_fixtures.py's numpy reference; prefill and decode. */
+static void test_cuda_qwen_ntk_logn_past_seq_length_matches_cpu(void **state)
+{
+    (void)state;
+    char src[4096], dir[4096], p[4200], q[8400];
+    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir("cuda-qwen-ntk"));
+    snprintf(p, sizeof p, "%s/config_ntk.json", src);
+    if (!tu_exists(p)) skip();
+    char *cfg = tu_read_file(p, NULL);
+    snprintf(q, sizeof q, "%s/config.json", dir);
+    FILE *f = fopen(q, "wb");
+    assert_non_null(f);
+    fputs(cfg, f);
+    fclose(f);
+    free(cfg);
+    snprintf(p, sizeof p, "%s/model.safetensors", src);
+    snprintf(q, sizeof q, "%s/model.safetensors", dir);
+    assert_int_equal(symlink(p, q), 0);
+    snprintf(p, sizeof p, "%s/prompt_ids.txt", src);
+    int32_t *prompt = NULL;
+    int n = tu_read_ints(p, &prompt);
+    ignis_model *g = open_model(dir, IGNIS_BACKEND_CUDA), *c = open_model(dir, IGNIS_BACKEND_CPU);
+    ignis_model_info info;
+    TU_CHECK(ignis_model_get_info(g, &info));
+    int V = info.vocab_size;
+    float *lg = malloc(sizeof(float) * n * V), *lc = malloc(sizeof(float) * n * V);
+    all_logits(g, prompt, n, lg);
+    all_logits(c, prompt, n, lc);
+    compare_logits("qwen NTK/log-n prefill", lg, lc, n, V, IG_F16, true);
+    step_logits(g, prompt, n, V, lg);
+    step_logits(c, prompt, n, V, lc);
+    compare_logits("qwen NTK/log-n decode", lg, lc, n, V, IG_F16, true);
+    free(lg);
+    free(lc);
+    free(prompt);
+    ignis_model_close(g);
+    ignis_model_close(c);
 }
 
 /* stories260K is an fp32 model; the golden ids come from an fp32 run. The CUDA backend
@@ -536,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_cuda_scheduler_pattern_matches_cpu_backend),
         cmocka_unit_test(test_cuda_synthetic_tiny_logits_match_cpu),
         cmocka_unit_test(test_cuda_fixture_logits_and_greedy_match_cpu),
+        cmocka_unit_test(test_cuda_qwen_ntk_logn_past_seq_length_matches_cpu),
         cmocka_unit_test(test_cuda_stories260k_greedy_ids_match_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "convert/hf_config.h"
 #include "test_util.h"
 
 #define STORIES_LOGIT_TOL 1e-4f /* issue 2: position-0 logits of stories260K */
@@ -211,6 +215,107 @@ FIXTURE_TESTS(llama2)
 FIXTURE_TESTS(llama3)
 FIXTURE_TESTS(qwen2)
 FIXTURE_TESTS(internlm2)
+FIXTURE_TESTS(internlm)
+FIXTURE_TESTS(qwen)
+
+/* Qwen past seq_length: the qwen fixture's weights with config_ntk.json (seq_length 6), so
+ * the 16-token prompt runs with dynamic-NTK alpha 7 and log-n query scaling from position
+ * 6; the reference is make_fixtures.py's numpy forward from Qwen's formulas (plain RoPE
+ * differs from it by up to 2.1). */
+/* Writes the seq_length-6 Qwen checkpoint into a fresh directory (config_ntk.json as its
+ * config.json, the fixture's weights linked); returns it in dir. */
+static void make_qwen_ntk_dir(const char *tag, char *dir, size_t cap)
+{
+    char src[4096], p[4200], q[8400];
+    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
+    snprintf(dir, cap, "%s", tu_tmpdir(tag));
+    snprintf(p, sizeof p, "%s/config_ntk.json", src);
+    snprintf(q, sizeof q, "%s/config.json", dir);
+    char *cfg = tu_read_file(p, NULL);
+    assert_non_null(cfg);
+    FILE *f = fopen(q, "wb");
+    assert_non_null(f);
+    fputs(cfg, f);
+    fclose(f);
+    free(cfg);
+    snprintf(p, sizeof p, "%s/model.safetensors", src);
+    snprintf(q, sizeof q, "%s/model.safetensors", dir);
+    assert_int_equal(symlink(p, q), 0);
+}
+
+/* Converts the seq_length-6 checkpoint and makes sure the workspace's ignis.json carries
+ * Qwen's long-context keys (ig_config_model_json_extras, what convert.c writes): the
+ * workspace loader must read them back, or past seq_length the logits are plain RoPE's. */
+static const char *convert_qwen_ntk(const char *hf)
+{
+    const char *ws = convert_to(hf, "qwen-ntk-ws", 1);
+    ig_config cfg;
+    int dt;
+    TU_CHECK(ig_hf_config_load(hf, &cfg, &dt));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/ignis.json", ws);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    assert_non_null(root);
+    ig_config_model_json_extras(&cfg, json_object_get(root, "model"));
+    assert_int_equal(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    json_decref(root);
+    return ws;
+}
+
+static void check_qwen_long_ctx(int tp, bool converted)
+{
+    char src[4096], p[4200], dir[4096];
+    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
+    make_qwen_ntk_dir(tp == 1 ? (converted ? "qwen-ntk-c" : "qwen-ntk-1") : "qwen-ntk-2", dir, sizeof dir);
+    const char *path = converted ? convert_qwen_ntk(dir) : dir;
+
+    int32_t *prompt;
+    float *ref;
+    snprintf(p, sizeof p, "%s/prompt_ids.txt", src);
+    int np = tu_read_ints(p, &prompt);
+    snprintf(p, sizeof p, "%s/reference_logits_ntk.txt", src);
+    int nl = tu_read_floats(p, &ref);
+    ignis_model *m = open_cpu(path, tp);
+    ignis_model_info info;
+    TU_CHECK(ignis_model_get_info(m, &info));
+    int V = info.vocab_size;
+    assert_int_equal(nl, np * V);
+    float *logits = malloc(sizeof(float) * (size_t)np * V);
+    ignis_seq *s = NULL;
+    TU_CHECK(ignis_seq_create(m, 64, &s));
+    TU_CHECK(ignis_seq_eval(s, prompt, np, logits, true));
+    size_t at = 0;
+    float d = max_abs_diff(logits, ref, (size_t)np * V, &at);
+    if (!(d <= FIXTURE_LOGIT_TOL))
+        fail_msg("qwen past seq_length (tp %d%s): logits max abs error %g at position %zu id %zu (got %g, want %g) > "
+                 "%g",
+                 tp, converted ? ", converted" : "", d, at / V, at % V, logits[at], ref[at], FIXTURE_LOGIT_TOL);
+    print_message("qwen NTK/log-n tp %d%s: max abs logit error %.3g\n", tp, converted ? " converted" : "", d);
+    ignis_seq_destroy(s);
+    ignis_model_close(m);
+    free(logits);
+    free(prompt);
+    free(ref);
+}
+
+static void test_qwen_past_seq_length_matches_ntk_logn_reference(void **s)
+{
+    (void)s;
+    check_qwen_long_ctx(1, false);
+}
+
+static void test_qwen_past_seq_length_converted_matches_ntk_logn_reference(void **s)
+{
+    (void)s;
+    check_qwen_long_ctx(1, true);
+}
+
+static void test_qwen_past_seq_length_tp2_matches_ntk_logn_reference(void **s)
+{
+    (void)s;
+    check_qwen_long_ctx(2, false);
+}
 
 static void test_tp2_workspace_equals_tp1(void **state)
 {
@@ -330,6 +435,15 @@ int main(void)
         cmocka_unit_test(test_internlm2_fixture_logits_match_hf_in_memory),
         cmocka_unit_test(test_internlm2_fixture_logits_match_hf_converted),
         cmocka_unit_test(test_internlm2_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_internlm_fixture_logits_match_hf_in_memory),
+        cmocka_unit_test(test_internlm_fixture_logits_match_hf_converted),
+        cmocka_unit_test(test_internlm_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_qwen_fixture_logits_match_hf_in_memory),
+        cmocka_unit_test(test_qwen_fixture_logits_match_hf_converted),
+        cmocka_unit_test(test_qwen_fixture_tp2_matches_hf),
+        cmocka_unit_test(test_qwen_past_seq_length_matches_ntk_logn_reference),
+        cmocka_unit_test(test_qwen_past_seq_length_converted_matches_ntk_logn_reference),
+        cmocka_unit_test(test_qwen_past_seq_length_tp2_matches_ntk_logn_reference),
         cmocka_unit_test(test_tp2_workspace_equals_tp1),
         cmocka_unit_test(test_synthetic_tp2_slices_equal_tp1),
         cmocka_unit_test(test_synthetic_tiny_is_deterministic),

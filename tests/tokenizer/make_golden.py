@@ -31,6 +31,9 @@ Families (tests/test_tokenizer_golden.c knows the same list):
                tested on it against the same ids)
   qwen2        transformers AutoTokenizer (vocab.json + merges.txt -> tokenizers), special parsed
   qwen3        tokenizers, tokenizers/qwen3/tokenizer.json, special tokens parsed
+  qwen-tiktoken  the `tiktoken` package on OUT/_qwen_tiktoken/qwen.tiktoken, Qwen (v1)'s rank
+               file made from Qwen2's vocab.json (the two share the 151643 ranks), with
+               tokenization_qwen.py's pattern and special tokens, all special tokens allowed
 """
 import argparse
 import json
@@ -250,6 +253,41 @@ def userdef_model(assets, out):
     return (lambda batch: sp.encode(batch), lambda ids: sp.decode(ids))
 
 
+# tokenization_qwen.py (Qwen v1)
+QWEN_PAT = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
+            r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"] + ["<|extra_%d|>" % i for i in range(205)]
+
+
+def qwen_tiktoken(assets, out):
+    """Writes OUT/_qwen_tiktoken/qwen.tiktoken ("base64(bytes) rank" lines) from Qwen2's
+    byte-level vocab.json and returns the tiktoken Encoding Qwen's tokenizer builds on it."""
+    import base64
+    import tiktoken
+    # GPT-2's byte <-> printable-code-point table, which vocab.json's keys are written in
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1)) + \
+        list(range(ord("\u00ae"), ord("\u00ff") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    byte_of = {chr(c): b for b, c in zip(bs, cs)}
+    with open(os.path.join(assets, "tokenizers/qwen2/vocab.json"), encoding="utf-8") as f:
+        vocab = json.load(f)
+    ranks = {bytes(byte_of[ch] for ch in tok): r for tok, r in vocab.items()}
+    d = os.path.join(out, "_qwen_tiktoken")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "qwen.tiktoken"), "w", encoding="ascii") as f:
+        for b, r in sorted(ranks.items(), key=lambda kv: kv[1]):
+            f.write("%s %d\n" % (base64.b64encode(b).decode(), r))
+    enc = tiktoken.Encoding("qwen", pat_str=QWEN_PAT, mergeable_ranks=ranks,
+                            special_tokens={t: len(ranks) + i for i, t in enumerate(QWEN_SPECIAL)})
+    return (lambda batch: [enc.encode(t, allowed_special="all", disallowed_special=()) for t in batch],
+            lambda ids: enc.decode(ids))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -311,6 +349,7 @@ def main():
         "llama3": lambda: hf_family(Tokenizer.from_file(os.path.join(A, "tokenizers/llama3/tokenizer.json"))),
         "qwen2": qwen2,
         "qwen3": lambda: hf_family(Tokenizer.from_file(os.path.join(A, "tokenizers/qwen3/tokenizer.json"))),
+        "qwen-tiktoken": lambda: qwen_tiktoken(A, args.out),
     }
     only = set(args.only.split(",")) if args.only else None
     # Llama-3's tiktoken tokenizer.model alone (no tokenizer.json next to it): ignis must
@@ -345,7 +384,7 @@ def main():
     import sentencepiece
     versions = {"python": sys.version.split()[0], "tokenizers": tokenizers.__version__,
                 "sentencepiece": sentencepiece.__version__}
-    for mod in ("transformers", "google.protobuf"):
+    for mod in ("transformers", "google.protobuf", "tiktoken"):
         try:
             versions[mod.split(".")[-1]] = __import__(mod, fromlist=["__version__"]).__version__
         except ImportError:

@@ -25,6 +25,7 @@ typedef struct cpu_backend {
     const ig_model_desc *d;   /* the desc the forward pass reads */
     ig_cpu_kv kv;
     float *inv_freq; /* [head_dim/2] */
+    float *seq_freq; /* [head_dim/2]: one sequence's table when it depends on the length (Qwen NTK) */
     /* scratch, kept across steps and grown to the largest batch seen: once a step's sizes
      * have been reached, a forward pass allocates nothing */
     void *(*alloc)(void *user, size_t bytes); /* malloc-compatible (ig_backend_opts) */
@@ -164,7 +165,7 @@ static ignis_status materialize_all(cpu_backend *b, const ig_model_desc *src, co
         IG_TRY(materialize(b, m, &w->output));
         for (int l = 0; l < src->cfg.n_layers; l++) {
             ig_layer_weights *L = &layers[l];
-            ig_tensor *ts[] = {&L->attn_norm, &L->wqkv, &L->bqkv, &L->wo, &L->ffn_norm, &L->w13, &L->w2};
+            ig_tensor *ts[] = {&L->attn_norm, &L->wqkv, &L->bqkv, &L->wo, &L->bo, &L->ffn_norm, &L->w13, &L->w2};
             for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
                 IG_TRY(materialize(b, m, ts[k]));
             if (o && o->progress)
@@ -241,6 +242,39 @@ static ignis_status matmul(cpu_backend *b, float *y, int ldy, const float *x, in
     return ig_cpu_matmul(b->pool, b->mm_ws, b->mm_ws_floats, y, ldy, x, n, w, bias);
 }
 
+/* The RoPE table of a sequence now kv_len tokens long: the model's fixed one, or Qwen's
+ * dynamic-NTK table for that length. */
+static const float *seq_inv_freq(cpu_backend *b, int kv_len)
+{
+    const ig_config *c = &b->d->cfg;
+    if (c->rope.type == IG_ROPE_DYNAMIC && c->max_pos > 0 && kv_len > c->max_pos) { /* HF's dynamic NTK */
+        ig_rope_inv_freq(c, kv_len, b->seq_freq);
+        return b->seq_freq;
+    }
+    if (!c->use_dynamic_ntk || ig_qwen_ntk_alpha(c, kv_len) == 1.0) return b->inv_freq;
+    ig_qwen_inv_freq(c, kv_len, b->seq_freq);
+    return b->seq_freq;
+}
+
+/* Qwen's log-n attention: scales the query of a position past seq_length. */
+static void logn_scale_q(const ig_config *c, float *q, int n, int pos)
+{
+    float s = ig_logn_scale(c, pos);
+    if (s == 1.0f) return;
+    for (int i = 0; i < n; i++)
+        q[i] *= s;
+}
+
+/* InternLM's o_proj bias, added once to the all-reduced attention output of n tokens. */
+static void add_bias_rows(float *x, const ig_tensor *bias, int n, int H)
+{
+    if (!ig_tensor_present(bias)) return;
+    const float *bb = bias->data;
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < H; i++)
+            x[(size_t)t * H + i] += bb[i];
+}
+
 /* One rank's attention block for all tokens: x (normed) -> delta (partial wo output). */
 static ignis_status attention_rank(cpu_backend *b, const ig_batch *bt, int layer, int rank, float *delta)
 {
@@ -254,11 +288,13 @@ static ignis_status attention_rank(cpu_backend *b, const ig_batch *bt, int layer
         int t0 = bt->q_start[s], t1 = bt->q_start[s + 1];
         int pos0 = bt->kv_len[s] - (t1 - t0);
         const int32_t *table = bt->block_table + (size_t)s * bt->max_blocks;
+        const float *inv_freq = seq_inv_freq(b, bt->kv_len[s]);
         for (int t = t0; t < t1; t++) {
             int pos = pos0 + (t - t0);
             float *q = b->qkv + (size_t)t * rows, *k = q + (size_t)nh * hd, *v = k + (size_t)nkv * hd;
-            ig_cpu_rope(q, nh, hd, pos, b->inv_freq);
-            ig_cpu_rope(k, nkv, hd, pos, b->inv_freq);
+            ig_cpu_rope(q, nh, hd, pos, inv_freq);
+            ig_cpu_rope(k, nkv, hd, pos, inv_freq);
+            logn_scale_q(c, q, nh * hd, pos);
             int blk = table[pos / b->kv.block_len], slot = pos % b->kv.block_len;
             for (int h = 0; h < nkv; h++) {
                 memcpy(ig_cpu_kv_at(&b->kv, blk, layer, 0, rank * nkv + h, slot), k + (size_t)h * hd,
@@ -341,6 +377,7 @@ static ignis_status cpu_forward(ig_backend *base, const ig_batch *bt, const ig_f
             IG_TRY(attention_rank(b, bt, l, r, part));
             if (tp > 1) accumulate(b->delta, part, nh, r == 0);
         }
+        add_bias_rows(b->delta, &d->ranks[0].layers[l].bo, n, H);
         ig_cpu_add_rmsnorm(b->x, b->delta, b->xb, d->ranks[0].layers[l].ffn_norm.data, n, H, c->norm_eps);
         for (int r = 0; r < tp; r++) {
             IG_TRY(ffn_rank(b, n, l, r, part));
@@ -372,6 +409,7 @@ static void cpu_destroy(ig_backend *base)
     free(b->mm_ws);
     free(b->kv.data);
     free(b->inv_freq);
+    free(b->seq_freq);
     ig_model_desc_free(&b->synth_copy);
     ig_pool_destroy(b->pool);
     free(b);
@@ -414,6 +452,7 @@ ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts
     b->alloc_user = o && o->alloc ? o->alloc_user : NULL;
     b->pool = ig_pool_create(threads);
     b->inv_freq = malloc(sizeof(float) * (size_t)(d->cfg.head_dim / 2));
+    b->seq_freq = malloc(sizeof(float) * (size_t)(d->cfg.head_dim / 2));
     if (b->pool) {
         /* the widest input of any matrix: hidden (wqkv, w13, head), a rank's heads (wo),
          * a rank's FFN width (w2) */
@@ -425,7 +464,7 @@ ignis_status ig_backend_cpu_create(const ig_model_desc *d, const ig_backend_opts
         b->mm_ws_floats = ig_cpu_matmul_ws_floats(b->pool, in);
         b->mm_ws = scratch_floats(b, b->mm_ws_floats, 1, &bytes);
     }
-    if (!b->pool || !b->inv_freq || !b->mm_ws) {
+    if (!b->pool || !b->inv_freq || !b->seq_freq || !b->mm_ws) {
         cpu_destroy(&b->base);
         return ig_err(IGNIS_E_NOMEM, "CPU backend: out of memory");
     }

@@ -261,6 +261,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     ig_batch_dev bd = batch_dev(b, p);
     ig_kv_desc kv = {b->kv_pool, b->n_layers, b->nkv, b->D, b->base.block_len};
     const int T = p->T, H = b->H, I = b->inter, QD = b->nh * b->D;
+    const ig_config *cfg = &b->base.desc->cfg;
     /* decode-sized steps: RMSNorm fused into the GEMVs, RoPE + KV store into the QKV GEMV,
      * SiLU*mul into the gate/up GEMV */
     const bool fused = T <= b->gemv_max_m && H % 8 == 0 && ig_gemv_supported(T, b->qkv_rows, H) &&
@@ -292,6 +293,9 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
             IG_TRY(gemm(b, L->wqkv, b->hbuf, b->qkv, T, b->qkv_rows, H, 0));
             IG_CK(ig_k_rope_kv(b->dt, b->qkv, L->bqkv, b->inv_freq, bd, kv, l, b->nh, b->q, b->st));
         }
+        if (ig_config_has_long_ctx(cfg)) /* Qwen: a no-op for tokens within seq_length */
+            IG_CK(ig_k_qwen_long_ctx(b->dt, b->q, b->inv_freq, bd, kv, l, b->nh, cfg->seq_length, cfg->rope.theta,
+                                     cfg->use_dynamic_ntk, cfg->use_logn_attn, b->st));
         if (p->max_q_prefill >= 2)
             IG_CK(ig_k_attn_prefill(b->dt, b->q, bd, kv, l, b->nh, b->scale, p->max_q_prefill, b->att, b->st));
         if (p->n_dec > 0)
@@ -299,6 +303,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
                                         p->n_splits, p->split_len, b->attn_ws, b->attn_cnt, b->att, b->decode_attn,
                                         b->st));
         IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, b->rank == 0));
+        if (L->bo && b->rank == 0) IG_CK(ig_k_add_bias_rows(b->x, L->bo, T, H, b->st));
         IG_TRY(allreduce_x(b, T));
         if (fused) {
             fa.epilogue = IG_GEMV_GLU;

@@ -46,6 +46,7 @@
 typedef struct cuda_layer {
     void *wqkv, *wo, *w13, *w2;         /* dt */
     float *attn_norm, *ffn_norm, *bqkv; /* fp32; bqkv NULL without bias */
+    float *bo;                          /* fp32 [hidden]; InternLM's o_proj bias, NULL otherwise */
 } cuda_layer;
 
 typedef struct cuda_graph {

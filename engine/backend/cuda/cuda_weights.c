@@ -100,6 +100,7 @@ static ignis_status upload_all(upload *u, const ig_model_desc *d)
         PLACE(&L->wqkv, true);
         PLACE(&L->bqkv, false);
         PLACE(&L->wo, true);
+        PLACE(&L->bo, false);
         PLACE(&L->ffn_norm, false);
         PLACE(&L->w13, true);
         PLACE(&L->w2, true);
@@ -143,6 +144,10 @@ static ignis_status upload_all(upload *u, const ig_model_desc *d)
         }
         D->wo = NEXT(&L->wo, true);
         IG_TRY(put(u, &L->wo, true, D->wo));
+        if (ig_tensor_present(&L->bo)) {
+            D->bo = (float *)NEXT(&L->bo, false);
+            IG_TRY(put(u, &L->bo, false, D->bo));
+        }
         D->ffn_norm = (float *)NEXT(&L->ffn_norm, false);
         IG_TRY(put(u, &L->ffn_norm, false, D->ffn_norm));
         D->w13 = NEXT(&L->w13, true);
