@@ -18,6 +18,7 @@
 #include <signal.h>
 
 #include "convert/fsutil.h"
+#include "convert/hf_config.h"
 #include "convert/hf_weights.h"
 #include "core/crc32c.h"
 #include "core/error.h"
@@ -161,12 +162,16 @@ static json_t *model_json(const ig_config *c)
     json_t *eos = json_array();
     for (int i = 0; i < c->n_eos; i++)
         json_array_append_new(eos, json_integer(c->eos_ids[i]));
-    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:i, s:b, s:b, s:i, s:o}", "architecture",
-                     c->architecture, "model_type", c->model_type, "vocab_size", c->vocab_size, "hidden_size",
-                     c->hidden, "num_layers", c->n_layers, "num_heads", c->n_heads, "num_kv_heads", c->n_kv_heads,
-                     "head_dim", c->head_dim, "intermediate_size", c->inter, "norm_eps", short_float(c->norm_eps),
-                     "rope", rope, "max_position_embeddings", c->max_pos, "tie_word_embeddings", c->tie_embeddings,
-                     "qkv_bias", c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", eos);
+    json_t *m =
+        json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:o, s:i, s:b, s:b, s:i, s:o}", "architecture",
+                  c->architecture, "model_type", c->model_type, "vocab_size", c->vocab_size, "hidden_size", c->hidden,
+                  "num_layers", c->n_layers, "num_heads", c->n_heads, "num_kv_heads", c->n_kv_heads, "head_dim",
+                  c->head_dim, "intermediate_size", c->inter, "norm_eps", short_float(c->norm_eps), "rope", rope,
+                  "max_position_embeddings", c->max_pos, "tie_word_embeddings", c->tie_embeddings, "qkv_bias",
+                  c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", eos);
+    /* architecture-specific keys (Qwen's long-context settings) the loader reads back */
+    if (m) ig_config_model_json_extras(c, m);
+    return m;
 }
 
 static json_t *engine_json(const ig_engine_cfg *e)
