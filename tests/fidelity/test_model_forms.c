@@ -112,6 +112,30 @@ static void test_backend_word_pytorch_and_hub_ids_fail_clearly(void **state)
     expect_in("generate hub id", err, "is not a local directory");
     free(out);
     free(err);
+    rc = tu_run_cli("bench pytorch --model synthetic:tiny", NULL, &out, &err);
+    assert_int_equal(rc, 2);
+    expect_in("bench pytorch", err, "'pytorch' backend is not supported");
+    free(out);
+    free(err);
+    rc = tu_run_cli("bench throughput turbomind --model Qwen/Qwen-7B-Chat", NULL, &out, &err);
+    assert_int_equal(rc, 2);
+    expect_in("bench hub id", err, "is not a local directory");
+    free(out);
+    free(err);
+}
+
+/* `ignis bench MODE turbomind --model M` runs: the backend word is LMDeploy's name for ours. */
+static void test_bench_turbomind_word_runs(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli("bench throughput turbomind --model synthetic:tiny --backend cpu --threads 1 --dataset random "
+                        "--random-input-len 8 --output-len 4 --num-prompts 4 --no-progress",
+                        NULL, &out, &err);
+    if (rc != 0) fail_msg("bench turbomind: exit %d\nstderr: %s", rc, err ? err : "");
+    expect_in("bench turbomind", out, "Successful requests");
+    free(out);
+    free(err);
 }
 
 static void test_generate_turbomind_runs_internlm_and_qwen_fixtures(void **state)
@@ -181,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_convert_then_chat_turbomind_workspace),
         cmocka_unit_test(test_backend_word_pytorch_and_hub_ids_fail_clearly),
         cmocka_unit_test(test_generate_turbomind_runs_internlm_and_qwen_fixtures),
+        cmocka_unit_test(test_bench_turbomind_word_runs),
         cmocka_unit_test(test_4bit_checkpoint_is_not_supported_yet),
         cmocka_unit_test(test_list_prints_templates_and_model_names),
     };
