@@ -20,7 +20,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof k_cmds / sizeof k_cmds[0]; i++)
         fprintf(f, "  %-10s %s\n", k_cmds[i].name, k_cmds[i].summary);
     fprintf(f, "\nMODEL is a workspace directory, a Hugging Face model directory, or synthetic:SHAPE.\n"
-               "Run 'ignis COMMAND --help' for a command's options.\n");
+               "Run 'ignis COMMAND --help' for a command's options (--name VALUE or --name=VALUE).\n");
 }
 
 int main(int argc, char **argv)

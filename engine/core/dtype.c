@@ -36,30 +36,43 @@ int ig_dtype_from_str(const char *s, ig_dtype *out)
     return -1;
 }
 
+/* Loads element i through memcpy: safetensors data sits at any byte offset of its file,
+ * so a source row need not be aligned for its type (a plain load would be undefined). */
+static inline uint16_t load_u16(const void *p, size_t i)
+{
+    uint16_t v;
+    memcpy(&v, (const char *)p + i * 2, 2);
+    return v;
+}
+
+static inline float load_f32(const void *p, size_t i)
+{
+    float v;
+    memcpy(&v, (const char *)p + i * 4, 4);
+    return v;
+}
+
 void ig_to_f32(float *dst, const void *src, ig_dtype t, size_t n)
 {
     switch (t) {
     case IG_F32:
         memcpy(dst, src, n * 4);
         break;
-    case IG_F16: {
-        const uint16_t *s = src;
+    case IG_F16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = ig_f16_to_f32(s[i]);
+            dst[i] = ig_f16_to_f32(load_u16(src, i));
         break;
-    }
-    case IG_BF16: {
-        const uint16_t *s = src;
+    case IG_BF16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = ig_bf16_to_f32(s[i]);
+            dst[i] = ig_bf16_to_f32(load_u16(src, i));
         break;
-    }
-    case IG_I32: {
-        const int32_t *s = src;
-        for (size_t i = 0; i < n; i++)
-            dst[i] = (float)s[i];
+    case IG_I32:
+        for (size_t i = 0; i < n; i++) {
+            int32_t v;
+            memcpy(&v, (const char *)src + i * 4, 4);
+            dst[i] = (float)v;
+        }
         break;
-    }
     }
 }
 
@@ -72,19 +85,19 @@ void ig_from_f32(void *dst, ig_dtype t, const float *src, size_t n)
     case IG_F16: {
         uint16_t *d = dst;
         for (size_t i = 0; i < n; i++)
-            d[i] = ig_f32_to_f16(src[i]);
+            d[i] = ig_f32_to_f16(load_f32(src, i));
         break;
     }
     case IG_BF16: {
         uint16_t *d = dst;
         for (size_t i = 0; i < n; i++)
-            d[i] = ig_f32_to_bf16(src[i]);
+            d[i] = ig_f32_to_bf16(load_f32(src, i));
         break;
     }
     case IG_I32: {
         int32_t *d = dst;
         for (size_t i = 0; i < n; i++)
-            d[i] = (int32_t)src[i];
+            d[i] = (int32_t)load_f32(src, i);
         break;
     }
     }
