@@ -415,6 +415,12 @@ static bool pump_until(CURLM *m, bool (*cond)(void *), void *arg)
 }
 
 static bool got_bytes(void *arg) { return ((xfer *)arg)->bytes > 0; }
+static bool xfer_done(void *arg)
+{
+    long code = 0;
+    curl_easy_getinfo(((xfer *)arg)->c, CURLINFO_RESPONSE_CODE, &code);
+    return code != 0 && ((xfer *)arg)->bytes > 0;
+}
 static bool one_waiting(void *arg) { return su_metric(*(int *)arg, "ignis:num_requests_waiting") == 1; }
 static bool none_waiting(void *arg) { return su_metric(*(int *)arg, "ignis:num_requests_waiting") == 0; }
 
@@ -460,7 +466,22 @@ static void test_full_queue_is_503_and_disconnects_free_kv(void **st)
     start_xfer(m, &b, f.port, b2, hs);
     if (!pump_until(m, one_waiting, &f.port)) fail_msg("the second request never waited");
 
-    su_resp r = su_http(f.port, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}", NULL);
+    /* the third request runs beside the others, which keep being read */
+    xfer c3 = {0};
+    start_xfer(m, &c3, f.port, "{\"prompt\":\"Once\",\"max_tokens\":3}", hs);
+    curl_easy_setopt(c3.c, CURLOPT_HEADERFUNCTION, count_bytes);
+    xfer c3h = {0};
+    curl_easy_setopt(c3.c, CURLOPT_HEADERDATA, &c3h);
+    if (!pump_until(m, xfer_done, &c3))
+        fail_msg("the third request got no answer in 20 s; running %g, waiting %g; A received %zu bytes",
+                 su_metric(f.port, "ignis:num_requests_running"), su_metric(f.port, "ignis:num_requests_waiting"),
+                 a.bytes);
+    su_resp r = {0};
+    curl_easy_getinfo(c3.c, CURLINFO_RESPONSE_CODE, &r.status);
+    r.body = strndup(c3.body, c3.bytes < sizeof c3.body ? c3.bytes : sizeof c3.body - 1);
+    r.headers = strndup(c3h.body, c3h.bytes < sizeof c3h.body ? c3h.bytes : sizeof c3h.body - 1);
+    r.json = json_loads(r.body, 0, NULL);
+    drop_xfer(m, &c3);
     if (r.status != 503)
         fail_msg(
             "queue full: expected 503, got %ld (%s); now running %g, waiting %g; ended: abort %g, length %g, error "
