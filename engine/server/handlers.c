@@ -124,10 +124,8 @@ static enum MHD_Result h_encode(srv_conn *c, struct MHD_Connection *conn)
     return srv_respond_json(c, conn, 200, r);
 }
 
-/* Requests of this server waiting for the scheduler, counted here rather than only read
- * from the engine's statistics (a snapshot of its last step, which would let a burst slip
- * past the limit): those not admitted yet, and at least those in flight beyond a full
- * batch. */
+/* Requests of this server waiting for the scheduler: those not admitted yet, and at least
+ * those in flight beyond a full batch (preempted ones go back to waiting). */
 static int count_waiting(ignis_server *s, int max_batch)
 {
     int unadmitted = 0, inflight = 0;
@@ -147,14 +145,15 @@ static int count_waiting(ignis_server *s, int max_batch)
     return inflight - max_batch > unadmitted ? inflight - max_batch : unadmitted;
 }
 
-/* 503 + Retry-After when --max-waiting requests already wait (preempted ones included). */
+/* 503 + Retry-After when --max-waiting requests already wait. Only this server's own
+ * count decides: the engine's statistics are published after each step, so right after an
+ * admission they still show the request as waiting and would turn the next one away. */
 static bool queue_full(ignis_server *s, int *waiting)
 {
     if (s->opts.max_waiting <= 0) return false;
     ignis_engine_stats st;
     bool have = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK;
-    int own = count_waiting(s, have ? st.max_batch_size : 1 << 30);
-    *waiting = have && st.waiting > own ? st.waiting : own;
+    *waiting = count_waiting(s, have ? st.max_batch_size : 1 << 30);
     return *waiting >= s->opts.max_waiting;
 }
 
