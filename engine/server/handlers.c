@@ -124,12 +124,11 @@ static enum MHD_Result h_encode(srv_conn *c, struct MHD_Connection *conn)
     return srv_respond_json(c, conn, 200, r);
 }
 
-/* Requests of this server not yet admitted by the scheduler. Counted here rather than
- * read from the engine's statistics, which are a snapshot of its last step and would let
- * a burst slip past the limit. */
-static int count_waiting(ignis_server *s)
+/* Requests of this server waiting for the scheduler: those not admitted yet, and at least
+ * those in flight beyond a full batch (preempted ones go back to waiting). */
+static int count_waiting(ignis_server *s, int max_batch)
 {
-    int n = 0;
+    int unadmitted = 0, inflight = 0;
     pthread_mutex_lock(&s->jobs_mu);
     for (int i = 0; i < s->n_jobs; i++) {
         srv_job *j = s->jobs[i];
@@ -137,21 +136,24 @@ static int count_waiting(ignis_server *s)
         if (j->req && !j->done) {
             ignis_request_result r;
             ignis_request_get_result(j->req, &r);
-            n += r.queue_s < 0;
+            unadmitted += r.queue_s < 0;
+            inflight++;
         }
         pthread_mutex_unlock(&j->mu);
     }
     pthread_mutex_unlock(&s->jobs_mu);
-    return n;
+    return inflight - max_batch > unadmitted ? inflight - max_batch : unadmitted;
 }
 
-/* 503 + Retry-After when --max-waiting requests already wait (preempted ones included). */
+/* 503 + Retry-After when --max-waiting requests already wait. Only this server's own
+ * count decides: the engine's statistics are published after each step, so right after an
+ * admission they still show the request as waiting and would turn the next one away. */
 static bool queue_full(ignis_server *s, int *waiting)
 {
     if (s->opts.max_waiting <= 0) return false;
     ignis_engine_stats st;
-    int own = count_waiting(s);
-    *waiting = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK && st.waiting > own ? st.waiting : own;
+    bool have = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK;
+    *waiting = count_waiting(s, have ? st.max_batch_size : 1 << 30);
     return *waiting >= s->opts.max_waiting;
 }
 
