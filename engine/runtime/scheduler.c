@@ -25,6 +25,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "profile/nvtx.h"
+#include "profile/step_hook.h"
 #include "runtime/engine_internal.h"
 
 static inline int blocks_for(int tokens, int bl) { return (tokens + bl - 1) / bl; }
@@ -494,6 +496,7 @@ static bool step(ignis_engine *e)
     const int bl = e->block_len;
     int budget = e->max_prefill;
     int n_sched = 0;
+    IG_NVTX_PUSH("schedule");
 
     /* 1. running sequences, highest priority first */
     for (int i = 0; i < e->n_running; i++) {
@@ -579,6 +582,7 @@ static bool step(ignis_engine *e)
         a->n_new = n_new;
         e->sched[n_sched++] = a;
     }
+    IG_NVTX_POP();
     if (n_sched == 0) return false;
 
     /* 3. the batch */
@@ -619,7 +623,9 @@ static bool step(ignis_engine *e)
     ig_forward_out out = {NULL, n_rows ? e->b_out : NULL, n_rows ? e->b_samp : NULL};
     double t0 = ig_now();
     ig_backend *be = e->deps.backend;
+    ig_prof_step_begin(e, &batch);
     ignis_status fs = be->ops->forward(be, &batch, &out);
+    ig_prof_step_end(e, &batch);
     e->st.busy_s += ig_now() - t0;
     e->st.steps++;
     e->st.batch_size = n_sched;
@@ -647,6 +653,7 @@ static bool step(ignis_engine *e)
         kv->n_computed += a->n_new;
         seq_register(e, kv);
     }
+    IG_NVTX_PUSH("detokenize");
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         if (a->row < 0) continue;
@@ -660,6 +667,7 @@ static bool step(ignis_engine *e)
         }
         emit_token(e, a, tok);
     }
+    IG_NVTX_POP();
     return true;
 }
 
