@@ -9,6 +9,7 @@ static const cli_cmd k_cmds[] = {
     {"generate", "generate a continuation of a prompt (one-shot, scriptable)", cmd_generate},
     {"tokenize", "text to token ids and back (--decode) with a model's tokenizer", cmd_tokenize},
     {"chat", "interactive chat in the terminal (streams answers, keeps history in the KV cache)", cmd_chat},
+    {"bench", "benchmark: generation grid, workload replay in-process or over HTTP, compare, plot", cmd_bench},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,228 @@
+/* `ignis bench generation`: static batches (llama-bench / LMDeploy profile_generation).
+ * For every (batch b, prompt p, output n): b requests of p random ids are submitted at
+ * once and generate exactly n tokens; optionally after --depth tokens already sit in each
+ * sequence's KV cache (a session prefilled first, not timed).
+ *   prefill tok/s = b*p / (last first-token time)      (all prompts are computed first)
+ *   decode tok/s  = b*(n-1) / (last finish - last first-token time)
+ * Each figure is the mean and sample stddev over -r repetitions (after --warmup runs);
+ * TTFT and per-token latency (ITL) percentiles pool every repetition's samples. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "modes.h"
+
+typedef struct rep_result {
+    double prefill_tok_s, decode_tok_s;
+} rep_result;
+
+/* One repetition; appends TTFTs and ITLs (ms) to the pools. */
+static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, int n, int depth, uint64_t seed,
+                   rep_result *out, double *ttft, int *n_ttft, double *itl, size_t *n_itl)
+{
+    bench_rng r;
+    bench_rng_seed(&r, seed);
+    ignis_request **req = calloc((size_t)b, sizeof *req);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(p > depth ? p : depth + 1));
+    uint64_t sess = ((uint64_t)bench_now() << 16) + 7;
+    int rc = 0;
+    if (!req || !ids) {
+        free(req), free(ids);
+        return bench_err("out of memory"), -1;
+    }
+    for (int i = 0; depth > 0 && i < b && !rc; i++) {
+        ignis_request_params pr;
+        ignis_request_params_init(&pr);
+        for (int k = 0; k < depth; k++)
+            ids[k] = 3 + (int32_t)(bench_rng_u64(&r) % (uint64_t)(info->vocab_size - 3));
+        pr.prompt_ids = ids;
+        pr.n_prompt_ids = depth;
+        pr.max_new_tokens = 1;
+        pr.ignore_eos = true;
+        pr.session_id = sess + (uint64_t)i;
+        ignis_request *d;
+        if (ignis_engine_submit(e, &pr, &d) != IGNIS_OK) {
+            bench_err("--depth %d: %s", depth, ignis_last_error());
+            rc = -1;
+            break;
+        }
+        ignis_request_wait(d, -1);
+        ignis_request_release(d);
+    }
+    double t0 = bench_now();
+    for (int i = 0; i < b && !rc; i++) {
+        ignis_request_params pr;
+        ignis_request_params_init(&pr);
+        for (int k = 0; k < p; k++)
+            ids[k] = 3 + (int32_t)(bench_rng_u64(&r) % (uint64_t)(info->vocab_size - 3));
+        pr.prompt_ids = ids;
+        pr.n_prompt_ids = p;
+        pr.max_new_tokens = n;
+        pr.ignore_eos = true;
+        if (depth > 0) pr.session_id = sess + (uint64_t)i;
+        if (ignis_engine_submit(e, &pr, &req[i]) != IGNIS_OK) {
+            bench_err("batch %d, prompt %d, output %d: %s", b, p, n, ignis_last_error());
+            rc = -1;
+        }
+    }
+    double last_first = 0, last_end = 0;
+    double *times = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < b; i++) {
+        if (!req[i]) continue;
+        ignis_request_wait(req[i], -1);
+        ignis_request_result res;
+        ignis_request_get_result(req[i], &res);
+        if (!rc && (res.status != IGNIS_OK || res.generated_tokens != n)) {
+            bench_err("batch %d, prompt %d, output %d: a request generated %d tokens (%s)", b, p, n,
+                      res.generated_tokens, ignis_request_error(req[i]));
+            rc = -1;
+        }
+        /* times are from each request's submit: shift to the batch's start */
+        double off = 0;
+        (void)t0;
+        if (res.ttft_s + off > last_first) last_first = res.ttft_s + off;
+        if (res.e2e_s + off > last_end) last_end = res.e2e_s + off;
+        ttft[(*n_ttft)++] = res.ttft_s * 1e3;
+        int nt = times ? ignis_request_tokens(req[i], NULL, times, n) : 0;
+        for (int k = 1; k < nt && k < n; k++)
+            itl[(*n_itl)++] = (times[k] - times[k - 1]) * 1e3;
+        ignis_request_release(req[i]);
+    }
+    for (int i = 0; depth > 0 && i < b; i++)
+        ignis_engine_end_session(e, sess + (uint64_t)i);
+    out->prefill_tok_s = last_first > 0 ? (double)b * p / last_first : NAN;
+    out->decode_tok_s = n > 1 && last_end > last_first ? (double)b * (n - 1) / (last_end - last_first) : NAN;
+    free(times), free(req), free(ids);
+    return rc;
+}
+
+static int one_config(ignis_engine *e, const ignis_model_info *info, const bench_args *a, int b, int p, int n,
+                      bench_row *row)
+{
+    int reps = a->reps;
+    rep_result *rr = calloc((size_t)reps, sizeof *rr);
+    double *ttft = malloc(sizeof(double) * (size_t)b * (size_t)reps);
+    double *itl = malloc(sizeof(double) * (size_t)b * (size_t)reps * (size_t)(n > 1 ? n - 1 : 1));
+    int n_ttft = 0, rc = 0;
+    size_t n_itl = 0;
+    if (!rr || !ttft || !itl) {
+        free(rr), free(ttft), free(itl);
+        return bench_err("out of memory"), -1;
+    }
+    for (int w = 0; w < a->gen_warmup && !rc; w++) {
+        int nt = 0;
+        size_t ni = 0;
+        rep_result tmp;
+        double *t2 = malloc(sizeof(double) * (size_t)b), *i2 = malloc(sizeof(double) * (size_t)b * (size_t)n);
+        rc = one_rep(e, info, b, p, n, a->depth, a->seed + 1000 + (uint64_t)w, &tmp, t2, &nt, i2, &ni);
+        free(t2), free(i2);
+    }
+    for (int k = 0; k < reps && !rc; k++)
+        rc = one_rep(e, info, b, p, n, a->depth, a->seed + (uint64_t)k, &rr[k], ttft, &n_ttft, itl, &n_itl);
+    if (!rc) {
+        double pf[1024], dc[1024];
+        int m = reps < 1024 ? reps : 1024;
+        char samples[4096] = "";
+        size_t sl = 0;
+        for (int k = 0; k < m; k++) {
+            pf[k] = rr[k].prefill_tok_s;
+            dc[k] = rr[k].decode_tok_s;
+            if (sl < sizeof samples)
+                sl += (size_t)snprintf(samples + sl, sizeof samples - sl, "%s%.2f/%.2f", k ? ";" : "", pf[k], dc[k]);
+        }
+        bench_dist dt, di;
+        bench_dist_of(ttft, n_ttft, &dt);
+        bench_dist_of(itl, (int)n_itl, &di);
+        char config[96];
+        snprintf(config, sizeof config, "b=%d,p=%d,n=%d,depth=%d", b, p, n, a->depth);
+        bench_row_set(row, "config", "%s", config);
+        bench_row_set(row, "batch_size", "%d", b);
+        bench_row_set(row, "prompt_len", "%d", p);
+        bench_row_set(row, "output_len", "%d", n);
+        bench_row_set(row, "depth", "%d", a->depth);
+        bench_row_set(row, "repetitions", "%d", reps);
+        bench_row_set(row, "completed", "%d", b * reps);
+        bench_row_set(row, "failed", "0");
+        bench_row_set(row, "prefill_tok_s", "%.3f", bench_mean(pf, m));
+        bench_row_set(row, "prefill_tok_s_std", "%.3f", bench_stddev(pf, m));
+        bench_row_set(row, "decode_tok_s", "%.3f", bench_mean(dc, m));
+        bench_row_set(row, "decode_tok_s_std", "%.3f", bench_stddev(dc, m));
+        bench_row_set(row, "output_tok_s", "%.3f", bench_mean(dc, m));
+        bench_row_set(row, "ttft_ms_mean", "%.4f", dt.mean);
+        bench_row_set(row, "ttft_ms_std", "%.4f", dt.std);
+        bench_row_set(row, "ttft_ms_p50", "%.4f", dt.p50);
+        bench_row_set(row, "ttft_ms_p90", "%.4f", dt.p90);
+        bench_row_set(row, "ttft_ms_p99", "%.4f", dt.p99);
+        if (di.n) {
+            bench_row_set(row, "itl_ms_mean", "%.4f", di.mean);
+            bench_row_set(row, "itl_ms_std", "%.4f", di.std);
+            bench_row_set(row, "itl_ms_p50", "%.4f", di.p50);
+            bench_row_set(row, "itl_ms_p90", "%.4f", di.p90);
+            bench_row_set(row, "itl_ms_p95", "%.4f", di.p95);
+            bench_row_set(row, "itl_ms_p99", "%.4f", di.p99);
+        }
+        bench_row_set(row, "samples", "%s", samples);
+        bench_row_set(row, "valid", "1");
+        printf("b=%-4d p=%-5d n=%-5d prefill %10.1f ± %-8.1f tok/s  decode %9.1f ± %-7.1f tok/s  TTFT p50 %8.2f ms  "
+               "ITL p50 %7.2f p90 %7.2f p99 %7.2f ms\n",
+               b, p, n, bench_mean(pf, m), bench_stddev(pf, m), bench_mean(dc, m), bench_stddev(dc, m), dt.p50,
+               di.n ? di.p50 : NAN, di.n ? di.p90 : NAN, di.n ? di.p99 : NAN);
+        fflush(stdout);
+    }
+    free(rr), free(ttft), free(itl);
+    return rc;
+}
+
+int bench_mode_generation(bench_args *a)
+{
+    if (!a->model) a->model = "synthetic:tiny";
+    if (!a->n_batch) a->batch[a->n_batch++] = 1;
+    if (!a->n_plen) a->plen[a->n_plen++] = 128;
+    if (!a->n_olen) a->olen[a->n_olen++] = 128;
+    ignis_model *m;
+    ignis_model_info info;
+    ignis_engine *e = NULL;
+    if (bench_open_model(a, &m, &info) != 0) {
+        fprintf(stderr, "ignis bench: %s\n", bench_errmsg());
+        return 1;
+    }
+    if (ignis_engine_create(m, &a->eo, &e) != IGNIS_OK) {
+        fprintf(stderr, "ignis bench: engine: %s\n", ignis_last_error());
+        ignis_model_close(m);
+        return 1;
+    }
+    int total = a->n_batch * a->n_plen * a->n_olen, n = 0, rc = 0;
+    bench_row *rows = calloc((size_t)total, sizeof *rows);
+    for (int i = 0; i < a->n_batch && !rc; i++)
+        for (int j = 0; j < a->n_plen && !rc; j++)
+            for (int k = 0; k < a->n_olen && !rc; k++) {
+                bench_row *row = &rows[n];
+                if (bench_row_init(row) != 0) {
+                    rc = -1;
+                    break;
+                }
+                n++;
+                char wl[64];
+                snprintf(wl, sizeof wl, "static:random-ids");
+                bench_meta meta = {.mode = "generation",
+                                   .model = a->model,
+                                   .dtype = info.weight_dtype,
+                                   .backend = info.backend,
+                                   .workload = wl,
+                                   .workload_hash = "",
+                                   .seed = a->seed};
+                bench_row_fill_meta(row, &meta);
+                rc = one_config(e, &info, a, a->batch[i], a->plen[j], a->olen[k], row);
+            }
+    if (rc)
+        fprintf(stderr, "ignis bench generation: %s\n", bench_errmsg());
+    else
+        rc = bench_finish(a, rows, n);
+    for (int i = 0; i < n; i++)
+        bench_row_free(&rows[i]);
+    free(rows);
+    ignis_engine_destroy(e);
+    ignis_model_close(m);
+    return rc ? 1 : 0;
+}

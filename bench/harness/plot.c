@@ -1,0 +1,461 @@
+/*
+ * ignis bench plot REPORT.csv [--output DIR]: gnuplot figures (PNG and SVG) and one
+ * self-contained HTML page (tables + the SVGs inlined) per report. No Python needed.
+ *
+ * Figures (each only when its data exists):
+ *   cdf          latency CDFs of TTFT, ITL and E2E (per-request CSVs; one curve per row)
+ *   throughput   output tok/s against concurrency (or request rate), p99 TTFT and E2E on y2
+ *   timeline     KV-cache usage and batch size (or in-flight requests) over time
+ *   requests     per-request timeline: send -> first token -> end, one line per request
+ *   generation   decode and prefill tok/s per configuration of a generation grid
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "requests_data.h"
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* pngcairo when this gnuplot has it (antialiased), else libgd's png. */
+static const char *png_terminal(void)
+{
+    static const char *t;
+    if (!t) t = system("gnuplot -e 'set terminal pngcairo' >/dev/null 2>&1") == 0 ? "pngcairo" : "png";
+    return t;
+}
+
+/* Runs a gnuplot script body twice, for name.png and name.svg in dir. */
+static int gnuplot(const char *dir, const char *name, const char *body)
+{
+    char gp[1024];
+    snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
+    FILE *f = fopen(gp, "w");
+    if (!f) return bench_err("cannot write %s: %s", gp, strerror(errno)), -1;
+    fprintf(f,
+            "set terminal %s size 900,540 font ',10'\nset output '%s/%s.png'\n%s\n"
+            "set terminal svg size 900,540 dynamic font 'sans,11' background '#ffffff'\nset output '%s/%s.svg'\n"
+            "replot\n",
+            png_terminal(), dir, name, body, dir, name);
+    fclose(f);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s/%s.log'", gp, dir, name);
+    if (system(cmd) != 0) return bench_err("gnuplot failed on %s (see %s/%s.log)", gp, dir, name), -1;
+    return 0;
+}
+
+static FILE *dat(const char *dir, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    if (!f) bench_err("cannot write %s: %s", p, strerror(errno));
+    return f;
+}
+
+static void cdf_block(FILE *f, const double *x, int n)
+{
+    double *s = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    if (!s) return;
+    memcpy(s, x, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof(double), cmp_d);
+    /* at most 2,000 points a curve: the SVG stays small */
+    int step = n > 2000 ? n / 2000 : 1;
+    for (int i = 0; i < n; i += step)
+        fprintf(f, "%g %g\n", s[i], (double)(i + 1) / n);
+    if (n) fprintf(f, "%g 1\n", s[n - 1]);
+    fprintf(f, "\n\n");
+    free(s);
+}
+
+static int plot_cdfs(const char *report, const bench_table *t, const char *dir, int *made)
+{
+    static const char *const metric[3] = {"ttft", "itl", "e2e"};
+    char body[8192];
+    size_t k = (size_t)snprintf(body, sizeof body,
+                                "set multiplot layout 1,3 title 'Latency CDFs'\nset grid\nset key bottom right "
+                                "font ',8'\nset ylabel 'fraction of samples'\nset yrange [0:1]\n");
+    int curves = 0;
+    for (int m = 0; m < 3; m++) {
+        char name[64];
+        snprintf(name, sizeof name, "cdf_%s.dat", metric[m]);
+        FILE *f = dat(dir, name);
+        if (!f) return -1;
+        int idx = 0;
+        char plot[4096] = "";
+        size_t pl = 0;
+        for (int r = 0; r < t->nrows; r++) {
+            const char *rq = bench_table_get(t, r, "requests_csv");
+            bench_samples s;
+            if (!rq || !*rq || bench_samples_load(report, rq, &s) != 0) continue;
+            int n;
+            char key[16];
+            snprintf(key, sizeof key, "%s_ms_p50", metric[m]);
+            const double *x = bench_samples_for(&s, key, &n);
+            if (x && n > 0) {
+                cdf_block(f, x, n);
+                pl += (size_t)snprintf(plot + pl, sizeof plot - pl, "%s'%s/%s' index %d with lines lw 2 title '%s'",
+                                       idx ? ", " : "plot ", dir, name, idx, bench_table_get(t, r, "config"));
+                idx++;
+            }
+            bench_samples_free(&s);
+        }
+        fclose(f);
+        if (!idx) continue;
+        curves += idx;
+        k += (size_t)snprintf(body + k, sizeof body - k, "set xlabel '%s (ms)'\nset title '%s'\n%s\n", metric[m],
+                              metric[m], plot);
+    }
+    if (!curves) return 0;
+    snprintf(body + k, sizeof body - k, "unset multiplot\n");
+    /* replot does not repeat a multiplot: write the SVG from its own run */
+    char b2[8300];
+    snprintf(b2, sizeof b2, "%s", body);
+    char gp[1024];
+    snprintf(gp, sizeof gp, "%s/cdf.gp", dir);
+    FILE *f = fopen(gp, "w");
+    if (!f) return bench_err("cannot write %s", gp), -1;
+    fprintf(f, "set terminal %s size 1200,420 font ',10'\nset output '%s/cdf.png'\n%s\n", png_terminal(), dir, b2);
+    fprintf(f,
+            "set terminal svg size 1200,420 dynamic font 'sans,11' background '#ffffff'\nset output '%s/cdf.svg'\n%s\n",
+            dir, b2);
+    fclose(f);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s/cdf.log'", gp, dir);
+    if (system(cmd) != 0) return bench_err("gnuplot failed on %s (see %s/cdf.log)", gp, dir), -1;
+    made[0] = 1;
+    return 0;
+}
+
+static double num(const bench_table *t, int r, const char *col)
+{
+    const char *s = bench_table_get(t, r, col);
+    char *e;
+    if (!s || !*s) return NAN;
+    double v = strtod(s, &e);
+    return e == s ? NAN : v;
+}
+
+static int plot_throughput(const bench_table *t, const char *dir, int *made)
+{
+    FILE *f = dat(dir, "throughput.dat");
+    if (!f) return -1;
+    int n = 0;
+    bool by_rate = false;
+    for (int r = 0; r < t->nrows; r++) {
+        const char *mode = bench_table_get(t, r, "mode");
+        if (!mode || !strcmp(mode, "generation")) continue;
+        double c = num(t, r, "concurrency"), rate = num(t, r, "request_rate");
+        if (isnan(c)) by_rate = true;
+        (void)rate;
+        n++;
+    }
+    for (int r = 0; r < t->nrows; r++) {
+        const char *mode = bench_table_get(t, r, "mode");
+        if (!mode || !strcmp(mode, "generation")) continue;
+        double x = by_rate ? num(t, r, "request_rate") : num(t, r, "concurrency");
+        if (isinf(x) || isnan(x)) x = by_rate ? num(t, r, "req_per_s") : num(t, r, "peak_concurrency");
+        fprintf(f, "%g %g %g %g\n", x, num(t, r, "output_tok_s"), num(t, r, "ttft_ms_p99"), num(t, r, "e2e_ms_p99"));
+    }
+    fclose(f);
+    if (!n) return 0;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
+             "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset key top left\nset logscale x 2\n"
+             "plot '%s/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'output tok/s', "
+             "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
+             "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
+             by_rate ? "request rate (req/s)" : "concurrency", dir);
+    if (n < 2) /* one point: no log axis */
+        memcpy(strstr(body, "set logscale x 2"), "                ", 16);
+    made[1] = 1;
+    return gnuplot(dir, "throughput", body);
+}
+
+static int plot_timeline(const char *report, const bench_table *t, const char *dir, int *made)
+{
+    for (int r = 0; r < t->nrows; r++) {
+        const char *tl = bench_table_get(t, r, "timeline_csv");
+        if (!tl || !*tl) continue;
+        bench_table d;
+        char path[1024];
+        snprintf(path, sizeof path, "%s", tl);
+        if (access(path, R_OK) != 0) {
+            const char *slash = strrchr(report, '/'), *base = strrchr(tl, '/') ? strrchr(tl, '/') + 1 : tl;
+            if (slash) snprintf(path, sizeof path, "%.*s/%s", (int)(slash - report), report, base);
+        }
+        if (bench_csv_read(path, &d) != 0) continue;
+        FILE *f = dat(dir, "timeline.dat");
+        if (!f) {
+            bench_table_free(&d);
+            return -1;
+        }
+        bool kv = false;
+        for (int i = 0; i < d.nrows; i++) {
+            double kvu = num(&d, i, "kv_usage"), bs = num(&d, i, "batch_size"), inf = num(&d, i, "in_flight");
+            kv |= !isnan(kvu);
+            fprintf(f, "%g %g %g %g %g\n", num(&d, i, "t_s"), isnan(kvu) ? 0 : 100 * kvu, isnan(bs) ? inf : bs, inf,
+                    num(&d, i, "tok_s"));
+        }
+        fclose(f);
+        bench_table_free(&d);
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "set title 'Over time (%s)'\nset grid\nset xlabel 'time (s)'\nset ylabel 'batch size / in flight'\n"
+                 "set y2label '%s'\nset ytics nomirror\nset y2tics\nset key top right\n"
+                 "plot '%s/timeline.dat' using 1:3 with steps lw 2 title 'batch size', '' using 1:4 with steps lw 1 "
+                 "title 'requests in flight', '' using 1:%d axes x1y2 with lines lw 2 title '%s'",
+                 bench_table_get(t, r, "config"), kv ? "KV-cache usage (%)" : "tok/s", dir, kv ? 2 : 5,
+                 kv ? "KV usage %" : "tok/s");
+        made[2] = 1;
+        return gnuplot(dir, "timeline", body);
+    }
+    return 0;
+}
+
+static int plot_requests(const char *report, const bench_table *t, const char *dir, int *made)
+{
+    for (int r = 0; r < t->nrows; r++) {
+        const char *rq = bench_table_get(t, r, "requests_csv");
+        bench_samples s;
+        if (!rq || !*rq || bench_samples_load(report, rq, &s) != 0) continue;
+        FILE *f = dat(dir, "requests.dat");
+        if (!f) {
+            bench_samples_free(&s);
+            return -1;
+        }
+        int step = s.n_req > 1000 ? s.n_req / 1000 : 1;
+        for (int i = 0; i < s.n_req; i += step)
+            fprintf(f, "%d %g %g %g\n", i, s.sent[i], s.first[i] >= 0 ? s.first[i] : s.end[i], s.end[i]);
+        fclose(f);
+        bench_samples_free(&s);
+        char body[2048];
+        snprintf(
+            body, sizeof body,
+            "set title 'Requests (%s): waiting for the first token, then decoding'\nset grid\nset xlabel 'time (s)'\n"
+            "set ylabel 'request'\nset key top left\n"
+            "plot '%s/requests.dat' using 2:1:($3-$2):(0) with vectors nohead lw 1 lc rgb '#d95f02' title 'send -> "
+            "first token', '' using 3:1:($4-$3):(0) with vectors nohead lw 1 lc rgb '#1b9e77' title 'decode'",
+            bench_table_get(t, r, "config"), dir);
+        made[3] = 1;
+        return gnuplot(dir, "requests", body);
+    }
+    return 0;
+}
+
+static int plot_generation(const bench_table *t, const char *dir, int *made)
+{
+    FILE *f = dat(dir, "generation.dat");
+    if (!f) return -1;
+    int n = 0;
+    for (int r = 0; r < t->nrows; r++) {
+        const char *mode = bench_table_get(t, r, "mode");
+        if (!mode || strcmp(mode, "generation")) continue;
+        fprintf(f, "%d \"%s\" %g %g %g %g\n", n++, bench_table_get(t, r, "config"), num(t, r, "decode_tok_s"),
+                num(t, r, "decode_tok_s_std"), num(t, r, "prefill_tok_s"), num(t, r, "prefill_tok_s_std"));
+    }
+    fclose(f);
+    if (!n) return 0;
+    char body[2048];
+    snprintf(body, sizeof body,
+             "set title 'Generation grid: mean and stddev over repetitions'\nset grid y\nset ylabel 'decode tok/s'\n"
+             "set y2label 'prefill tok/s'\nset ytics nomirror\nset y2tics\nset xtics rotate by -30\nset key top left\n"
+             "set style fill solid 0.6\nset boxwidth 0.35\nset xrange [-0.6:%d.6]\n"
+             "plot '%s/generation.dat' using ($1-0.2):3:xtic(2) with boxes title 'decode tok/s', '' using ($1-0.2):3:4 "
+             "with yerrorbars lc rgb 'black' notitle, '' using ($1+0.2):5 axes x1y2 with boxes title 'prefill tok/s', "
+             "'' using ($1+0.2):5:6 axes x1y2 with yerrorbars lc rgb 'black' notitle",
+             n - 1, dir);
+    made[4] = 1;
+    return gnuplot(dir, "generation", body);
+}
+
+static void html_escape(FILE *f, const char *s)
+{
+    for (; s && *s; s++)
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+}
+
+static void inline_svg(FILE *f, const char *dir, const char *name)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s.svg", dir, name);
+    FILE *s = fopen(p, "r");
+    if (!s) return;
+    char buf[8192];
+    size_t n;
+    bool body = false;
+    fputs("<figure>", f);
+    /* drop the XML prolog and DOCTYPE: inline SVG starts at <svg */
+    while ((n = fread(buf, 1, sizeof buf - 1, s)) > 0) {
+        buf[n] = 0;
+        char *start = buf;
+        if (!body) {
+            char *t = strstr(buf, "<svg");
+            if (!t) continue;
+            start = t;
+            body = true;
+        }
+        fputs(start, f);
+    }
+    fclose(s);
+    fputs("</figure>\n", f);
+}
+
+static const char *const k_html_cols[] = {
+    "mode",          "config",       "completed",     "failed",      "duration_s", "req_per_s",  "output_tok_s",
+    "total_tok_s",   "ttft_ms_p50",  "ttft_ms_p99",   "tpot_ms_p50", "itl_ms_p50", "itl_ms_p99", "e2e_ms_p99",
+    "prefill_tok_s", "decode_tok_s", "kv_usage_peak", "preemptions", "valid",      NULL};
+
+static int write_html(const char *report, const bench_table *t, const char *dir, const int *made)
+{
+    char path[1024], tmp[1100];
+    snprintf(path, sizeof path, "%s/index.html", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) return bench_err("cannot write %s: %s", tmp, strerror(errno)), -1;
+    fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ignis bench: ");
+    html_escape(f, report);
+    fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
+               "table{border-collapse:collapse;font-size:13px;margin:12px 0}td,th{border:1px solid #bbb;padding:4px "
+               "8px;text-align:right}th{background:#e8eef7}td:nth-child(2),td:first-child{text-align:left}"
+               "figure{margin:16px 0}svg{max-width:100%%;height:auto}.bad{background:#fdd}</style></head><body>\n");
+    fprintf(f, "<h1>ignis bench report</h1>\n<p>");
+    html_escape(f, report);
+    if (t->nrows) {
+        fprintf(f, " &mdash; model <b>");
+        html_escape(f, bench_table_get(t, 0, "model"));
+        fprintf(f, "</b>, backend ");
+        html_escape(f, bench_table_get(t, 0, "backend"));
+        fprintf(f, ", ignis ");
+        html_escape(f, bench_table_get(t, 0, "ignis_version"));
+        fprintf(f, " (");
+        html_escape(f, bench_table_get(t, 0, "git_commit"));
+        fprintf(f, "), GPU ");
+        const char *g = bench_table_get(t, 0, "gpu_name");
+        html_escape(f, g && *g ? g : "none");
+        fprintf(f, ", host ");
+        html_escape(f, bench_table_get(t, 0, "host"));
+        fprintf(f, ", ");
+        html_escape(f, bench_table_get(t, 0, "date"));
+    }
+    fprintf(f, "</p>\n<table><tr>");
+    for (int c = 0; k_html_cols[c]; c++)
+        fprintf(f, "<th>%s</th>", k_html_cols[c]);
+    fprintf(f, "</tr>\n");
+    for (int r = 0; r < t->nrows; r++) {
+        const char *v = bench_table_get(t, r, "valid");
+        fprintf(f, "<tr%s>", v && !strcmp(v, "0") ? " class='bad'" : "");
+        for (int c = 0; k_html_cols[c]; c++) {
+            fprintf(f, "<td>");
+            html_escape(f, bench_table_get(t, r, k_html_cols[c]));
+            fprintf(f, "</td>");
+        }
+        fprintf(f, "</tr>\n");
+    }
+    fprintf(f, "</table>\n");
+    for (int r = 0; r < t->nrows; r++) {
+        const char *why = bench_table_get(t, r, "invalid_reasons");
+        if (why && *why) {
+            fprintf(f, "<p class='bad'>row %d invalid: ", r + 1);
+            html_escape(f, why);
+            fprintf(f, "</p>\n");
+        }
+    }
+    static const char *const names[5] = {"cdf", "throughput", "timeline", "requests", "generation"};
+    for (int i = 0; i < 5; i++)
+        if (made[i]) inline_svg(f, dir, names[i]);
+    fprintf(f, "</body></html>\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return bench_err("cannot write %s: %s", path, strerror(errno)), -1;
+    }
+    return 0;
+}
+
+int bench_plot_report(const char *report, const char *dir)
+{
+    bench_table t;
+    if (bench_csv_read(report, &t) != 0) return -1;
+    if (bench_report_col_index("schema_version") < 0 || !bench_table_get(&t, 0, "schema_version")) {
+        bench_table_free(&t);
+        return bench_err("%s is not an ignis bench report (no schema_version column)", report), -1;
+    }
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        bench_table_free(&t);
+        return bench_err("cannot create %s: %s", dir, strerror(errno)), -1;
+    }
+    int made[5] = {0}, rc = 0;
+    if (!rc) rc = plot_cdfs(report, &t, dir, made);
+    if (!rc) rc = plot_throughput(&t, dir, made);
+    if (!rc) rc = plot_timeline(report, &t, dir, made);
+    if (!rc) rc = plot_requests(report, &t, dir, made);
+    if (!rc) rc = plot_generation(&t, dir, made);
+    if (!rc) rc = write_html(report, &t, dir, made);
+    bench_table_free(&t);
+    return rc;
+}
+
+int bench_plot_cmd(int argc, char **argv)
+{
+    const char *report = NULL, *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: ignis bench plot REPORT.csv [--output DIR]\n"
+                   "writes PNG+SVG figures and index.html (default DIR: the report's name without .csv)\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--output") && i + 1 < argc)
+            dir = argv[++i];
+        else if (argv[i][0] != '-' && !report)
+            report = argv[i];
+        else {
+            fprintf(stderr, "ignis bench plot: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!report) {
+        fprintf(stderr, "usage: ignis bench plot REPORT.csv [--output DIR]\n");
+        return 2;
+    }
+    char def[1024];
+    if (!dir) {
+        snprintf(def, sizeof def, "%s", report);
+        char *dot = strrchr(def, '.');
+        if (dot && !strcmp(dot, ".csv"))
+            *dot = 0;
+        else
+            strncat(def, ".plots", sizeof def - strlen(def) - 1);
+        dir = def;
+    }
+    if (bench_plot_report(report, dir) != 0) {
+        fprintf(stderr, "ignis bench plot: %s\n", bench_errmsg());
+        return 1;
+    }
+    printf("%s/index.html\n", dir);
+    return 0;
+}

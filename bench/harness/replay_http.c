@@ -1,0 +1,509 @@
+/* Open-loop replay over HTTP against an OpenAI-compatible server: every request streams
+ * (SSE) through libcurl's multi interface on this one thread, so thousands of streams
+ * cost one event loop, not thousands of threads. The loop only appends bytes, splits SSE
+ * events and notes each text chunk's arrival; token counting happens after the run
+ * (bench_stream_token_times), keeping the client far from being the bottleneck. */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+typedef struct hreq {
+    int idx;
+    CURL *h;
+    struct curl_slist *hdr;
+    char *body;
+    /* SSE parsing */
+    char *buf;
+    size_t blen, bcap;
+    /* answer */
+    char *text;
+    size_t tlen, tcap;
+    double *ct;   /* chunk arrival (since t0) */
+    size_t *cend; /* cumulative text bytes after the chunk */
+    int nch;
+    size_t cap_t, cap_e; /* capacities of ct and cend */
+    int usage_out, usage_in;
+    bool done_marker, failed;
+    char err[160];
+    double t0;
+} hreq;
+
+typedef struct hctx {
+    const bench_workload *w;
+    const bench_replay_opts *o;
+    hreq *r;
+    double t0;
+    long long tokens_seen; /* text chunks so far (progress) */
+} hctx;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(*p, c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static void add_text(hreq *q, const char *s, size_t n, double t)
+{
+    if (!n) return;
+    if (grow((void **)&q->text, &q->tcap, q->tlen + n + 1, 1) ||
+        grow((void **)&q->ct, &q->cap_t, (size_t)q->nch + 1, sizeof(double)) ||
+        grow((void **)&q->cend, &q->cap_e, (size_t)q->nch + 1, sizeof(size_t))) {
+        q->failed = true;
+        return;
+    }
+    memcpy(q->text + q->tlen, s, n);
+    q->tlen += n;
+    q->text[q->tlen] = 0;
+    q->ct[q->nch] = t;
+    q->cend[q->nch] = q->tlen;
+    q->nch++;
+}
+
+/* One SSE event's data: a JSON chunk (completions: choices[0].text; chat:
+ * choices[0].delta.content), a usage object, an error, or [DONE]. */
+static void on_data(hctx *c, hreq *q, const char *d, size_t n, double t)
+{
+    if (n == 6 && !memcmp(d, "[DONE]", 6)) {
+        q->done_marker = true;
+        return;
+    }
+    json_t *j = json_loadb(d, n, 0, NULL);
+    if (!j) return;
+    json_t *ch = json_object_get(j, "choices"), *c0 = json_array_get(ch, 0), *v = NULL;
+    if (c0) {
+        v = json_object_get(c0, "text");
+        if (!v) v = json_object_get(json_object_get(c0, "delta"), "content");
+    }
+    if (json_is_string(v) && json_string_length(v)) {
+        add_text(q, json_string_value(v), json_string_length(v), t);
+        c->tokens_seen++;
+    }
+    json_t *u = json_object_get(j, "usage");
+    if (json_is_object(u)) {
+        json_t *ct = json_object_get(u, "completion_tokens"), *pt = json_object_get(u, "prompt_tokens");
+        if (json_is_integer(ct)) q->usage_out = (int)json_integer_value(ct);
+        if (json_is_integer(pt)) q->usage_in = (int)json_integer_value(pt);
+    }
+    json_t *e = json_object_get(j, "error");
+    if (e) {
+        json_t *m = json_object_get(e, "message");
+        snprintf(q->err, sizeof q->err, "server error: %s", json_is_string(m) ? json_string_value(m) : "(no message)");
+        q->failed = true;
+    }
+    json_decref(j);
+}
+
+typedef struct hpair {
+    hctx *c;
+    hreq *q;
+} hpair;
+
+static size_t on_stream(char *p, size_t sz, size_t nm, void *user)
+{
+    hpair *hp = user;
+    hreq *q = hp->q;
+    size_t n = sz * nm;
+    double t = bench_now() - hp->c->t0;
+    if (grow((void **)&q->buf, &q->bcap, q->blen + n + 1, 1)) return 0;
+    memcpy(q->buf + q->blen, p, n);
+    q->blen += n;
+    /* events end with a blank line; "data:" lines inside carry the payload */
+    size_t start = 0;
+    for (;;) {
+        char *b = q->buf + start;
+        size_t left = q->blen - start;
+        char *end = memmem(b, left, "\n\n", 2);
+        char *end2 = memmem(b, left, "\r\n\r\n", 4);
+        size_t sep = 2;
+        if (end2 && (!end || end2 < end)) end = end2, sep = 4;
+        if (!end) break;
+        for (char *line = b; line < end;) {
+            char *nl = memchr(line, '\n', (size_t)(end - line));
+            char *le = nl ? nl : end;
+            size_t ll = (size_t)(le - line);
+            if (ll && line[ll - 1] == '\r') ll--;
+            if (ll >= 5 && !memcmp(line, "data:", 5)) {
+                const char *d = line + 5;
+                size_t dl = ll - 5;
+                if (dl && *d == ' ') d++, dl--;
+                on_data(hp->c, q, d, dl, t);
+            }
+            line = nl ? nl + 1 : end;
+        }
+        start = (size_t)(end - q->buf) + sep;
+    }
+    memmove(q->buf, q->buf + start, q->blen - start);
+    q->blen -= start;
+    return n;
+}
+
+static char *prompt_text(const bench_item *it, const ignis_tokenizer *tok)
+{
+    if (it->prompt) return strdup(it->prompt);
+    if (!tok) return NULL;
+    char *s = NULL;
+    size_t n;
+    if (ignis_detokenize(tok, it->ids, it->n_ids, true, &s, &n) != IGNIS_OK) return NULL;
+    return s;
+}
+
+/* The request body; turns of a conversation carry the earlier turns and answers. */
+static char *make_body(hctx *c, int idx, const char *model)
+{
+    const bench_item *it = &c->w->items[idx];
+    const bench_replay_opts *o = c->o;
+    bool chat = !strcmp(o->endpoint, "chat");
+    json_t *b = json_object();
+    json_object_set_new(b, "model", json_string(model));
+    json_object_set_new(b, "max_tokens", json_integer(it->output_len));
+    json_object_set_new(b, "stream", json_true());
+    json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    json_object_set_new(b, "temperature", json_real(o->sampling.temperature));
+    if (it->ignore_eos) json_object_set_new(b, "ignore_eos", json_true());
+    json_t *msgs = json_array();
+    char *hist = strdup("");
+    for (int k = it->turn > 0 ? 0 : c->w->n; k < idx; k++) {
+        const bench_item *pt = &c->w->items[k];
+        if (pt->conversation != it->conversation) continue;
+        char *pp = prompt_text(pt, o->tok);
+        const char *ans = c->r[k].text ? c->r[k].text : "";
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", pp ? pp : ""));
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "assistant", "content", ans));
+        size_t hl = strlen(hist) + (pp ? strlen(pp) : 0) + strlen(ans) + 1;
+        char *nh = malloc(hl);
+        snprintf(nh, hl, "%s%s%s", hist, pp ? pp : "", ans);
+        free(hist);
+        hist = nh;
+        free(pp);
+    }
+    char *pt = prompt_text(it, o->tok);
+    if (chat) {
+        if (!pt) {
+            json_decref(b), json_decref(msgs), free(hist);
+            return NULL;
+        }
+        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", pt));
+        json_object_set_new(b, "messages", msgs);
+    } else {
+        json_decref(msgs);
+        if (pt) {
+            size_t l = strlen(hist) + strlen(pt) + 1;
+            char *full = malloc(l);
+            snprintf(full, l, "%s%s", hist, pt);
+            json_object_set_new(b, "prompt", json_string(full));
+            free(full);
+        } else {
+            /* ids without a tokenizer: OpenAI's completions take a token array */
+            json_t *a = json_array();
+            for (int k = 0; k < it->n_ids; k++)
+                json_array_append_new(a, json_integer(it->ids[k]));
+            json_object_set_new(b, "prompt", a);
+        }
+    }
+    free(hist);
+    free(pt);
+    char *s = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    return s;
+}
+
+static size_t sink(char *p, size_t sz, size_t nm, void *user)
+{
+    char **acc = user;
+    size_t n = sz * nm, l = *acc ? strlen(*acc) : 0;
+    if (l + n > (1u << 24)) return 0;
+    char *q = realloc(*acc, l + n + 1);
+    if (!q) return 0;
+    memcpy(q + l, p, n);
+    q[l + n] = 0;
+    *acc = q;
+    return n;
+}
+
+/* GET base + path (blocking; used before the run and for /metrics samples). */
+static char *http_get(const char *base, const char *path, const char *key, long *status)
+{
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    CURL *h = curl_easy_init();
+    char *acc = NULL;
+    struct curl_slist *hdr = NULL;
+    if (key) {
+        char a[512];
+        snprintf(a, sizeof a, "Authorization: Bearer %s", key);
+        hdr = curl_slist_append(hdr, a);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &acc);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    *status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdr);
+    if (rc != CURLE_OK) {
+        free(acc);
+        bench_err("GET %s: %s", url, curl_easy_strerror(rc));
+        return NULL;
+    }
+    return acc ? acc : strdup("");
+}
+
+/* First value of a Prometheus metric among `names` (summed over its label sets). */
+static double prom_value(const char *text, const char *const *names)
+{
+    for (int k = 0; names[k]; k++) {
+        double sum = 0;
+        int found = 0;
+        size_t nl = strlen(names[k]);
+        for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+            if (strncmp(l, names[k], nl) || (l[nl] != ' ' && l[nl] != '{')) continue;
+            const char *v = l[nl] == '{' ? strchr(l, '}') : l + nl;
+            if (v && *v == '}') v++;
+            if (v) sum += strtod(v, NULL), found = 1;
+        }
+        if (found) return sum;
+    }
+    return -1;
+}
+
+static void scrape(hctx *c, bench_run *out, double t, int in_flight)
+{
+    static const char *const kv[] = {"ignis:kv_cache_usage_perc", "vllm:kv_cache_usage_perc",
+                                     "vllm:gpu_cache_usage_perc", "lmdeploy:kv_cache_usage_perc", NULL};
+    static const char *const run[] = {"ignis:num_requests_running", "vllm:num_requests_running",
+                                      "lmdeploy:num_requests_running", NULL};
+    static const char *const wait[] = {"ignis:num_requests_waiting", "vllm:num_requests_waiting",
+                                       "lmdeploy:num_requests_waiting", NULL};
+    long st;
+    char *m = http_get(c->o->base_url, "/metrics", c->o->api_key, &st);
+    bench_sample s = {.t = t, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
+    if (m && st == 200) {
+        s.kv_usage = prom_value(m, kv);
+        if (s.kv_usage > 1) s.kv_usage /= 100; /* some engines export percent */
+        s.running = (int)prom_value(m, run);
+        s.waiting = (int)prom_value(m, wait);
+        s.batch_size = s.running;
+    }
+    free(m);
+    bench_run_add_sample(out, &s);
+}
+
+static char *served_model(const bench_replay_opts *o)
+{
+    if (o->served_model) return strdup(o->served_model);
+    long st;
+    char *s = http_get(o->base_url, "/v1/models", o->api_key, &st);
+    if (!s) return NULL;
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    json_t *id = json_object_get(json_array_get(json_object_get(j, "data"), 0), "id");
+    char *name = json_is_string(id) ? strdup(json_string_value(id)) : NULL;
+    json_decref(j);
+    if (!name) bench_err("%s/v1/models names no model (HTTP %ld): pass --model NAME", o->base_url, st);
+    return name;
+}
+
+int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench_run *out)
+{
+    memset(out, 0, sizeof *out);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    char *model = served_model(o);
+    if (!model) return -1;
+    int n = w->n;
+    hctx c = {.w = w, .o = o};
+    c.r = calloc((size_t)n, sizeof(hreq));
+    hpair *pairs = calloc((size_t)n, sizeof(hpair));
+    out->recs = calloc((size_t)n, sizeof(bench_record));
+    out->n = n;
+    double *release = malloc(sizeof(double) * (size_t)n);
+    int *next_turn = malloc(sizeof(int) * (size_t)n), *state = calloc((size_t)n, sizeof(int));
+    bool *blocked = calloc((size_t)n, sizeof(bool));
+    if (!c.r || !pairs || !out->recs || !release || !next_turn || !state || !blocked) {
+        free(model), free(c.r), free(pairs), free(release), free(next_turn), free(state), free(blocked);
+        bench_run_free(out);
+        return bench_err("replay: out of memory"), -1;
+    }
+    int n_arr = 0;
+    for (int i = 0; i < n; i++)
+        n_arr += w->items[i].turn == 0;
+    double *offs = calloc((size_t)(n_arr ? n_arr : 1), sizeof(double));
+    bench_schedule(o->request_rate, o->burstiness, o->seed, n_arr, offs);
+    for (int i = 0, a = 0; i < n; i++) {
+        next_turn[i] = -1;
+        release[i] = w->items[i].turn == 0 ? offs[a++] : INFINITY;
+        if (w->items[i].turn > 0)
+            for (int k = i - 1; k >= 0; k--)
+                if (w->items[k].conversation == w->items[i].conversation) {
+                    next_turn[k] = i;
+                    break;
+                }
+    }
+    free(offs);
+    char url[1024];
+    snprintf(url, sizeof url, "%s/v1/%s", o->base_url,
+             !strcmp(o->endpoint, "chat") ? "chat/completions" : "completions");
+    CURLM *mh = curl_multi_init();
+    curl_multi_setopt(mh, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
+    int conc = o->concurrency > 0 ? o->concurrency : n + 1, in_flight = 0, done = 0, rc = 0;
+    double last_free = 0, next_sample = 0,
+           every = o->scrape_metrics ? 0.5 : (o->sample_every_s > 0 ? o->sample_every_s : 0.05);
+    long long last_tok = 0;
+    bench_progress pg;
+    bench_progress_init(&pg, o->progress ? n : 0);
+    c.t0 = bench_now();
+    while (done < n && rc == 0) {
+        double now = bench_now() - c.t0, next_due = INFINITY;
+        /* send every released request that fits, earliest first (items are in order) */
+        for (int i = 0; i < n; i++) {
+            if (state[i] != 0) continue;
+            if (release[i] > now) {
+                if (release[i] < next_due) next_due = release[i];
+                continue;
+            }
+            if (in_flight >= conc) {
+                blocked[i] = true;
+                continue;
+            }
+            hreq *q = &c.r[i];
+            bench_record *r = &out->recs[i];
+            q->idx = i;
+            q->usage_out = q->usage_in = -1;
+            r->index = i;
+            r->scheduled = release[i];
+            r->ready = blocked[i] && last_free > release[i] ? last_free : release[i];
+            q->body = make_body(&c, i, model);
+            if (!q->body) {
+                bench_err("request %d has ids only: the chat endpoint needs text (pass --tokenizer DIR)", i);
+                rc = -1;
+                break;
+            }
+            q->h = curl_easy_init();
+            q->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+            q->hdr = curl_slist_append(q->hdr, "Accept: text/event-stream");
+            if (o->api_key) {
+                char a[512];
+                snprintf(a, sizeof a, "Authorization: Bearer %s", o->api_key);
+                q->hdr = curl_slist_append(q->hdr, a);
+            }
+            pairs[i] = (hpair){&c, q};
+            curl_easy_setopt(q->h, CURLOPT_URL, url);
+            curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, q->hdr);
+            curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
+            curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, on_stream);
+            curl_easy_setopt(q->h, CURLOPT_WRITEDATA, &pairs[i]);
+            curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
+            curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(q->h, CURLOPT_TCP_NODELAY, 1L);
+            curl_multi_add_handle(mh, q->h);
+            state[i] = 1;
+            in_flight++;
+            if (in_flight > out->peak_in_flight) out->peak_in_flight = in_flight;
+            r->sent = bench_now() - c.t0;
+        }
+        int running;
+        curl_multi_perform(mh, &running);
+        CURLMsg *msg;
+        int left, freed = 0;
+        while ((msg = curl_multi_info_read(mh, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            hreq *q;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+            double t = bench_now() - c.t0;
+            long code = 0;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+            bench_record *r = &out->recs[q->idx];
+            r->e2e = t - r->ready;
+            if (msg->data.result != CURLE_OK)
+                snprintf(q->err, sizeof q->err, "%s", curl_easy_strerror(msg->data.result)), q->failed = true;
+            else if (code != 200) {
+                snprintf(q->err, sizeof q->err, "HTTP %ld: %.120s", code, q->buf ? q->buf : "");
+                q->failed = true;
+            }
+            curl_multi_remove_handle(mh, msg->easy_handle);
+            curl_easy_cleanup(msg->easy_handle);
+            q->h = NULL;
+            state[q->idx] = 2;
+            in_flight--;
+            done++;
+            last_free = t;
+            freed++;
+            if (next_turn[q->idx] >= 0) release[next_turn[q->idx]] = t;
+        }
+        now = bench_now() - c.t0;
+        if (now >= next_sample) {
+            if (o->scrape_metrics)
+                scrape(&c, out, now, in_flight);
+            else {
+                bench_sample s = {
+                    .t = now, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
+                if (next_sample > 0) s.tokens_per_s = (double)(c.tokens_seen - last_tok) / every;
+                bench_run_add_sample(out, &s);
+            }
+            last_tok = c.tokens_seen;
+            next_sample = now + every;
+            bench_progress_update(&pg, done, c.tokens_seen);
+        }
+        double until = next_due < next_sample ? next_due : next_sample;
+        int ms = (int)((until - now) * 1e3);
+        if (ms > 50) ms = 50;
+        if (ms < 0) ms = 0;
+        /* a freed slot may let a waiting request go now: no sleep then */
+        if (done < n && !freed) curl_multi_poll(mh, NULL, 0, ms, NULL);
+    }
+    bench_progress_end(&pg);
+    double last = 0;
+    for (int i = 0; i < n; i++) {
+        hreq *q = &c.r[i];
+        bench_record *r = &out->recs[i];
+        r->index = i;
+        r->queue = r->prefill = -1;
+        r->cached_tokens = -1;
+        r->usage_tokens = q->usage_out;
+        if (q->h) {
+            curl_multi_remove_handle(mh, q->h);
+            curl_easy_cleanup(q->h);
+        }
+        r->ok = state[i] == 2 && !q->failed && q->nch > 0;
+        if (!r->ok) {
+            snprintf(r->error, sizeof r->error, "%s",
+                     q->err[0]       ? q->err
+                     : state[i] != 2 ? "not sent"
+                                     : "no text streamed");
+            r->ttft = -1;
+        } else {
+            double *tt;
+            int nt = bench_stream_token_times(o->tok, q->text, q->tlen, q->ct, q->cend, q->nch, q->usage_out, &tt);
+            for (int k = 0; k < nt; k++)
+                tt[k] -= r->ready;
+            r->token_times = tt;
+            r->output_tokens = nt;
+            r->ttft = nt ? tt[0] : -1;
+            r->decode = nt ? r->e2e - r->ttft : -1;
+            const bench_item *it = &w->items[i];
+            r->prompt_tokens = q->usage_in >= 0 ? q->usage_in : it->n_ids;
+        }
+        if (state[i] == 2 && r->ready + r->e2e > last) last = r->ready + r->e2e;
+        curl_slist_free_all(q->hdr);
+        free(q->body), free(q->buf), free(q->text), free(q->ct), free(q->cend);
+    }
+    out->duration = last;
+    out->preemptions = -1;
+    curl_multi_cleanup(mh);
+    free(model), free(c.r), free(pairs), free(release), free(next_turn), free(state), free(blocked);
+    return rc;
+}

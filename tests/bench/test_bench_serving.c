@@ -1,0 +1,182 @@
+/* `ignis bench serving` against a stand-in OpenAI server (bench_standin_server) that sends
+ * several tokens per SSE chunk: every request completes, tokens are counted per token (not
+ * per chunk) and agree with the server's usage, the ITLs of a chunk are spread evenly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_test_util.h"
+
+static pid_t g_pid = -1;
+static int g_port;
+static const char *g_tmp;
+
+static int setup(void **st)
+{
+    (void)st;
+    g_tmp = strdup(tu_tmpdir("bench_serving"));
+    const char *bin = getenv("IGNIS_STANDIN");
+    if (!bin) return -1;
+    char *argv[] = {(char *)bin, "--port", "0", "--tokens-per-chunk", "4", NULL};
+    int fd;
+    g_pid = bt_spawn(argv, &fd);
+    FILE *f = fdopen(fd, "r");
+    if (!f || fscanf(f, "port %d", &g_port) != 1) return -1;
+    fclose(f);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", g_port);
+    return bt_wait_health(url, 10) ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    bt_stop(g_pid);
+    return 0;
+}
+
+static int serving(const char *name, const char *extra)
+{
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --num-prompts 12 --random-input-len 16 --output-len 30 "
+             "--concurrency 3 --no-progress --output '%s/%s.csv' --requests-csv '%s/%s-req.csv' "
+             "--timeline-csv '%s/%s-tl.csv' %s",
+             g_port, g_tmp, name, g_tmp, name, g_tmp, name, extra);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    if (rc != 0) print_message("ignis %s\nexit %d\n%s\n%s\n", args, rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    return rc;
+}
+
+static void check_report(const char *name, int completed)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s.csv", g_tmp, name);
+    bench_table t;
+    bt_read_csv(p, &t);
+    assert_int_equal(t.nrows, 1);
+    assert_int_equal((int)bt_num(&t, 0, "completed"), completed);
+    assert_int_equal((int)bt_num(&t, 0, "failed"), 0);
+    assert_int_equal((int)bt_num(&t, 0, "usage_token_mismatch"), 0);
+    assert_string_equal(bench_table_get(&t, 0, "backend"), "http");
+    assert_string_equal(bench_table_get(&t, 0, "mode"), "serving");
+    assert_true(bt_num(&t, 0, "output_tok_s") > 0);
+    bench_table_free(&t);
+}
+
+/* 30 tokens in chunks of 4,4,...,2: ITLs 0 0 0 | a a a a | b b b b | ... | z z */
+static void check_itls(const char *name)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s-req.csv", g_tmp, name);
+    bench_table t;
+    bt_read_csv(p, &t);
+    assert_int_equal(t.nrows, 12);
+    for (int r = 0; r < t.nrows; r++) {
+        assert_int_equal((int)bt_num(&t, r, "output_tokens"), 30);
+        assert_int_equal((int)bt_num(&t, r, "usage_tokens"), 30);
+        const char *l = bench_table_get(&t, r, "itl_ms_list");
+        double itl[64];
+        int n = 0;
+        char *e;
+        for (double v = strtod(l, &e); e != l && n < 64; l = e, v = strtod(l, &e))
+            itl[n++] = v;
+        assert_int_equal(n, 29);
+        for (int k = 0; k < 3; k++)
+            assert_true(itl[k] == 0); /* the first chunk's tokens share its time */
+        for (int c = 0; c < 6; c++)   /* chunks 2..7 of four tokens: four equal gaps */
+            for (int k = 1; k < 4; k++)
+                if (fabs(itl[3 + 4 * c + k] - itl[3 + 4 * c]) > 0.0015)
+                    fail_msg("request %d chunk %d: ITLs %g and %g differ", r, c + 1, itl[3 + 4 * c + k],
+                             itl[3 + 4 * c]);
+        assert_true(fabs(itl[27] - itl[28]) <= 0.0015); /* the last chunk holds two tokens */
+    }
+    bench_table_free(&t);
+}
+
+static void test_serving_counts_tokens_of_multi_token_chunks(void **st)
+{
+    (void)st;
+    TU_ASSET_OR_SKIP(tok, "tokenizers/llama2");
+    char extra[1024];
+    snprintf(extra, sizeof extra, "--tokenizer '%s'", tok);
+    assert_int_equal(serving("completions", extra), 0);
+    check_report("completions", 12);
+    check_itls("completions");
+    /* the chat endpoint (prompts detokenized into messages) */
+    snprintf(extra, sizeof extra, "--tokenizer '%s' --endpoint chat --model standin", tok);
+    assert_int_equal(serving("chat", extra), 0);
+    check_report("chat", 12);
+    check_itls("chat");
+}
+
+static void test_serving_without_tokenizer_uses_usage(void **st)
+{
+    (void)st;
+    /* ids go as a token array; the counts come from usage, spread over the chunks */
+    assert_int_equal(serving("nouse", ""), 0);
+    check_report("nouse", 12);
+    check_itls("nouse");
+}
+
+static void test_serving_open_loop_schedule_and_metrics_scrape(void **st)
+{
+    (void)st;
+    assert_int_equal(serving("rate", "--request-rate 400 --burstiness 0.5 --scrape-metrics --seed 3"), 0);
+    check_report("rate", 12);
+    char p[600];
+    snprintf(p, sizeof p, "%s/rate-req.csv", g_tmp);
+    bench_table t;
+    bt_read_csv(p, &t);
+    double last = -1;
+    for (int r = 0; r < t.nrows; r++) {
+        double sched = bt_num(&t, r, "scheduled_s"), ready = bt_num(&t, r, "ready_s");
+        assert_true(sched > last); /* arrivals spread by the schedule, in order */
+        assert_true(ready >= sched);
+        last = sched;
+    }
+    bench_table_free(&t);
+    snprintf(p, sizeof p, "%s/rate-tl.csv", g_tmp);
+    bt_read_csv(p, &t);
+    assert_true(t.nrows >= 1);
+    assert_true(fabs(bt_num(&t, 0, "kv_usage") - 0.25) < 1e-9); /* the stand-in's vllm: gauge */
+    bench_table_free(&t);
+}
+
+static void test_serving_unreachable_server_marks_the_run_invalid(void **st)
+{
+    (void)st;
+    int port = bt_free_port();
+    char args[1024];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --model x --num-prompts 3 --output-len 4 --no-progress "
+             "--output '%s/down.csv'",
+             port, g_tmp);
+    char *out = NULL;
+    assert_int_equal(tu_run_cli(args, NULL, &out, NULL), 0);
+    free(out);
+    char p[600];
+    snprintf(p, sizeof p, "%s/down.csv", g_tmp);
+    bench_table t;
+    bt_read_csv(p, &t);
+    assert_int_equal((int)bt_num(&t, 0, "failed"), 3);
+    assert_string_equal(bench_table_get(&t, 0, "valid"), "0");
+    assert_non_null(strstr(bench_table_get(&t, 0, "invalid_reasons"), "3 requests failed"));
+    bench_table_free(&t);
+    /* and --base-url is required */
+    assert_int_equal(tu_run_cli("bench serving --num-prompts 3", NULL, NULL, NULL), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serving_counts_tokens_of_multi_token_chunks),
+        cmocka_unit_test(test_serving_without_tokenizer_uses_usage),
+        cmocka_unit_test(test_serving_open_loop_schedule_and_metrics_scrape),
+        cmocka_unit_test(test_serving_unreachable_server_marks_the_run_invalid),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
