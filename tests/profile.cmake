@@ -11,3 +11,9 @@ if(IGNIS_HAVE_CUDA)
   add_test(NAME test_profile_ncu_nvtx COMMAND bash ${PT}/ncu_nvtx.sh $<TARGET_FILE:test_profile_gpu>)
   set_tests_properties(test_profile_ncu_nvtx PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS gpu)
 endif()
+# `ignis bench --kernels` on the CPU: NA profiling columns, the per-step CSV, TTFT parts
+ignis_test(test_profile_bench SOURCES ${PT}/test_profile_bench.c ${CMAKE_CURRENT_SOURCE_DIR}/bench/bench_test_util.c
+           TIMEOUT 300)
+target_link_libraries(test_profile_bench PRIVATE ignis_harness)
+target_include_directories(test_profile_bench PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/bench)
+add_dependencies(test_profile_bench ignis_cli)

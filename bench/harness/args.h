@@ -32,6 +32,10 @@ typedef struct bench_args {
     int plen[BENCH_MAX_LIST], n_plen;
     int olen[BENCH_MAX_LIST], n_olen;
     int reps, gen_warmup, depth;
+    /* profiling (profiling.h), in-process modes */
+    bool kernels, profile_window;
+    int telemetry_ms;
+    const char *kernels_csv, *steps_csv;
 } bench_args;
 
 /* Parses argv (argv[0] = the mode name); prints usage and returns 2 on a bad flag, 1 when

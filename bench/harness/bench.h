@@ -118,6 +118,8 @@ typedef struct bench_record {
     int usage_tokens;  /* HTTP: the server's usage.completion_tokens; -1 when absent */
     int cached_tokens; /* in-process: prefix-cache/session tokens; -1 when unknown */
     int preemptions;
+    double prefill_own;    /* profiling: this request's share of its prefill steps (s), -1 unknown */
+    double prefill_shared; /* profiling: the rest of those steps (other requests' tokens), -1 unknown */
     bool ok;
     char error[160];
     double *token_times; /* output_tokens times (relative to ready) of each token */
@@ -163,6 +165,11 @@ typedef struct bench_replay_opts {
     const ignis_tokenizer *tok; /* counts streamed tokens; NULL: usage or 1 per chunk */
     bool scrape_metrics;        /* sample GET /metrics (Prometheus) on the timeline */
     const char *api_key;
+    /* in-process profiling (profiling.c): the measured window begins (after the warm-up)
+     * and ends; each request's record is filled, before its handle is released */
+    void (*on_window)(void *user, bool begin);
+    void (*on_request)(void *user, ignis_request *req, bench_record *rec);
+    void *hook_user;
 } bench_replay_opts;
 void bench_replay_opts_init(bench_replay_opts *o);
 
