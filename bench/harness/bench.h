@@ -104,19 +104,20 @@ int bench_schedule(double rate, double burstiness, uint64_t seed, int n, double 
 /* ---------------------------------------------------------------- records
  * One per request, filled by a replay; all times relative to the run's start (t0). */
 typedef struct bench_record {
-    int index;         /* workload item */
-    double scheduled;  /* when the schedule said to send it */
-    double ready;      /* max(scheduled, slot free, previous turn done): latency origin */
-    double sent;       /* when it was actually submitted/sent */
-    double ttft;       /* first token - ready; -1 when none */
-    double e2e;        /* finished - ready */
-    double queue;      /* in-process: submit -> first scheduled; -1 over HTTP */
-    double prefill;    /* in-process: first scheduled -> first token; -1 over HTTP */
-    double decode;     /* first token -> finished */
-    int prompt_tokens; /* as counted by the engine (or the tokenizer over HTTP) */
-    int output_tokens; /* generated tokens (counted by us) */
-    int usage_tokens;  /* HTTP: the server's usage.completion_tokens; -1 when absent */
-    int cached_tokens; /* in-process: prefix-cache/session tokens; -1 when unknown */
+    int index;          /* workload item */
+    double scheduled;   /* when the schedule said to send it */
+    double ready;       /* max(scheduled, slot free, previous turn done): latency origin */
+    double sent;        /* when it was actually submitted/sent */
+    double ttft;        /* first token - ready; -1 when none */
+    double e2e;         /* finished - ready */
+    double queue;       /* in-process: submit -> first scheduled; -1 over HTTP */
+    double prefill;     /* in-process: first scheduled -> first token; -1 over HTTP */
+    double decode;      /* first token -> finished */
+    int prompt_tokens;  /* as counted by the engine (or the tokenizer over HTTP) */
+    int output_tokens;  /* generated tokens (counted by us) */
+    int usage_tokens;   /* HTTP: the server's usage.completion_tokens; -1 when absent */
+    int counted_tokens; /* HTTP: tokens our tokenizer counted in the streamed text; -1 when not */
+    int cached_tokens;  /* in-process: prefix-cache/session tokens; -1 when unknown */
     int preemptions;
     double prefill_own;    /* profiling: this request's share of its prefill steps (s), -1 unknown */
     double prefill_shared; /* profiling: the rest of those steps (other requests' tokens), -1 unknown */
@@ -181,13 +182,15 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
 int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench_run *out);
 
 /* Per-token arrival times of a streamed answer: chunks (arrival time, cumulative bytes of
- * text) and the full text; tokens are counted by tokenizing the full text once and
- * mapping each token's end byte to the chunk that delivered it (exact for BPE and
- * SentencePiece, no per-chunk re-tokenization). Without a tokenizer: usage_tokens spread
- * over the chunks in proportion to their bytes, else one token per chunk. Returns the
- * token count, times malloc'd in *times (NULL when 0). */
+ * text) and the full text; tokens are located by tokenizing the full text once and
+ * mapping each token's end byte to the chunk that delivered it (no per-chunk
+ * re-tokenization). The server's usage_tokens (when > 0) is the authoritative count:
+ * a tokenizer count that differs (re-tokenizing text can merge or split tokens) is
+ * rescaled onto it and returned in *counted for the mismatch check. Without a tokenizer:
+ * usage_tokens spread over the chunks by bytes, else one token per chunk. Returns the
+ * token count, times malloc'd in *times (NULL when 0); *counted = -1 without a tokenizer. */
 int bench_stream_token_times(const ignis_tokenizer *tok, const char *text, size_t text_len, const double *chunk_t,
-                             const size_t *chunk_end, int n_chunks, int usage_tokens, double **times);
+                             const size_t *chunk_end, int n_chunks, int usage_tokens, double **times, int *counted);
 
 /* ------------------------------------------------------------ statistics
  * Percentile: linear interpolation between closest ranks (NumPy's default "linear",

@@ -127,8 +127,10 @@ void bench_metrics_compute(const bench_run *r, const bench_slo *slo, bench_metri
         m->input_tokens += q->prompt_tokens > 0 ? q->prompt_tokens : 0;
         m->output_tokens += q->output_tokens;
         if (q->usage_tokens >= 0) {
+            /* ours: the tokenizer's count when there was one, else what we recorded */
+            int ours = q->counted_tokens >= 0 ? q->counted_tokens : q->output_tokens;
             if (m->usage_mismatch < 0) m->usage_mismatch = 0;
-            m->usage_mismatch += llabs((long long)q->usage_tokens - q->output_tokens);
+            m->usage_mismatch += llabs((long long)q->usage_tokens - ours);
         }
         if (q->ttft >= 0) ttft[nt++] = q->ttft * 1e3;
         double tp = tpot_of(q);

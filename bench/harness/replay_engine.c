@@ -164,7 +164,7 @@ static void fill_record(bench_record *q, ignis_request *req, double ready, doubl
     q->decode = res.ttft_s >= 0 ? res.e2e_s - res.ttft_s : -1;
     int n = ignis_request_tokens(req, NULL, NULL, 0);
     q->output_tokens = n;
-    q->usage_tokens = -1;
+    q->usage_tokens = q->counted_tokens = -1;
     if (n > 0 && (q->token_times = malloc(sizeof(double) * (size_t)n))) {
         int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
         ignis_request_tokens(req, ids, q->token_times, n);
@@ -321,7 +321,7 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
         } else {
             q->ok = false;
             q->ttft = q->e2e = q->queue = q->prefill = q->decode = -1;
-            q->usage_tokens = q->cached_tokens = -1;
+            q->usage_tokens = q->cached_tokens = q->counted_tokens = -1;
         }
         if (s->done_at > last) last = s->done_at;
     }

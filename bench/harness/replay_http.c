@@ -474,6 +474,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         r->queue = r->prefill = -1;
         r->prefill_own = r->prefill_shared = -1; /* in-process profiling only */
         r->cached_tokens = -1;
+        r->counted_tokens = -1;
         r->usage_tokens = q->usage_out;
         if (q->h) {
             curl_multi_remove_handle(mh, q->h);
@@ -488,7 +489,8 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             r->ttft = -1;
         } else {
             double *tt;
-            int nt = bench_stream_token_times(o->tok, q->text, q->tlen, q->ct, q->cend, q->nch, q->usage_out, &tt);
+            int nt = bench_stream_token_times(o->tok, q->text, q->tlen, q->ct, q->cend, q->nch, q->usage_out, &tt,
+                                              &r->counted_tokens);
             for (int k = 0; k < nt; k++)
                 tt[k] -= r->ready;
             r->token_times = tt;

@@ -167,11 +167,13 @@ static int write_cells(const char *path, const char *const *hdr, int nc, char **
 
 int bench_write_requests_csv(const char *path, const bench_run *r, const char *config)
 {
-    static const char *hdr[] = {"config",           "index",         "ok",           "scheduled_s",
-                                "ready_s",          "sent_s",        "ttft_ms",      "e2e_ms",
-                                "queue_ms",         "prefill_ms",    "decode_ms",    "tpot_ms",
-                                "prompt_tokens",    "output_tokens", "usage_tokens", "cached_tokens",
-                                "preemptions",      "itl_ms_list",   "error",        "prefill_own_ms",
+    static const char *hdr[] = {"config",           "index",         "ok",
+                                "scheduled_s",      "ready_s",       "sent_s",
+                                "ttft_ms",          "e2e_ms",        "queue_ms",
+                                "prefill_ms",       "decode_ms",     "tpot_ms",
+                                "prompt_tokens",    "output_tokens", "usage_tokens",
+                                "counted_tokens",   "cached_tokens", "preemptions",
+                                "itl_ms_list",      "error",         "prefill_own_ms",
                                 "prefill_shared_ms"};
     int nc = (int)(sizeof hdr / sizeof hdr[0]);
     char **cells = calloc((size_t)nc * (size_t)(r->n ? r->n : 1), sizeof(char *));
@@ -195,8 +197,9 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
         c[12] = fmt("%.0f", q->prompt_tokens);
         c[13] = fmt("%.0f", q->output_tokens);
         c[14] = fmt("%.0f", q->usage_tokens >= 0 ? q->usage_tokens : NAN);
-        c[15] = fmt("%.0f", q->cached_tokens >= 0 ? q->cached_tokens : NAN);
-        c[16] = fmt("%.0f", q->preemptions);
+        c[15] = fmt("%.0f", q->counted_tokens >= 0 ? q->counted_tokens : NAN);
+        c[16] = fmt("%.0f", q->cached_tokens >= 0 ? q->cached_tokens : NAN);
+        c[17] = fmt("%.0f", q->preemptions);
         /* ITLs as one space-separated field: compare bootstraps ITL percentiles from it */
         size_t cap = 16 + (size_t)(q->output_tokens > 0 ? q->output_tokens : 0) * 12, k = 0;
         char *l = malloc(cap);
@@ -206,10 +209,10 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
                 k += (size_t)snprintf(l + k, cap - k, "%s%.3f", t > 1 ? " " : "",
                                       (q->token_times[t] - q->token_times[t - 1]) * 1e3);
         }
-        c[17] = l;
-        c[18] = strdup(q->error);
-        c[19] = fmt("%.4f", q->prefill_own >= 0 ? q->prefill_own * 1e3 : NAN);
-        c[20] = fmt("%.4f", q->prefill_shared >= 0 ? q->prefill_shared * 1e3 : NAN);
+        c[18] = l;
+        c[19] = strdup(q->error);
+        c[20] = fmt("%.4f", q->prefill_own >= 0 ? q->prefill_own * 1e3 : NAN);
+        c[21] = fmt("%.4f", q->prefill_shared >= 0 ? q->prefill_shared * 1e3 : NAN);
     }
     return write_cells(path, hdr, nc, cells, r->n);
 }

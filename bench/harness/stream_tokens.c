@@ -47,10 +47,24 @@ static int token_chunks(const ignis_tokenizer *tok, const char *text, size_t len
     return n;
 }
 
+/* Rescales per-chunk counts summing to `have` onto `want` by cumulative rounding, so
+ * the tokens stay where the tokenizer put them. */
+static void rescale(int *per, int n_chunks, int have, int want)
+{
+    int cum = 0, given = 0;
+    for (int j = 0; j < n_chunks; j++) {
+        cum += per[j];
+        int upto = (int)((double)want * cum / have + 0.5);
+        per[j] = upto - given;
+        given = upto;
+    }
+}
+
 int bench_stream_token_times(const ignis_tokenizer *tok, const char *text, size_t text_len, const double *chunk_t,
-                             const size_t *chunk_end, int n_chunks, int usage_tokens, double **times)
+                             const size_t *chunk_end, int n_chunks, int usage_tokens, double **times, int *counted)
 {
     *times = NULL;
+    if (counted) *counted = -1;
     if (n_chunks <= 0) return 0;
     int *per = calloc((size_t)n_chunks, sizeof(int)), n = 0;
     if (!per) return 0;
@@ -59,6 +73,11 @@ int bench_stream_token_times(const ignis_tokenizer *tok, const char *text, size_
         for (int k = 0; k < n; k++)
             per[chunk_of[k]]++;
         free(chunk_of);
+        if (counted) *counted = n;
+        if (usage_tokens > 0 && usage_tokens != n) {
+            rescale(per, n_chunks, n, usage_tokens);
+            n = usage_tokens;
+        }
     } else if (usage_tokens > 0) {
         /* no tokenizer: the server's count, spread over the chunks by their bytes */
         size_t total = chunk_end[n_chunks - 1];

@@ -77,6 +77,7 @@ static void make_run(bench_run *r, double *t0, double *t1)
                           .decode = -1,
                           .usage_tokens = -1,
                           .ok = false};
+    q[0].counted_tokens = q[1].counted_tokens = q[2].counted_tokens = -1; /* in-process style */
     q[0].token_times = t0;
     q[1].token_times = t1;
     r->duration = 1.1; /* r1 ends at .2 + .9 */
@@ -113,7 +114,11 @@ static void test_metrics_follow_vllm_definitions(void **st)
     NEAR(m.lag_ms.max, 50, 1e-9);
     NEAR(m.goodput_req_s, 2 / 1.1, 1e-9); /* no SLO: every completed request counts */
     assert_int_equal(m.peak_concurrency, 2);
-    assert_int_equal(m.usage_mismatch, 1); /* r1: 3 counted, server said 4 */
+    assert_int_equal(m.usage_mismatch, 1); /* r1: 3 recorded, server said 4 */
+    r.recs[0].counted_tokens = 7;          /* the tokenizer's count wins when there is one */
+    bench_metrics_compute(&r, &slo, &m);
+    assert_int_equal(m.usage_mismatch, 3); /* |5 - 7| + |4 - 3| */
+    r.recs[0].counted_tokens = -1;
     bench_slo s1 = {.ttft_ms = 200};
     bench_metrics_compute(&r, &s1, &m);
     NEAR(m.goodput_req_s, 1 / 1.1, 1e-9);
@@ -203,29 +208,41 @@ static void test_stream_tokens_spread_over_multi_token_chunks(void **st)
     double ct[3] = {1, 2, 3}, *t;
     size_t ce[3] = {3, 11, 19};
     /* no tokenizer, usage 5: tokens spread by bytes (1, 2, 2), times interpolated */
-    int n = bench_stream_token_times(NULL, text, strlen(text), ct, ce, 3, 5, &t);
+    int counted;
+    int n = bench_stream_token_times(NULL, text, strlen(text), ct, ce, 3, 5, &t, &counted);
+    assert_int_equal(counted, -1);
     assert_int_equal(n, 5);
     double want[5] = {1, 1.5, 2, 2.5, 3};
     for (int i = 0; i < 5; i++)
         NEAR(t[i], want[i], 1e-12);
     free(t);
     /* neither: one token per chunk */
-    n = bench_stream_token_times(NULL, text, strlen(text), ct, ce, 3, -1, &t);
+    n = bench_stream_token_times(NULL, text, strlen(text), ct, ce, 3, -1, &t, NULL);
     assert_int_equal(n, 3);
     NEAR(t[2], 3, 0);
     free(t);
     TU_ASSET_OR_SKIP(dir, "tokenizers/llama2");
     ignis_tokenizer *tok;
     TU_CHECK(ignis_tokenizer_open(dir, &tok));
-    n = bench_stream_token_times(tok, text, strlen(text), ct, ce, 3, -1, &t);
+    n = bench_stream_token_times(tok, text, strlen(text), ct, ce, 3, -1, &t, &counted);
     assert_int_equal(n, 5);
+    assert_int_equal(counted, 5);
     for (int i = 0; i < 5; i++)
         NEAR(t[i], want[i], 1e-12);
+    free(t);
+    /* the server says 10 tokens (our tokenizer sees 5): its count wins, the tokenizer's
+     * split (1, 2, 2) scaled onto it (2, 4, 4) */
+    n = bench_stream_token_times(tok, text, strlen(text), ct, ce, 3, 10, &t, &counted);
+    assert_int_equal(n, 10);
+    assert_int_equal(counted, 5);
+    double want10[10] = {1, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3};
+    for (int i = 0; i < 10; i++)
+        NEAR(t[i], want10[i], 1e-12);
     free(t);
     /* two tokens in the first chunk: both take its time (the TTFT) */
     double ct2[2] = {1, 2};
     size_t ce2[2] = {7, 11};
-    n = bench_stream_token_times(tok, "the the the", 11, ct2, ce2, 2, -1, &t);
+    n = bench_stream_token_times(tok, "the the the", 11, ct2, ce2, 2, -1, &t, NULL);
     assert_int_equal(n, 3);
     NEAR(t[0], 1, 0);
     NEAR(t[1], 1, 0);
