@@ -109,9 +109,9 @@ static char *num(const char *f, double v)
 
 static int write_kernels_csv(const char *path, const ignis_profiler *p, const char *config)
 {
-    static const char *hdr[] = {"config",      "kernel",         "calls",     "total_ms",    "mean_us", "min_us",
-                                "max_us",      "share",          "gbytes",    "gflop",       "gbps",    "tflops",
-                                "pct_peak_bw", "pct_peak_flops", "peak_gbps", "peak_tflops", "example"};
+    static const char *hdr[] = {"config", "kernel",      "calls",          "total_ms",  "excl_ms",     "mean_us",
+                                "min_us", "max_us",      "share",          "gbytes",    "gflop",       "gbps",
+                                "tflops", "pct_peak_bw", "pct_peak_flops", "peak_gbps", "peak_tflops", "example"};
     const int nc = (int)(sizeof hdr / sizeof hdr[0]);
     const ignis_kernel_row *k;
     int n = ignis_profiler_kernels(p, &k);
@@ -125,19 +125,20 @@ static int write_kernels_csv(const char *path, const ignis_profiler *p, const ch
         r[1] = strdup(k[i].name);
         r[2] = num("%.0f", (double)k[i].calls);
         r[3] = num("%.4f", k[i].total_ms);
-        r[4] = num("%.3f", k[i].mean_us);
-        r[5] = num("%.3f", k[i].min_us);
-        r[6] = num("%.3f", k[i].max_us);
-        r[7] = num("%.5f", k[i].share);
-        r[8] = num("%.6f", k[i].bytes > 0 ? k[i].bytes * 1e-9 : NAN);
-        r[9] = num("%.6f", k[i].flops > 0 ? k[i].flops * 1e-9 : NAN);
-        r[10] = num("%.1f", k[i].gbps);
-        r[11] = num("%.3f", k[i].tflops);
-        r[12] = num("%.2f", k[i].pct_peak_bw);
-        r[13] = num("%.2f", k[i].pct_peak_flops);
-        r[14] = num("%.1f", s.peak_gbps);
-        r[15] = num("%.2f", s.peak_tflops);
-        r[16] = strdup(k[i].example);
+        r[4] = num("%.4f", k[i].excl_ms);
+        r[5] = num("%.3f", k[i].mean_us);
+        r[6] = num("%.3f", k[i].min_us);
+        r[7] = num("%.3f", k[i].max_us);
+        r[8] = num("%.5f", k[i].share);
+        r[9] = num("%.6f", k[i].bytes > 0 ? k[i].bytes * 1e-9 : NAN);
+        r[10] = num("%.6f", k[i].flops > 0 ? k[i].flops * 1e-9 : NAN);
+        r[11] = num("%.1f", k[i].gbps);
+        r[12] = num("%.3f", k[i].tflops);
+        r[13] = num("%.2f", k[i].pct_peak_bw);
+        r[14] = num("%.2f", k[i].pct_peak_flops);
+        r[15] = num("%.1f", s.peak_gbps);
+        r[16] = num("%.2f", s.peak_tflops);
+        r[17] = strdup(k[i].example);
     }
     int rc = bench_csv_write_atomic(path, hdr, nc, (const char *const *)c, n);
     for (size_t i = 0; i < (size_t)nc * (size_t)n; i++)
@@ -225,11 +226,11 @@ static void print_profile(FILE *f, const ignis_profiler *p, double overhead_pct)
             s.cupti_overhead_s * 1e3, (unsigned long long)s.records_dropped);
     const ignis_kernel_row *k;
     int n = ignis_profiler_kernels(p, &k);
-    fprintf(f, "%-18s %8s %10s %9s %6s %8s %7s %8s %7s\n", "kernel", "calls", "total ms", "mean us", "share", "GB/s",
+    fprintf(f, "%-18s %8s %10s %9s %6s %8s %7s %8s %7s\n", "kernel", "calls", "excl ms", "mean us", "share", "GB/s",
             "%peak", "TFLOP/s", "%peak");
     for (int i = 0; i < n && i < 8; i++)
         fprintf(f, "%-18.18s %8llu %10.2f %9.2f %5.1f%% %8.0f %6.1f%% %8.2f %6.1f%%\n", k[i].name,
-                (unsigned long long)k[i].calls, k[i].total_ms, k[i].mean_us, 100 * k[i].share, k[i].gbps,
+                (unsigned long long)k[i].calls, k[i].excl_ms, k[i].mean_us, 100 * k[i].share, k[i].gbps,
                 k[i].pct_peak_bw, k[i].tflops, k[i].pct_peak_flops);
 }
 

@@ -532,7 +532,9 @@ typedef struct ignis_profile_summary {
     double window_s;      /* host wall time between start and stop */
     double gpu_busy_s;    /* union of kernel, memcpy and memset intervals */
     double gpu_busy_frac; /* gpu_busy_s / window_s */
-    double kernel_s;      /* sum of kernel durations */
+    double kernel_s;      /* sum of kernel durations (CUPTI start to end) */
+    double kernel_excl_s; /* the time kernels add to gpu_busy_s: overlap with earlier activity
+                             (programmatic dependent launch prologues) counted once */
     double memcpy_s, memset_s;
     uint64_t n_kernel_records;
     uint64_t records_dropped; /* CUPTI buffer overflows: figures are then low */
@@ -560,11 +562,13 @@ typedef struct ignis_kernel_row {
     const char *name;    /* family ("gemv_fused", "cublas_gemm", ...) or the kernel's name */
     const char *example; /* one full (mangled) kernel name of the row */
     uint64_t calls;
-    double total_ms, mean_us, min_us, max_us;
-    double share;                       /* of the summed kernel time, 0..1 */
-    double bytes, flops;                /* declared by the engine for these launches (0: none) */
-    double gbps, tflops;                /* achieved; NaN without declarations */
-    double pct_peak_bw, pct_peak_flops; /* of the measured peaks; NaN when unknown */
+    double total_ms, mean_us, min_us, max_us; /* the kernels' own durations */
+    double excl_ms;                           /* what they add to the GPU-busy time (see kernel_excl_s) */
+    double share;                             /* excl_ms over all kernels' excl_ms, 0..1 */
+    double bytes, flops;                      /* declared by the engine for these launches (0: none) */
+    double gbps, tflops;                      /* achieved: bytes, flops over excl_ms (as back-to-back launches
+                                                 measure it); NaN without declarations */
+    double pct_peak_bw, pct_peak_flops;       /* of the measured peaks; NaN when unknown */
 } ignis_kernel_row;
 /* *rows is valid until the next start or destroy. */
 int ignis_profiler_kernels(const ignis_profiler *p, const ignis_kernel_row **rows);

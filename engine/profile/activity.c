@@ -51,16 +51,42 @@ uint64_t ig_act_busy_ns(const ig_act *acts, int n, int64_t only_step)
 
 /* ----------------------------------------------------------------- per kernel */
 
+static int idx_by_start(const void *x, const void *y, void *ctx)
+{
+    const ig_act *acts = ctx, *p = &acts[*(const int *)x], *q = &acts[*(const int *)y];
+    if (p->start_ns != q->start_ns) return p->start_ns < q->start_ns ? -1 : 1;
+    return *(const int *)x - *(const int *)y; /* ties: record order, so the result is deterministic */
+}
+
+bool ig_act_exclusive_ns(const ig_act *acts, int n, uint64_t *excl)
+{
+    int *order = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!order) return false;
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)n, sizeof(int), idx_by_start, (void *)acts);
+    /* sweep in start order: each activity adds what lies beyond the furthest end so far */
+    uint64_t reach = 0;
+    for (int k = 0; k < n; k++) {
+        const ig_act *a = &acts[order[k]];
+        uint64_t from = a->start_ns > reach ? a->start_ns : reach;
+        excl[order[k]] = a->end_ns > from ? a->end_ns - from : 0;
+        if (a->end_ns > reach) reach = a->end_ns;
+    }
+    free(order);
+    return true;
+}
+
 typedef struct group {
     int fam;  /* family, or IG_FAM_NONE: grouped by name */
     int name; /* index into names[]: the group's name (unknown family) or an example */
-    uint64_t calls, total_ns, min_ns, max_ns;
+    uint64_t calls, total_ns, excl_ns, min_ns, max_ns;
 } group;
 
 static int row_cmp(const void *x, const void *y)
 {
     const ignis_kernel_row *p = x, *q = y;
-    return p->total_ms < q->total_ms ? 1 : p->total_ms > q->total_ms ? -1 : strcmp(p->name, q->name);
+    return p->excl_ms < q->excl_ms ? 1 : p->excl_ms > q->excl_ms ? -1 : strcmp(p->name, q->name);
 }
 
 static double pct(double v, double peak) { return peak > 0 && !isnan(v) ? 100.0 * v / peak : NAN; }
@@ -75,9 +101,11 @@ int ig_act_kernel_rows(const ig_act *acts, int n, const char *const *names, cons
     /* group of each name: families share one group, unknown names get their own */
     int *name_group = malloc(sizeof(int) * (size_t)(n_names > 0 ? n_names : 1));
     group *g = calloc((size_t)(n_names + IG_FAM_COUNT > 0 ? n_names + IG_FAM_COUNT : 1), sizeof *g);
-    if (!name_group || !g) {
+    uint64_t *excl = malloc(sizeof(uint64_t) * (size_t)(n > 0 ? n : 1));
+    if (!name_group || !g || !excl || !ig_act_exclusive_ns(acts, n, excl)) {
         free(name_group);
         free(g);
+        free(excl);
         return -1;
     }
     int fam_group[IG_FAM_COUNT];
@@ -106,10 +134,12 @@ int ig_act_kernel_rows(const ig_act *acts, int n, const char *const *names, cons
         uint64_t d = a->end_ns > a->start_ns ? a->end_ns - a->start_ns : 0;
         g[gi].calls++;
         g[gi].total_ns += d;
+        g[gi].excl_ns += excl[i];
         if (d < g[gi].min_ns) g[gi].min_ns = d;
         if (d > g[gi].max_ns) g[gi].max_ns = d;
-        all_ns += d;
+        all_ns += excl[i];
     }
+    free(excl);
     ignis_kernel_row *r = calloc((size_t)(n_groups > 0 ? n_groups : 1), sizeof *r);
     if (!r) {
         free(name_group);
@@ -126,10 +156,11 @@ int ig_act_kernel_rows(const ig_act *acts, int n, const char *const *names, cons
         o->mean_us = x->calls ? (double)x->total_ns * 1e-3 / (double)x->calls : NAN;
         o->min_us = (double)x->min_ns * 1e-3;
         o->max_us = (double)x->max_ns * 1e-3;
-        o->share = all_ns ? (double)x->total_ns / (double)all_ns : NAN;
+        o->excl_ms = (double)x->excl_ns * 1e-6;
+        o->share = all_ns ? (double)x->excl_ns / (double)all_ns : NAN;
         o->bytes = x->fam >= 0 && decl ? decl->bytes[x->fam] : 0;
         o->flops = x->fam >= 0 && decl ? decl->flops[x->fam] : 0;
-        double s = (double)x->total_ns * 1e-9;
+        double s = (double)x->excl_ns * 1e-9;
         o->gbps = o->bytes > 0 && s > 0 ? o->bytes / s * 1e-9 : NAN;
         o->tflops = o->flops > 0 && s > 0 ? o->flops / s * 1e-12 : NAN;
         o->pct_peak_bw = pct(o->gbps, peak_gbps);

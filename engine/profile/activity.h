@@ -40,11 +40,18 @@ typedef struct ig_decl_totals {
 } ig_decl_totals;
 
 /* Per-kernel rows from n activities over names[]: kernels grouped by family (cost.h),
- * unknown kernels by name; sorted by total time, largest first. *rows is malloc'd, and
+ * unknown kernels by name; share and rates over their exclusive time (above, computed
+ * against every activity, memcpys included); sorted by exclusive time, largest first. *rows is malloc'd, and
  * its name/example point into names[] or static family names. Returns the row count, or
  * -1 when out of memory. */
 int ig_act_kernel_rows(const ig_act *acts, int n, const char *const *names, const ig_decl_totals *decl,
                        double peak_gbps, double peak_tflops, ignis_kernel_row **rows);
+
+/* What each activity adds to the GPU-busy time: its span beyond the furthest end of the
+ * activities that started before it (so a kernel launched early by programmatic dependent
+ * launch, waiting on its predecessor, is charged only past that predecessor's end). The
+ * excl[] sum equals the union of all intervals. false when out of memory. */
+bool ig_act_exclusive_ns(const ig_act *acts, int n, uint64_t *excl);
 
 /* Length of the union of the activities' intervals, in ns: of all of them (only_step ==
  * IG_ACT_ANY_STEP) or of one step's. Sorts a private copy; UINT64_MAX when out of memory. */

@@ -189,10 +189,14 @@ static void summarize_gpu(ignis_profiler *p)
         }
     }
     uint64_t busy = ig_act_busy_ns(d->acts, d->n_acts, IG_ACT_ANY_STEP);
+    double excl = 0;
+    for (int i = 0; i < p->n_krows; i++)
+        excl += p->krows[i].excl_ms * 1e-3;
     s->kernels_available = true;
     s->gpu_busy_s = busy == UINT64_MAX ? NAN : (double)busy * 1e-9;
     s->gpu_busy_frac = s->window_s > 0 ? s->gpu_busy_s / s->window_s : NAN;
     s->kernel_s = (double)k * 1e-9;
+    s->kernel_excl_s = excl;
     s->memcpy_s = (double)mc * 1e-9;
     s->memset_s = (double)ms * 1e-9;
     s->n_kernel_records = nk;
@@ -213,7 +217,7 @@ static void summarize_gpu(ignis_profiler *p)
 static void set_gpu_na(ignis_profile_summary *s)
 {
     s->kernels_available = false;
-    s->gpu_busy_s = s->gpu_busy_frac = s->kernel_s = s->memcpy_s = s->memset_s = NAN;
+    s->gpu_busy_s = s->gpu_busy_frac = s->kernel_s = s->kernel_excl_s = s->memcpy_s = s->memset_s = NAN;
     s->cupti_overhead_s = s->decode_step_bw_frac = NAN;
     if (s->peak_gbps <= 0) s->peak_gbps = NAN;
     if (s->peak_tflops <= 0) s->peak_tflops = NAN;

@@ -166,12 +166,12 @@ static void print_report(ignis_profiler *p)
     printf("decode steps at %.1f%% of peak bandwidth\n", 100 * s.decode_step_bw_frac);
     const ignis_kernel_row *k;
     int nk = ignis_profiler_kernels(p, &k);
-    printf("\n%-16s %7s %9s %9s %9s %9s %6s %8s %6s %8s %6s\n", "kernel", "calls", "total ms", "mean us", "min us",
-           "max us", "share", "GB/s", "%bw", "TFLOP/s", "%fl");
+    printf("\n%-16s %7s %9s %9s %9s %9s %9s %6s %8s %6s %8s %6s\n", "kernel", "calls", "total ms", "excl ms", "mean us",
+           "min us", "max us", "share", "GB/s", "%bw", "TFLOP/s", "%fl");
     for (int i = 0; i < nk && i < 12; i++)
-        printf("%-16.16s %7llu %9.3f %9.2f %9.2f %9.2f %5.1f%% %8.0f %5.1f%% %8.2f %5.1f%%\n", k[i].name,
-               (unsigned long long)k[i].calls, k[i].total_ms, k[i].mean_us, k[i].min_us, k[i].max_us, 100 * k[i].share,
-               k[i].gbps, k[i].pct_peak_bw, k[i].tflops, k[i].pct_peak_flops);
+        printf("%-16.16s %7llu %9.3f %9.3f %9.2f %9.2f %9.2f %5.1f%% %8.0f %5.1f%% %8.2f %5.1f%%\n", k[i].name,
+               (unsigned long long)k[i].calls, k[i].total_ms, k[i].excl_ms, k[i].mean_us, k[i].min_us, k[i].max_us,
+               100 * k[i].share, k[i].gbps, k[i].pct_peak_bw, k[i].tflops, k[i].pct_peak_flops);
     const ignis_step_row *r;
     int ns = ignis_profiler_steps(p, &r);
     double busy = 0, gap = 0, host = 0, hgap = 0;
@@ -268,9 +268,13 @@ int main(int argc, char **argv)
     printf("\n");
     CHECK(s.kernels_available && s.n_kernel_records > 0, "CUPTI kernel records present: %llu (%s)",
           (unsigned long long)s.n_kernel_records, s.kernels_note);
-    double dev = fabs(s.kernel_s - s.gpu_busy_s) / s.gpu_busy_s;
-    CHECK(dev <= 0.05, "kernel time %.4f s vs GPU-busy %.4f s: %.2f%% apart (<= 5%%)", s.kernel_s, s.gpu_busy_s,
-          100 * dev);
+    /* the kernel table accounts for the GPU-busy time (the rest is memcpy/memset); its
+     * own durations exceed it by the launch overlap of programmatic dependent launch */
+    double dev = fabs(s.kernel_excl_s - s.gpu_busy_s) / s.gpu_busy_s;
+    CHECK(dev <= 0.05,
+          "kernel time %.4f s vs GPU-busy %.4f s: %.2f%% apart (<= 5%%); own durations %.4f s (%.1f%% "
+          "overlap)",
+          s.kernel_excl_s, s.gpu_busy_s, 100 * dev, s.kernel_s, 100 * (s.kernel_s / s.kernel_excl_s - 1));
     CHECK(s.records_dropped == 0, "no dropped CUPTI records (%llu)", (unsigned long long)s.records_dropped);
     CHECK(s.telemetry_available && s.energy_j > 0, "NVML energy %.1f J over the window (%s)", s.energy_j,
           s.telemetry_note);

@@ -59,7 +59,7 @@ static void test_kernel_rows_group_families_and_give_rates_against_the_peaks(voi
                            "_Z12k_gemv_fusedI6__halfLi1ELi1ELi1EEv13ig_gemv_fused", "nvjet_hsh_128x256", "mystery"};
     /* gemv_fused: 10, 20 (name 0) and 30 us (name 1); cublas 100 us; mystery 40 us */
     ig_act a[] = {K(0, 10000, 0, 0),      K(10000, 30000, 0, 0),    K(30000, 60000, 0, 1),
-                  K(60000, 160000, 1, 2), K(200000, 240000, -1, 3), {0, 5000, -1, -1, IG_ACT_MEMCPY}};
+                  K(60000, 160000, 1, 2), K(200000, 240000, -1, 3), {170000, 175000, -1, -1, IG_ACT_MEMCPY}};
     ig_decl_totals d;
     memset(&d, 0, sizeof d);
     d.bytes[IG_FAM_GEMV_FUSED] = 120e3; /* over 60 us: 2 GB/s */
@@ -86,6 +86,44 @@ static void test_kernel_rows_group_families_and_give_rates_against_the_peaks(voi
     NEAR(25.0, r[0].pct_peak_flops, 1e-9);
     assert_true(isnan(r[0].gbps));
     assert_true(isnan(r[2].gbps) && isnan(r[2].pct_peak_bw));
+    free(r);
+}
+
+static void test_exclusive_time_charges_overlap_once_and_sums_to_the_union(void **state)
+{
+    (void)state;
+    /* A [0,100); B [80,200) launched early (PDL) waits on A; C [200,250); a memcpy
+     * [240,260); D [300,310) with E [302,305) nested in it */
+    const char *names[] = {"_Z6k_gemvI6__halfLi1ELi2ELi4ELb0EE", "mystery", "_Z9k_rmsnormI6__halfE"};
+    ig_act a[] = {K(0, 100, 0, 0),   K(80, 200, 0, 0), K(200, 250, 0, 1), {240, 260, 0, -1, IG_ACT_MEMCPY},
+                  K(300, 310, 0, 2), K(302, 305, 0, 2)};
+    uint64_t x[6];
+    assert_true(ig_act_exclusive_ns(a, 6, x));
+    uint64_t want[6] = {100, 100, 50, 10, 10, 0}, sum = 0;
+    for (int i = 0; i < 6; i++) {
+        if (x[i] != want[i])
+            fail_msg("activity %d: exclusive %llu ns, expected %llu", i, (unsigned long long)x[i],
+                     (unsigned long long)want[i]);
+        sum += x[i];
+    }
+    assert_int_equal(sum, ig_act_busy_ns(a, 6, IG_ACT_ANY_STEP));
+    ignis_kernel_row *r = NULL;
+    ig_decl_totals d;
+    memset(&d, 0, sizeof d);
+    d.bytes[IG_FAM_GEMV] = 400; /* over 200 ns exclusive: 2 GB/s (over the 220 ns of own time it would be 1.8) */
+    int n = ig_act_kernel_rows(a, 6, names, &d, 0, 0, &r);
+    assert_int_equal(n, 3);
+    assert_string_equal(r[0].name, "gemv");
+    NEAR(220e-6, r[0].total_ms, 1e-15);
+    NEAR(200e-6, r[0].excl_ms, 1e-15);
+    NEAR(200.0 / 260.0, r[0].share, 1e-12);
+    NEAR(2.0, r[0].gbps, 1e-9);
+    assert_true(isnan(r[0].pct_peak_bw)); /* no peak known */
+    assert_string_equal(r[1].name, "mystery");
+    assert_string_equal(r[2].name, "rmsnorm");
+    NEAR(13e-6, r[2].total_ms, 1e-15);
+    NEAR(10e-6, r[2].excl_ms, 1e-15);
+    NEAR(0.003, r[2].min_us, 1e-12); /* 3 ns */
     free(r);
 }
 
@@ -264,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_busy_time_is_the_union_of_overlapping_nested_and_disjoint_intervals),
         cmocka_unit_test(test_kernel_families_match_ignis_and_cublas_names),
         cmocka_unit_test(test_kernel_rows_group_families_and_give_rates_against_the_peaks),
+        cmocka_unit_test(test_exclusive_time_charges_overlap_once_and_sums_to_the_union),
         cmocka_unit_test(test_step_rows_give_busy_time_launch_gaps_and_host_gaps),
         cmocka_unit_test(test_cost_of_a_decode_step_matches_the_hand_count),
         cmocka_unit_test(test_cost_of_a_prefill_step_goes_to_cublas_and_the_prefill_attention),
