@@ -41,7 +41,11 @@ static void test_bench_kernels_on_the_cpu_gives_na_columns_steps_and_ttft_parts(
         if (!v) fail_msg("report lacks column %s", na[i]);
         if (*v) fail_msg("column %s is '%s' without a GPU (expected NA)", na[i], v);
     }
-    assert_string_equal(bench_table_get(&t, 0, "valid"), "1");
+    /* no profiling self-check fires without a GPU (the load generator's own checks may, on a
+     * busy machine, so `valid` itself is not pinned here) */
+    const char *why = bench_table_get(&t, 0, "invalid_reasons");
+    if (strstr(why, "kernel profile") || strstr(why, "throttled") || strstr(why, "CUPTI"))
+        fail_msg("profiling self-check fired without a GPU: %s", why);
     bench_table_free(&t);
 
     snprintf(p, sizeof p, "%s/r.steps.csv", tmp);
