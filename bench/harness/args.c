@@ -74,7 +74,9 @@ static void usage(FILE *f, const char *mode, const char *engine_help)
             "  --temperature T         sampling temperature (default 0: greedy)\n"
             "\n"
             "serving: --base-url URL (required), --endpoint completions|chat, --api-key KEY,\n"
-            "         --scrape-metrics (sample the server's Prometheus /metrics)\n"
+            "         --scrape-metrics (sample the server's Prometheus /metrics),\n"
+            "         --send-ids (completions: prompts as token-id arrays, for servers without a tokenizer),\n"
+            "         --vocab N (random ids are drawn below N; default: the tokenizer's size, else 32000)\n"
             "\n"
             "profiling (in-process throughput):\n"
             "  --kernels               replay each point again under CUPTI: per-kernel and per-step CSVs beside\n"
@@ -251,7 +253,11 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
         } else if (!strcmp(f, "--api-key")) {
             VAL();
             a->rp.api_key = v;
-        } else if (!strcmp(f, "--kernels"))
+        } else if (!strcmp(f, "--vocab"))
+            INT(a->vocab, 4, 1 << 24);
+        else if (!strcmp(f, "--send-ids"))
+            a->rp.send_ids = true;
+        else if (!strcmp(f, "--kernels"))
             a->kernels = true;
         else if (!strcmp(f, "--profile-window"))
             a->profile_window = true;

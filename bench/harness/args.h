@@ -32,6 +32,7 @@ typedef struct bench_args {
     int plen[BENCH_MAX_LIST], n_plen;
     int olen[BENCH_MAX_LIST], n_olen;
     int reps, gen_warmup, depth;
+    int vocab; /* serving: --vocab (0: the tokenizer's, else 32000) */
     /* profiling (profiling.h), in-process modes */
     bool kernels, profile_window;
     int telemetry_ms;

@@ -166,6 +166,7 @@ typedef struct bench_replay_opts {
     const ignis_tokenizer *tok; /* counts streamed tokens; NULL: usage or 1 per chunk */
     bool scrape_metrics;        /* sample GET /metrics (Prometheus) on the timeline */
     const char *api_key;
+    bool send_ids; /* completions: send prompts as token-id arrays (servers without a tokenizer) */
     /* in-process profiling (profiling.c): the measured window begins (after the warm-up)
      * and ends; each request's record is filled, before its handle is released */
     void (*on_window)(void *user, bool begin);

@@ -218,6 +218,13 @@ static int mode_throughput(bench_args *a)
         fail("workload");
         goto out;
     }
+    /* text the engine cannot tokenize would fail every request: say so once, up front */
+    for (int i = 0; i < w.n && !ignis_model_tokenizer(m); i++)
+        if (w.items[i].n_ids < 0) {
+            fprintf(stderr, "ignis bench: %s has no tokenizer for the text prompts of %s: pass --tokenizer DIR\n",
+                    a->model, w.name);
+            goto out;
+        }
     if (ignis_engine_create(m, &a->eo, &e) != IGNIS_OK) {
         fprintf(stderr, "ignis bench: engine: %s\n", ignis_last_error());
         goto out;
@@ -247,7 +254,7 @@ static int mode_serving(bench_args *a)
     int rc = 1;
     if (bench_tokenizer(a, NULL, &owned, &tok) != 0) return fail("tokenizer");
     a->ds.tok = tok;
-    a->ds.vocab = tok ? ignis_tokenizer_vocab_size(tok) : 32000;
+    a->ds.vocab = a->vocab > 0 ? a->vocab : tok ? ignis_tokenizer_vocab_size(tok) : 32000;
     a->rp.tok = tok;
     a->rp.served_model = a->model;
     if (bench_workload_load(&a->ds, &w) != 0) {

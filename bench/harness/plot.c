@@ -149,16 +149,21 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
 {
     FILE *f = dat(dir, "throughput.dat");
     if (!f) return -1;
+    /* the x axis is what the sweep varied: the request rate when concurrency stayed the
+     * same, else the concurrency; an unlimited value is drawn at its measured figure */
     int n = 0;
-    bool by_rate = false;
+    bool rate_varies = false, conc_varies = false;
+    double c0 = NAN, r0 = NAN;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
         double c = num(t, r, "concurrency"), rate = num(t, r, "request_rate");
-        if (isnan(c)) by_rate = true;
-        (void)rate;
+        if (n == 0) c0 = c, r0 = rate;
+        conc_varies |= !(c == c0 || (isnan(c) && isnan(c0)));
+        rate_varies |= !(rate == r0 || (isnan(rate) && isnan(r0)));
         n++;
     }
+    bool by_rate = rate_varies && !conc_varies;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
@@ -171,7 +176,8 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     char body[2048];
     snprintf(body, sizeof body,
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
-             "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset key top left\nset logscale x 2\n"
+             "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
+             "set key top left\nset logscale x 2\n"
              "plot '%s/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'output tok/s', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
@@ -267,14 +273,15 @@ static int plot_generation(const bench_table *t, const char *dir, int *made)
     fclose(f);
     if (!n) return 0;
     char body[2048];
-    snprintf(body, sizeof body,
-             "set title 'Generation grid: mean and stddev over repetitions'\nset grid y\nset ylabel 'decode tok/s'\n"
-             "set y2label 'prefill tok/s'\nset ytics nomirror\nset y2tics\nset xtics rotate by -30\nset key top left\n"
-             "set style fill solid 0.6\nset boxwidth 0.35\nset xrange [-0.6:%d.6]\n"
-             "plot '%s/generation.dat' using ($1-0.2):3:xtic(2) with boxes title 'decode tok/s', '' using ($1-0.2):3:4 "
-             "with yerrorbars lc rgb 'black' notitle, '' using ($1+0.2):5 axes x1y2 with boxes title 'prefill tok/s', "
-             "'' using ($1+0.2):5:6 axes x1y2 with yerrorbars lc rgb 'black' notitle",
-             n - 1, dir);
+    snprintf(
+        body, sizeof body,
+        "set title 'Generation grid: mean and stddev over repetitions'\nset grid y\nset ylabel 'decode tok/s'\n"
+        "set y2label 'prefill tok/s'\nset ytics nomirror\nset y2tics\nset xtics rotate by -30\nset key top left\n"
+        "set style fill solid 0.6\nset boxwidth 0.35\nset xrange [-0.6:%d.6]\nset yrange [0:*]\nset y2range [0:*]\n"
+        "plot '%s/generation.dat' using ($1-0.2):3:xtic(2) with boxes title 'decode tok/s', '' using ($1-0.2):3:4 "
+        "with yerrorbars lc rgb 'black' notitle, '' using ($1+0.2):5 axes x1y2 with boxes title 'prefill tok/s', "
+        "'' using ($1+0.2):5:6 axes x1y2 with yerrorbars lc rgb 'black' notitle",
+        n - 1, dir);
     made[4] = 1;
     return gnuplot(dir, "generation", body);
 }

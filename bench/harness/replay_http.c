@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench.h"
 
@@ -26,6 +27,10 @@ typedef struct hreq {
     size_t *cend; /* cumulative text bytes after the chunk */
     int nch;
     size_t cap_t, cap_e; /* capacities of ct and cend */
+    double *et;          /* arrival of chunks without text (a server without a tokenizer sends
+                            one per token); used only when no text came at all */
+    int n_et;
+    size_t cap_et;
     int usage_out, usage_in;
     bool done_marker, failed;
     char err[160];
@@ -88,6 +93,9 @@ static void on_data(hctx *c, hreq *q, const char *d, size_t n, double t)
     if (json_is_string(v) && json_string_length(v)) {
         add_text(q, json_string_value(v), json_string_length(v), t);
         c->tokens_seen++;
+    } else if (json_is_string(v) && json_is_null(json_object_get(c0, "finish_reason")) &&
+               !json_object_get(json_object_get(c0, "delta"), "role")) {
+        if (!grow((void **)&q->et, &q->cap_et, (size_t)q->n_et + 1, sizeof(double))) q->et[q->n_et++] = t;
     }
     json_t *u = json_object_get(j, "usage");
     if (json_is_object(u)) {
@@ -187,7 +195,7 @@ static char *make_body(hctx *c, int idx, const char *model)
         hist = nh;
         free(pp);
     }
-    char *pt = prompt_text(it, o->tok);
+    char *pt = o->send_ids && !chat && it->n_ids >= 0 ? NULL : prompt_text(it, o->tok);
     if (chat) {
         if (!pt) {
             json_decref(b), json_decref(msgs), free(hist);
@@ -283,12 +291,18 @@ static double prom_value(const char *text, const char *const *names)
 
 static void scrape(hctx *c, bench_run *out, double t, int in_flight)
 {
-    static const char *const kv[] = {"ignis:kv_cache_usage_perc", "vllm:kv_cache_usage_perc",
-                                     "vllm:gpu_cache_usage_perc", "lmdeploy:kv_cache_usage_perc", NULL};
-    static const char *const run[] = {"ignis:num_requests_running", "vllm:num_requests_running",
-                                      "lmdeploy:num_requests_running", NULL};
-    static const char *const wait[] = {"ignis:num_requests_waiting", "vllm:num_requests_waiting",
-                                       "lmdeploy:num_requests_waiting", NULL};
+    /* the first name a server exports wins: ours, vLLM (new and old), LMDeploy, SGLang,
+     * llama.cpp's llama-server (--metrics) */
+    static const char *const kv[] = {"ignis:kv_cache_usage_perc",     "vllm:kv_cache_usage_perc",
+                                     "vllm:gpu_cache_usage_perc",     "lmdeploy:kv_cache_usage_perc",
+                                     "lmdeploy:gpu_cache_usage_perc", "sglang:token_usage",
+                                     "llamacpp:kv_cache_usage_ratio", NULL};
+    static const char *const run[] = {"ignis:num_requests_running",    "vllm:num_requests_running",
+                                      "lmdeploy:num_requests_running", "sglang:num_running_reqs",
+                                      "llamacpp:requests_processing",  NULL};
+    static const char *const wait[] = {"ignis:num_requests_waiting",    "vllm:num_requests_waiting",
+                                       "lmdeploy:num_requests_waiting", "sglang:num_queue_reqs",
+                                       "llamacpp:requests_deferred",    NULL};
     long st;
     char *m = http_get(c->o->base_url, "/metrics", c->o->api_key, &st);
     bench_sample s = {.t = t, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
@@ -322,6 +336,28 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
 {
     memset(out, 0, sizeof *out);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* one socket per stream: lift the soft descriptor limit (often 1,024) to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (o->warmup > 0) {
+        /* warm-up: the workload's first requests, all at once, not measured */
+        bench_workload ww = *w;
+        ww.n = o->warmup < w->n ? o->warmup : w->n;
+        ww.n_conversations = 0;
+        bench_replay_opts wo = *o;
+        wo.warmup = 0;
+        wo.progress = wo.scrape_metrics = false;
+        wo.concurrency = 0;
+        wo.request_rate = INFINITY;
+        bench_run wr;
+        int wrc = bench_replay_http(&ww, &wo, &wr);
+        bench_run_free(&wr);
+        if (wrc != 0) return -1;
+        memset(out, 0, sizeof *out);
+    }
     char *model = served_model(o);
     if (!model) return -1;
     int n = w->n;
@@ -480,13 +516,28 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             curl_multi_remove_handle(mh, q->h);
             curl_easy_cleanup(q->h);
         }
-        r->ok = state[i] == 2 && !q->failed && q->nch > 0;
+        /* a server without a tokenizer streams no text: its usage still counts the tokens,
+         * and chunks without text (one per token) still time them when they all came */
+        bool counted_by_usage = q->nch == 0 && q->usage_out > 0;
+        r->ok = state[i] == 2 && !q->failed && (q->nch > 0 || counted_by_usage);
         if (!r->ok) {
             snprintf(r->error, sizeof r->error, "%s",
                      q->err[0]       ? q->err
                      : state[i] != 2 ? "not sent"
-                                     : "no text streamed");
+                                     : "no text streamed and no usage");
             r->ttft = -1;
+        } else if (counted_by_usage) {
+            r->output_tokens = q->usage_out;
+            r->ttft = r->decode = -1;
+            if (q->n_et == q->usage_out) {
+                r->token_times = malloc(sizeof(double) * (size_t)q->n_et);
+                for (int k = 0; r->token_times && k < q->n_et; k++)
+                    r->token_times[k] = q->et[k] - r->ready;
+                if (r->token_times) {
+                    r->ttft = r->token_times[0];
+                    r->decode = r->e2e - r->ttft;
+                }
+            }
         } else {
             double *tt;
             int nt = bench_stream_token_times(o->tok, q->text, q->tlen, q->ct, q->cend, q->nch, q->usage_out, &tt,
@@ -497,12 +548,11 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             r->output_tokens = nt;
             r->ttft = nt ? tt[0] : -1;
             r->decode = nt ? r->e2e - r->ttft : -1;
-            const bench_item *it = &w->items[i];
-            r->prompt_tokens = q->usage_in >= 0 ? q->usage_in : it->n_ids;
         }
+        if (r->ok) r->prompt_tokens = q->usage_in >= 0 ? q->usage_in : w->items[i].n_ids;
         if (state[i] == 2 && r->ready + r->e2e > last) last = r->ready + r->e2e;
         curl_slist_free_all(q->hdr);
-        free(q->body), free(q->buf), free(q->text), free(q->ct), free(q->cend);
+        free(q->body), free(q->buf), free(q->text), free(q->ct), free(q->cend), free(q->et);
     }
     out->duration = last;
     out->preemptions = -1;

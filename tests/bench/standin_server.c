@@ -5,7 +5,8 @@
  * vocabulary: the answer "the the the ..." tokenizes to exactly max_tokens ids).
  *
  *   bench_standin_server [--port P (0: any)] [--tokens-per-chunk K] [--delay-us D]
- *                        [--no-usage] [--threads N]
+ *                        [--no-usage] [--no-text] [--threads N]
+ * --no-text: like a server without a tokenizer, one chunk per token with empty text.
  * Prints "port N" on stdout once listening; stops on SIGTERM/SIGINT.
  * Endpoints: GET /health, GET /v1/models, GET /metrics (Prometheus, vLLM names),
  * POST /v1/completions and /v1/chat/completions (stream true; max_tokens; usage last).
@@ -18,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int g_k = 1, g_delay_us = 0, g_usage = 1;
+static int g_k = 1, g_delay_us = 0, g_usage = 1, g_no_text = 0;
 static volatile sig_atomic_t g_stop;
 static volatile int g_running;
 
@@ -43,8 +44,10 @@ static ssize_t produce(void *cls, uint64_t pos, char *buf, size_t max)
         char text[4096];
         size_t tl = 0;
         int k;
-        for (k = 0; k < g_k && s->sent + k < s->max_tokens && tl + 8 < sizeof text; k++)
-            tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", s->sent + k == 0 ? "the" : " the");
+        text[0] = 0;
+        for (k = 0; k < (g_no_text ? 1 : g_k) && s->sent + k < s->max_tokens && tl + 8 < sizeof text; k++)
+            if (!g_no_text)
+                tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s", s->sent + k == 0 ? "the" : " the");
         int n = s->chat
                     ? snprintf(buf, max,
                                "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"standin\","
@@ -159,10 +162,18 @@ static void done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_Reque
 int main(int argc, char **argv)
 {
     int port = 0, threads = 0;
-    for (int i = 1; i + 1 < argc || (i < argc && !strcmp(argv[i], "--no-usage")); i++) {
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-usage")) {
             g_usage = 0;
             continue;
+        }
+        if (!strcmp(argv[i], "--no-text")) {
+            g_no_text = 1;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "standin: %s needs a value\n", argv[i]);
+            return 2;
         }
         if (!strcmp(argv[i], "--port"))
             port = atoi(argv[++i]);
@@ -182,7 +193,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_stop);
     signal(SIGPIPE, SIG_IGN);
     unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_INTERNAL_POLLING_THREAD |
-                     (threads > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION);
+                     (threads > 0 ? MHD_USE_EPOLL : MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL);
     struct MHD_Daemon *d =
         threads > 0 ? MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_NOTIFY_COMPLETED,
                                        done, NULL, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,

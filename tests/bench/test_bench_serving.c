@@ -122,6 +122,49 @@ static void test_serving_without_tokenizer_uses_usage(void **st)
     check_itls("nouse");
 }
 
+static void test_serving_ids_to_a_server_without_text(void **st)
+{
+    (void)st;
+    /* a server without a tokenizer (our server on a synthetic model): prompts go as ids,
+     * answers come as one empty-text chunk per token plus usage */
+    TU_ASSET_OR_SKIP(tok_s, "tokenizers/llama2");
+    char *tok = strdup(tok_s);
+    char *argv[] = {getenv("IGNIS_STANDIN"), "--port", "0", "--no-text", NULL};
+    int fd, port;
+    pid_t pid = bt_spawn(argv, &fd);
+    FILE *f = fdopen(fd, "r");
+    assert_int_equal(fscanf(f, "port %d", &port), 1);
+    fclose(f);
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --tokenizer '%s' --send-ids --num-prompts 12 "
+             "--random-input-len 16 --output-len 30 --concurrency 3 --no-progress --output '%s/notext.csv' "
+             "--requests-csv '%s/notext-req.csv'",
+             port, tok, g_tmp, g_tmp);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    bt_stop(pid);
+    free(tok);
+    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
+    free(out), free(err);
+    check_report("notext", 12);
+    char p[600];
+    snprintf(p, sizeof p, "%s/notext-req.csv", g_tmp);
+    bench_table t;
+    bt_read_csv(p, &t);
+    for (int r = 0; r < t.nrows; r++) {
+        assert_int_equal((int)bt_num(&t, r, "output_tokens"), 30);
+        assert_int_equal((int)bt_num(&t, r, "prompt_tokens"), 16); /* the server saw 16 ids */
+        assert_true(bt_num(&t, r, "ttft_ms") >= 0);                /* timed by the empty chunks */
+        const char *l = bench_table_get(&t, r, "itl_ms_list");
+        int gaps = *l ? 1 : 0;
+        for (; *l; l++)
+            gaps += *l == ' ';
+        assert_int_equal(gaps, 29);
+    }
+    bench_table_free(&t);
+}
+
 static void test_serving_open_loop_schedule_and_metrics_scrape(void **st)
 {
     (void)st;
@@ -175,6 +218,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serving_counts_tokens_of_multi_token_chunks),
         cmocka_unit_test(test_serving_without_tokenizer_uses_usage),
+        cmocka_unit_test(test_serving_ids_to_a_server_without_text),
         cmocka_unit_test(test_serving_open_loop_schedule_and_metrics_scrape),
         cmocka_unit_test(test_serving_unreachable_server_marks_the_run_invalid),
     };
