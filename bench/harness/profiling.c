@@ -19,15 +19,18 @@ int bench_prof_open(const bench_prof_opts *o, bench_prof *bp)
     ignis_profiler_opts_init(&po);
     po.device = o->device;
     po.telemetry_ms = o->telemetry_ms;
-    po.profile_window = o->profile_window && !o->kernels;
-    if (ignis_profiler_create(&po, &bp->plain) != IGNIS_OK) return bench_err("profiler: %s", ignis_last_error()), -1;
     if (o->kernels) {
+        /* first: CUPTI must be set up before anything touches the device */
         po.kernels = true;
         po.profile_window = o->profile_window;
-        if (ignis_profiler_create(&po, &bp->kern) != IGNIS_OK) {
-            bench_prof_close(bp);
+        if (ignis_profiler_create(&po, &bp->kern) != IGNIS_OK)
             return bench_err("profiler (--kernels): %s", ignis_last_error()), -1;
-        }
+    }
+    po.kernels = false;
+    po.profile_window = o->profile_window && !o->kernels;
+    if (ignis_profiler_create(&po, &bp->plain) != IGNIS_OK) {
+        bench_prof_close(bp);
+        return bench_err("profiler: %s", ignis_last_error()), -1;
     }
     return 0;
 }
