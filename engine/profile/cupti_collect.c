@@ -165,7 +165,14 @@ static ignis_status init_once(void)
     /* the device-side record buffer: sized before any context, so no step waits on a
      * mid-window reallocation (32 MiB holds ~200k kernel records) */
     size_t dev_bytes = (size_t)32 << 20, sz = sizeof dev_bytes;
-    CUPTI_TRY(cuptiActivitySetAttribute(CUPTI_ACTIVITY_ATTR_DEVICE_BUFFER_SIZE, &sz, &dev_bytes));
+    CUptiResult r = cuptiActivitySetAttribute(CUPTI_ACTIVITY_ATTR_DEVICE_BUFFER_SIZE, &sz, &dev_bytes);
+    if (r != CUPTI_SUCCESS) {
+        /* a context made earlier keeps CUPTI's default buffer: records still come, a long
+         * window may drop some (reported as dropped) */
+        const char *m = "?";
+        cuptiGetResultString(r, &m);
+        ig_log(IGNIS_LOG_WARN, "CUPTI: device buffer size not set (%s); a CUDA context existed already?", m);
+    }
     CUPTI_TRY(cuptiActivityRegisterCallbacks(buffer_requested, buffer_completed));
     return IGNIS_OK;
 }
