@@ -77,6 +77,14 @@ static void usage(FILE *f, const char *mode, const char *engine_help)
             "         --scrape-metrics (sample the server's Prometheus /metrics),\n"
             "         --send-ids (completions: prompts as token-id arrays, for servers without a tokenizer),\n"
             "         --vocab N (random ids are drawn below N; default: the tokenizer's size, else 32000)\n"
+            "\n"
+            "profiling (in-process throughput):\n"
+            "  --kernels               replay each point again under CUPTI: per-kernel and per-step CSVs beside\n"
+            "                          the report (REPORT.kernels.csv, REPORT.steps.csv), GPU-busy, %% of peak, cost\n"
+            "  --kernels-csv FILE      --steps-csv FILE   where those go (--steps-csv alone: host-side steps)\n"
+            "  --profile-window        cudaProfilerStart/Stop around the measured (profiled) pass, for\n"
+            "                          nsys --capture-range=cudaProfilerApi / ncu --profile-from-start off\n"
+            "  --telemetry-ms N        NVML sampling period (default 100; 0: off): energy, watts, throttling\n"
             "\n%s",
             engine_help ? engine_help : "");
     (void)mode;
@@ -94,6 +102,7 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
     bench_replay_opts_init(&a->rp);
     a->reps = 3;
     a->gen_warmup = 1;
+    a->telemetry_ms = 100;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
@@ -248,7 +257,19 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
             INT(a->vocab, 4, 1 << 24);
         else if (!strcmp(f, "--send-ids"))
             a->rp.send_ids = true;
-        else if (!strcmp(f, "--scrape-metrics"))
+        else if (!strcmp(f, "--kernels"))
+            a->kernels = true;
+        else if (!strcmp(f, "--profile-window"))
+            a->profile_window = true;
+        else if (!strcmp(f, "--telemetry-ms"))
+            INT(a->telemetry_ms, 0, 60000);
+        else if (!strcmp(f, "--kernels-csv")) {
+            VAL();
+            a->kernels_csv = v;
+        } else if (!strcmp(f, "--steps-csv")) {
+            VAL();
+            a->steps_csv = v;
+        } else if (!strcmp(f, "--scrape-metrics"))
             a->rp.scrape_metrics = true;
         else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size"))
             LIST(bench_parse_int_list, a->batch, a->n_batch);

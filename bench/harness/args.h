@@ -33,6 +33,10 @@ typedef struct bench_args {
     int olen[BENCH_MAX_LIST], n_olen;
     int reps, gen_warmup, depth;
     int vocab; /* serving: --vocab (0: the tokenizer's, else 32000) */
+    /* profiling (profiling.h), in-process modes */
+    bool kernels, profile_window;
+    int telemetry_ms;
+    const char *kernels_csv, *steps_csv;
 } bench_args;
 
 /* Parses argv (argv[0] = the mode name); prints usage and returns 2 on a bad flag, 1 when

@@ -119,6 +119,8 @@ typedef struct bench_record {
     int counted_tokens; /* HTTP: tokens our tokenizer counted in the streamed text; -1 when not */
     int cached_tokens;  /* in-process: prefix-cache/session tokens; -1 when unknown */
     int preemptions;
+    double prefill_own;    /* profiling: this request's share of its prefill steps (s), -1 unknown */
+    double prefill_shared; /* profiling: the rest of those steps (other requests' tokens), -1 unknown */
     bool ok;
     char error[160];
     double *token_times; /* output_tokens times (relative to ready) of each token */
@@ -165,6 +167,11 @@ typedef struct bench_replay_opts {
     bool scrape_metrics;        /* sample GET /metrics (Prometheus) on the timeline */
     const char *api_key;
     bool send_ids; /* completions: send prompts as token-id arrays (servers without a tokenizer) */
+    /* in-process profiling (profiling.c): the measured window begins (after the warm-up)
+     * and ends; each request's record is filled, before its handle is released */
+    void (*on_window)(void *user, bool begin);
+    void (*on_request)(void *user, ignis_request *req, bench_record *rec);
+    void *hook_user;
 } bench_replay_opts;
 void bench_replay_opts_init(bench_replay_opts *o);
 

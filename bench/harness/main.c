@@ -9,6 +9,7 @@
 #include "args.h"
 #include "bench.h"
 #include "modes.h"
+#include "profiling.h"
 
 static int fail(const char *what)
 {
@@ -73,6 +74,7 @@ typedef struct replay_ctx {
     ignis_engine *engine; /* NULL over HTTP */
     const bench_workload *w;
     const char *backend, *dtype, *model;
+    bench_prof *prof; /* in-process profiling; NULL over HTTP */
 } replay_ctx;
 
 /* One sweep point: replay, metrics, a row; returns the fraction of requests within SLO. */
@@ -84,6 +86,7 @@ static int run_point(replay_ctx *c, int conc, double rate, int point, int points
     ro.concurrency = conc;
     ro.request_rate = rate;
     bench_run run;
+    if (c->prof) bench_prof_hooks(c->prof, c->engine, false, &ro);
     int rc = c->engine ? bench_replay_engine(c->engine, c->w, &ro, &run) : bench_replay_http(c->w, &ro, &run);
     if (rc != 0) return -1;
     bench_metrics m;
@@ -126,6 +129,7 @@ static int run_point(replay_ctx *c, int conc, double rate, int point, int points
         if (bench_write_timeline_csv(path, &run, config) != 0) rc = -1;
         bench_row_set(row, "timeline_csv", "%s", path);
     }
+    if (c->prof && bench_prof_point(c->prof, c->w, &ro, &m, &run, config, point, points, row) != 0) rc = -1;
     bench_run_free(&run);
     return rc;
 }
@@ -190,7 +194,20 @@ static int mode_throughput(bench_args *a)
     bench_workload w = {0};
     int rc = 1;
     if (!a->model) a->model = "synthetic:tiny";
-    if (bench_open_model(a, &m, &info) != 0) return fail("model");
+    /* before the model: CUPTI sizes its buffers before the first CUDA context */
+    bench_prof prof;
+    bench_prof_opts po = {.kernels = a->kernels,
+                          .profile_window = a->profile_window,
+                          .telemetry_ms = a->telemetry_ms,
+                          .device = a->eo.device,
+                          .kernels_csv = a->kernels_csv,
+                          .steps_csv = a->steps_csv,
+                          .report = a->output};
+    if (bench_prof_open(&po, &prof) != 0) return fail("profiling");
+    if (bench_open_model(a, &m, &info) != 0) {
+        bench_prof_close(&prof);
+        return fail("model");
+    }
     if (bench_tokenizer(a, m, &owned, &tok) != 0) {
         fail("tokenizer");
         goto out;
@@ -212,10 +229,16 @@ static int mode_throughput(bench_args *a)
         fprintf(stderr, "ignis bench: engine: %s\n", ignis_last_error());
         goto out;
     }
-    replay_ctx c = {
-        .a = a, .engine = e, .w = &w, .backend = info.backend, .dtype = info.weight_dtype, .model = a->model};
+    replay_ctx c = {.a = a,
+                    .engine = e,
+                    .w = &w,
+                    .backend = info.backend,
+                    .dtype = info.weight_dtype,
+                    .model = a->model,
+                    .prof = &prof};
     rc = run_replays(&c);
 out:
+    bench_prof_close(&prof); /* detached from the engine before it goes */
     if (e) ignis_engine_destroy(e);
     bench_workload_free(&w);
     ignis_tokenizer_free(owned);

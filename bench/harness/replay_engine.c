@@ -227,6 +227,7 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     ignis_engine_get_stats(e, &st0);
     bench_progress pg;
     bench_progress_init(&pg, o->progress ? n : 0);
+    if (o->on_window) o->on_window(o->hook_user, true);
     rp.t0 = bench_now();
     pthread_t th;
     bool sampling = pthread_create(&th, NULL, sampler, &rp) == 0;
@@ -305,14 +306,17 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     rp.stop = true;
     pthread_mutex_unlock(&rp.mu);
     if (sampling) pthread_join(th, NULL);
+    if (o->on_window) o->on_window(o->hook_user, false);
     bench_progress_end(&pg);
     double last = 0;
     for (int i = 0; i < n; i++) {
         slot *s = &rp.s[i];
         bench_record *q = &out->recs[i];
         q->index = i;
+        q->prefill_own = q->prefill_shared = -1;
         if (s->req) {
             fill_record(q, s->req, q->ready, q->sent);
+            if (o->on_request) o->on_request(o->hook_user, s->req, q);
             ignis_request_release(s->req);
         } else {
             q->ok = false;

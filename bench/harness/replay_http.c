@@ -508,6 +508,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         bench_record *r = &out->recs[i];
         r->index = i;
         r->queue = r->prefill = -1;
+        r->prefill_own = r->prefill_shared = -1; /* in-process profiling only */
         r->cached_tokens = -1;
         r->counted_tokens = -1;
         r->usage_tokens = q->usage_out;

@@ -167,11 +167,14 @@ static int write_cells(const char *path, const char *const *hdr, int nc, char **
 
 int bench_write_requests_csv(const char *path, const bench_run *r, const char *config)
 {
-    static const char *hdr[] = {"config",        "index",         "ok",           "scheduled_s",
-                                "ready_s",       "sent_s",        "ttft_ms",      "e2e_ms",
-                                "queue_ms",      "prefill_ms",    "decode_ms",    "tpot_ms",
-                                "prompt_tokens", "output_tokens", "usage_tokens", "counted_tokens",
-                                "cached_tokens", "preemptions",   "itl_ms_list",  "error"};
+    static const char *hdr[] = {"config",           "index",         "ok",
+                                "scheduled_s",      "ready_s",       "sent_s",
+                                "ttft_ms",          "e2e_ms",        "queue_ms",
+                                "prefill_ms",       "decode_ms",     "tpot_ms",
+                                "prompt_tokens",    "output_tokens", "usage_tokens",
+                                "counted_tokens",   "cached_tokens", "preemptions",
+                                "itl_ms_list",      "error",         "prefill_own_ms",
+                                "prefill_shared_ms"};
     int nc = (int)(sizeof hdr / sizeof hdr[0]);
     char **cells = calloc((size_t)nc * (size_t)(r->n ? r->n : 1), sizeof(char *));
     if (!cells) return bench_err("%s: out of memory", path), -1;
@@ -208,6 +211,8 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
         }
         c[18] = l;
         c[19] = strdup(q->error);
+        c[20] = fmt("%.4f", q->prefill_own >= 0 ? q->prefill_own * 1e3 : NAN);
+        c[21] = fmt("%.4f", q->prefill_shared >= 0 ? q->prefill_shared * 1e3 : NAN);
     }
     return write_cells(path, hdr, nc, cells, r->n);
 }

@@ -560,6 +560,143 @@ ignis_status ignis_server_stats(ignis_server *s, ignis_engine_stats *out);
  * frees everything (the engine included; the model stays the caller's). NULL is a no-op. */
 void ignis_server_stop(ignis_server *s, int drain_ms);
 
+/* ---------------------------------------------------------------- profiler
+ * Where the time of a measured window went (`ignis bench --kernels`, `--profile-window`,
+ * energy columns): CUPTI kernel/memcpy/memset timings aggregated per kernel and per
+ * engine step, NVML telemetry (power, energy, clocks, throttling) sampled on a thread,
+ * cudaProfilerStart/Stop around the window for Nsight, and each request's TTFT split
+ * into queueing, its own prefill and prefill steps shared with other requests.
+ *
+ * Every part degrades to "not available" with a note instead of failing: without a CUDA
+ * device (or built without CUDA), kernel figures are empty and summary.kernels_note says
+ * why; without libnvidia-ml.so.1, telemetry is empty and telemetry_note says why. Figures
+ * that could not be measured are NaN (write them as NA).
+ *
+ * Order: create (before the first CUDA context when kernels is on: CUPTI sizes its buffers
+ * then; i.e. before ignis_model_open), attach to an engine (before submitting), start,
+ * run the workload, stop, read the results; start/stop may repeat (each start clears the
+ * previous window's results). One profiler per process when kernels is on (CUPTI is
+ * process-wide). */
+
+typedef struct ignis_profiler ignis_profiler;
+
+typedef struct ignis_profiler_opts {
+    bool kernels;           /* CUPTI activity records over the window */
+    bool profile_window;    /* cudaProfilerStart/Stop around the window (nsys/ncu capture range) */
+    int telemetry_ms;       /* NVML sampling period in ms; 0: no telemetry (default 100) */
+    int device;             /* CUDA device ordinal the engine runs on */
+    const char *nvml_lib;   /* NULL: libnvidia-ml.so.1 (a path for tests) */
+    double peak_gbps;       /* 0: measured at the first start with kernels on (D2D copy, read + write) */
+    double peak_tflops;     /* 0: measured likewise (fp16 cuBLAS GEMM 8192^3) */
+    size_t cupti_buffer_kb; /* 0: 8192; size of each CUPTI activity buffer */
+} ignis_profiler_opts;
+void ignis_profiler_opts_init(ignis_profiler_opts *o);
+
+ignis_status ignis_profiler_create(const ignis_profiler_opts *o, ignis_profiler **out);
+/* Stops a running window and detaches from the engine first. */
+void ignis_profiler_destroy(ignis_profiler *p);
+/* Receives the engine's step events (per-step profile, TTFT breakdown). The engine must
+ * outlive the profiler or be detached with ignis_profiler_attach(p, NULL). */
+ignis_status ignis_profiler_attach(ignis_profiler *p, ignis_engine *e);
+ignis_status ignis_profiler_start(ignis_profiler *p);
+/* Ends the window: disables collection, flushes CUPTI, aggregates. */
+ignis_status ignis_profiler_stop(ignis_profiler *p);
+
+typedef struct ignis_profile_summary {
+    bool kernels_available; /* CUPTI records were collected */
+    char kernels_note[160]; /* why not, or "" */
+    bool telemetry_available;
+    char telemetry_note[160];
+    double window_s;      /* host wall time between start and stop */
+    double gpu_busy_s;    /* union of kernel, memcpy and memset intervals */
+    double gpu_busy_frac; /* gpu_busy_s / window_s */
+    double kernel_s;      /* sum of kernel durations (CUPTI start to end) */
+    double kernel_excl_s; /* the time kernels add to gpu_busy_s: overlap with earlier activity
+                             (programmatic dependent launch prologues) counted once */
+    double memcpy_s, memset_s;
+    uint64_t n_kernel_records;
+    uint64_t records_dropped; /* CUPTI buffer overflows: figures are then low */
+    double cupti_overhead_s;  /* CUPTI's own OVERHEAD records */
+    double peak_gbps, peak_tflops;
+    /* engine steps inside the window */
+    uint64_t steps;
+    uint64_t prefill_tokens, decode_tokens;
+    double decode_step_bw_frac; /* decode-only steps: declared bytes / GPU-busy / peak_gbps */
+    /* NVML */
+    int telemetry_samples;
+    double energy_j;      /* energy counter difference over the window (or integrated power) */
+    double mean_w, max_w; /* board power */
+    double power_limit_w; /* enforced limit */
+    double mean_sm_mhz, mean_mem_mhz, mean_gpu_util_pct, max_mem_used_mb, max_temp_c;
+    bool throttled;            /* a reason other than idle / application clocks was active */
+    uint64_t throttle_reasons; /* OR of NVML clocks-event reasons seen */
+    double tokens_per_joule;   /* (prefill + decode tokens) / energy_j */
+} ignis_profile_summary;
+ignis_status ignis_profiler_summary(const ignis_profiler *p, ignis_profile_summary *out);
+
+/* One row per kernel family (ignis kernels by their function, cuBLAS GEMMs together) or,
+ * for kernels of no known family, per kernel name. Sorted by total time, largest first. */
+typedef struct ignis_kernel_row {
+    const char *name;    /* family ("gemv_fused", "cublas_gemm", ...) or the kernel's name */
+    const char *example; /* one full (mangled) kernel name of the row */
+    uint64_t calls;
+    double total_ms, mean_us, min_us, max_us; /* the kernels' own durations */
+    double excl_ms;                           /* what they add to the GPU-busy time (see kernel_excl_s) */
+    double share;                             /* excl_ms over all kernels' excl_ms, 0..1 */
+    double bytes, flops;                      /* declared by the engine for these launches (0: none) */
+    double gbps, tflops;                      /* achieved: bytes, flops over excl_ms (as back-to-back launches
+                                                 measure it); NaN without declarations */
+    double pct_peak_bw, pct_peak_flops;       /* of the measured peaks; NaN when unknown */
+} ignis_kernel_row;
+/* *rows is valid until the next start or destroy. */
+int ignis_profiler_kernels(const ignis_profiler *p, const ignis_kernel_row **rows);
+
+typedef struct ignis_step_row {
+    uint64_t step;       /* engine step number */
+    int batch_size;      /* sequences */
+    int tokens;          /* tokens computed */
+    int prefill_tokens;  /* of which prompt/recompute tokens */
+    double t_s;          /* host start, seconds from the window's start */
+    double host_s;       /* host time of the step (schedule excluded: forward call to return) */
+    double host_gap_s;   /* host time since the previous step ended (NaN for the first) */
+    double gpu_busy_s;   /* union of this step's kernel/memcpy/memset intervals (NaN without CUPTI) */
+    double launch_gap_s; /* idle GPU time between this step's first start and last end */
+    int n_kernels;
+    double bytes;             /* declared bytes of the step's kernels */
+    double gbps, pct_peak_bw; /* bytes / gpu_busy_s; NaN without CUPTI */
+} ignis_step_row;
+int ignis_profiler_steps(const ignis_profiler *p, const ignis_step_row **rows);
+
+typedef struct ignis_telemetry_sample {
+    double t_s; /* seconds from the window's start */
+    double power_w;
+    double energy_j; /* counter since the window's start; NaN if unsupported */
+    double sm_mhz, mem_mhz;
+    double gpu_util_pct, mem_util_pct;
+    double mem_used_mb;
+    double temp_c;
+    uint64_t throttle_reasons; /* NVML clocks-event reason bits */
+} ignis_telemetry_sample;
+int ignis_profiler_telemetry(const ignis_profiler *p, const ignis_telemetry_sample **rows);
+
+/* TTFT of one finished (or first-token-delivered) request, split: queue_s (submit ->
+ * first admission), prefill_own_s (its share of the steps that computed its prompt, by
+ * token count), prefill_shared_s (the rest of those steps: other requests' tokens in the
+ * same steps), other_s (ttft - the three: steps without its tokens, host time). Needs the
+ * profiler attached from the request's submission on; NaN parts otherwise. Reading a
+ * request forgets it, so read each request once, before releasing it. */
+typedef struct ignis_ttft_breakdown {
+    double ttft_s, queue_s, prefill_own_s, prefill_shared_s, other_s;
+    int prefill_steps;
+} ignis_ttft_breakdown;
+ignis_status ignis_profiler_ttft(ignis_profiler *p, ignis_request *r, ignis_ttft_breakdown *out);
+
+/* The process-wide capture range for Nsight (what profile_window does at start/stop):
+ * `nsys profile --capture-range=cudaProfilerApi` and `ncu --profile-from-start off`
+ * record only between these. IGNIS_E_UNSUPPORTED without CUDA. */
+ignis_status ignis_profile_range_begin(void);
+ignis_status ignis_profile_range_end(void);
+
 #ifdef __cplusplus
 }
 #endif

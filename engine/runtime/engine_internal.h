@@ -123,6 +123,8 @@ struct ignis_engine {
     int32_t *b_tokens, *b_qstart, *b_kvlen, *b_table, *b_rows, *b_out;
     ig_sample_row *b_samp;
     int cap_b_tokens, cap_b_seqs, cap_b_table;
+    /* profiler step hook (engine/profile/step_hook.c; set under its lock, NULL: none) */
+    struct ignis_profiler *prof;
 };
 
 ignis_status ig_engine_create_deps(const ig_engine_deps *deps, const ig_engine_cfg *model_cfg,

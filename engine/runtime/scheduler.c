@@ -27,6 +27,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "profile/nvtx.h"
+#include "profile/step_hook.h"
 #include "runtime/engine_internal.h"
 
 /* --------------------------------------------------------------- queues */
@@ -423,7 +425,9 @@ static ignis_status run_batch(ignis_engine *e, const ig_batch *batch, ig_forward
 {
     double t0 = ig_now();
     ig_backend *be = e->deps.backend;
+    ig_prof_step_begin(e, batch);
     ignis_status fs = be->ops->forward(be, batch, out);
+    ig_prof_step_end(e, batch);
     e->st.busy_s += ig_now() - t0;
     e->st.steps++;
     e->st.batch_size = batch->n_seqs;
@@ -476,6 +480,7 @@ static void deliver_results(ignis_engine *e, int n_sched)
         kv->n_computed += a->n_new;
         ig_seqkv_register(e, kv);
     }
+    IG_NVTX_PUSH("detokenize");
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         if (a->row < 0) continue;
@@ -489,14 +494,17 @@ static void deliver_results(ignis_engine *e, int n_sched)
         }
         deliver_token(e, a, tok);
     }
+    IG_NVTX_POP();
 }
 
 /* One scheduling step and forward. Returns false when there was nothing to run. */
 static bool step(ignis_engine *e)
 {
     int budget = e->max_prefill, n_sched = 0;
+    IG_NVTX_PUSH("schedule");
     continue_running(e, &budget, &n_sched);
     admit_waiting(e, &budget, &n_sched);
+    IG_NVTX_POP();
     if (n_sched == 0) return false;
 
     ig_batch batch;

@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_internal.h"
 #include "model/synth_fn.h"
+#include "profile/nvtx.h"
 
 #define MAX_SPLITS 32
 
@@ -279,6 +280,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
     IG_CK(ig_k_embed(b->dt, b->tok_emb, bd.tokens, T, H, b->x, b->st));
     for (int l = 0; l < b->n_layers; l++) {
         const cuda_layer *L = &b->layers[l];
+        IG_NVTX_PUSH("attention");
         if (fused) {
             fa.epilogue = IG_GEMV_ROPE;
             fa.w = L->wqkv;
@@ -305,6 +307,8 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
         IG_TRY(gemm(b, L->wo, b->att, b->x, T, H, QD, b->rank == 0));
         if (L->bo && b->rank == 0) IG_CK(ig_k_add_bias_rows(b->x, L->bo, T, H, b->st));
         IG_TRY(allreduce_x(b, T));
+        IG_NVTX_POP();
+        IG_NVTX_PUSH("ffn");
         if (fused) {
             fa.epilogue = IG_GEMV_GLU;
             fa.w = L->w13;
@@ -319,6 +323,7 @@ static ignis_status enqueue(cuda_backend *b, const plan *p)
         }
         IG_TRY(gemm(b, L->w2, b->act, b->x, T, H, I, b->rank == 0));
         IG_TRY(allreduce_x(b, T));
+        IG_NVTX_POP();
     }
     float *head_out = b->comm ? b->tp_part : b->logits;
     if (p->L > 0 && fused && p->rows_identity && p->L == T) {
@@ -559,7 +564,12 @@ ignis_status ig_cuda_forward(ig_backend *base, const ig_batch *bt, const ig_forw
         IG_CK(cudaMemcpy2DAsync(out->logits, sizeof(float) * (size_t)b->vocab, b->logits,
                                 sizeof(float) * (size_t)b->vocab_padded, sizeof(float) * (size_t)b->vocab,
                                 (size_t)bt->n_logits, cudaMemcpyDeviceToHost, b->st));
-    if (out && out->tokens && bt->n_logits > 0) IG_TRY(sample(b, bt->n_logits, out->sampling, out->tokens));
+    if (out && out->tokens && bt->n_logits > 0) {
+        IG_NVTX_PUSH("sampling");
+        ignis_status ss = sample(b, bt->n_logits, out->sampling, out->tokens);
+        IG_NVTX_POP();
+        IG_TRY(ss);
+    }
     IG_CK(cudaStreamSynchronize(b->st));
     IG_CK(cudaGetLastError());
     return IGNIS_OK;

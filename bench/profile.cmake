@@ -1,0 +1,12 @@
+# nvtx_bench: the cost of the engine's NVTX ranges with no tool attached (engine/profile/nvtx.h).
+add_executable(nvtx_bench ${CMAKE_SOURCE_DIR}/bench/nvtx_bench.c)
+target_compile_options(nvtx_bench PRIVATE ${IGNIS_WARN})
+target_compile_definitions(nvtx_bench PRIVATE _GNU_SOURCE)
+target_include_directories(nvtx_bench PRIVATE ${CMAKE_SOURCE_DIR}/engine)
+target_link_libraries(nvtx_bench PRIVATE ignis)
+if(IGNIS_HAVE_CUDA)
+  if(TARGET CUDA::nvtx3)
+    target_compile_definitions(nvtx_bench PRIVATE IGNIS_HAVE_NVTX=1)
+  endif()
+  set_target_properties(nvtx_bench PROPERTIES LINKER_LANGUAGE CUDA)
+endif()
