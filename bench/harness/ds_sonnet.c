@@ -1,6 +1,7 @@
 /* Sonnet workload (vLLM's): prompts made of lines of a poem. Every prompt starts with the
  * same instruction and the poem's first lines (about --prefix-len tokens, shared: prefix
  * caching sees them), then lines drawn at random until about --random-input-len tokens. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,27 @@
 #include "workload_util.h"
 
 #define SONNET_HEAD "Pick as many lines as you can from these poem lines:\n"
+
+/* Appends s to the growing prompt *text (tl bytes used of *tcap); false when out of memory
+ * (*text is then freed and NULL). */
+static bool append_text(char **text, size_t *tl, size_t *tcap, const char *s)
+{
+    size_t sl = strlen(s);
+    if (*tl + sl + 1 > *tcap) {
+        size_t ncap = 2 * (*tl + sl + 1);
+        char *nt = realloc(*text, ncap);
+        if (!nt) {
+            free(*text);
+            *text = NULL;
+            return false;
+        }
+        *text = nt;
+        *tcap = ncap;
+    }
+    memcpy(*text + *tl, s, sl + 1);
+    *tl += sl;
+    return true;
+}
 
 int bench_load_sonnet(const bench_ds_opts *o, bench_workload *w)
 {
@@ -17,23 +39,36 @@ int bench_load_sonnet(const bench_ds_opts *o, bench_workload *w)
     FILE *f = fopen(o->path, "r");
     if (!f) return bench_err("cannot open %s", o->path), -1;
     char **lines = NULL, *buf = NULL;
-    int *toks = NULL, nl = 0, cap = 0;
+    int *toks = NULL, nl = 0, cap = 0, rc = 0;
     size_t bcap = 0;
     ssize_t len;
     while ((len = getline(&buf, &bcap, f)) >= 0) {
         if (strspn(buf, " \t\r\n") == (size_t)len) continue;
         if (nl == cap) {
-            cap = cap ? 2 * cap : 256;
-            lines = realloc(lines, sizeof(char *) * (size_t)cap);
-            toks = realloc(toks, sizeof(int) * (size_t)cap);
+            int ncap = cap ? 2 * cap : 256;
+            char **nlines = realloc(lines, sizeof(char *) * (size_t)ncap);
+            if (nlines) lines = nlines;
+            int *ntoks = nlines ? realloc(toks, sizeof(int) * (size_t)ncap) : NULL;
+            if (ntoks) toks = ntoks;
+            if (!nlines || !ntoks) {
+                rc = -1;
+                break;
+            }
+            cap = ncap;
         }
-        lines[nl] = strdup(buf);
+        if (!(lines[nl] = strdup(buf))) {
+            rc = -1;
+            break;
+        }
         toks[nl] = wl_count_tokens(o, buf);
         nl++;
     }
     free(buf);
     fclose(f);
-    int rc = 0;
+    if (rc) {
+        bench_err("%s: out of memory reading the poem", o->path);
+        goto out;
+    }
     if (nl == 0) {
         bench_err("%s: no lines", o->path);
         rc = -1;
@@ -48,24 +83,21 @@ int bench_load_sonnet(const bench_ds_opts *o, bench_workload *w)
         if (!text) break;
         text[0] = 0;
         int have = head_tok, k = 0;
-#define APPEND(s)                                                                                                      \
-    do {                                                                                                               \
-        size_t sl_ = strlen(s);                                                                                        \
-        if (tl + sl_ + 1 > tcap) text = realloc(text, tcap = 2 * (tl + sl_ + 1));                                      \
-        memcpy(text + tl, s, sl_ + 1);                                                                                 \
-        tl += sl_;                                                                                                     \
-    } while (0)
-        APPEND(SONNET_HEAD);
-        for (; k < nl && have + toks[k] <= o->prefix_len; k++) {
-            APPEND(lines[k]);
+        bool ok = append_text(&text, &tl, &tcap, SONNET_HEAD);
+        for (; ok && k < nl && have + toks[k] <= o->prefix_len; k++) {
+            ok = append_text(&text, &tl, &tcap, lines[k]);
             have += toks[k];
         }
-        while (have < o->input_len) {
+        while (ok && have < o->input_len) {
             int j = bench_rng_range(&r, 0, nl - 1);
-            APPEND(lines[j]);
+            ok = append_text(&text, &tl, &tcap, lines[j]);
             have += toks[j];
         }
-#undef APPEND
+        if (!ok) {
+            bench_err("%s: out of memory building prompt %d", o->path, i);
+            rc = -1;
+            goto out;
+        }
         bench_item *it = wl_push(w, &icap);
         if (!it) {
             free(text);

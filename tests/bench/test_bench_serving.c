@@ -79,7 +79,7 @@ static void check_itls(const char *name)
         assert_int_equal((int)bt_num(&t, r, "output_tokens"), 30);
         assert_int_equal((int)bt_num(&t, r, "usage_tokens"), 30);
         const char *l = bench_table_get(&t, r, "itl_ms_list");
-        double itl[64];
+        double itl[64] = {0};
         int n = 0;
         char *e;
         for (double v = strtod(l, &e); e != l && n < 64; l = e, v = strtod(l, &e))

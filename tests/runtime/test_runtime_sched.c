@@ -835,8 +835,9 @@ static void run_text(text_env *t, const char *const *words, int n_words, rt_out 
  * side, the two before it from token k - 1 alone. */
 static int ascii_boundary(const text_env *t, int from)
 {
-    for (int k = from; k < 40; k++) {
+    for (int k = from > 1 ? from : 1; k < 40; k++) { /* k - 1 is read below */
         size_t b = t->bound[k];
+        /* cppcheck-suppress negativeIndex ; k >= 1 (loop start) */
         if (b < 2 || b + 2 > t->bound[40] || t->bound[k - 1] + 2 > b) continue;
         bool ok = true;
         for (size_t i = b - 2; i < b + 2; i++)
