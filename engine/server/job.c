@@ -193,11 +193,19 @@ static bool format_pending(srv_job *j, bool *done)
     j->pending = t;
     sbuf_clear(&j->pending);
     *done = j->done;
-    int n = j->n_generated;
+    int n = j->n_generated, before = j->tokens_seen;
     pthread_mutex_unlock(&j->mu);
     bool any = sbuf_avail(&j->taken) > 0;
     j->tokens_seen = n;
-    if (any) srv_sse_text(j, model, j->taken.data + j->taken.off, sbuf_avail(&j->taken));
+    if (any) {
+        srv_sse_text(j, model, j->taken.data + j->taken.off, sbuf_avail(&j->taken));
+    } else if (!j->srv->tok && j->kind != SRV_INTERACTIVE) {
+        /* a model without a tokenizer has no text: one empty chunk per token still lets a
+         * client time each token (TTFT, ITL) */
+        for (int k = before; k < n; k++)
+            srv_sse_text(j, model, "", 0);
+        any = n > before;
+    }
     sbuf_clear(&j->taken);
     if (*done) {
         srv_sse_tail(j, model);

@@ -75,6 +75,69 @@ static void test_serving_against_our_server(void **st)
     serving("chat", "--endpoint chat");
 }
 
+/* A model without a tokenizer (synthetic:tiny) streams one empty chunk per token, so the
+ * harness times every token: TTFT and 19 ITLs for 20 tokens, counts agreeing with usage. */
+static void test_serving_a_tokenizer_less_model_times_every_token(void **st)
+{
+    (void)st;
+    int port = bt_free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char *argv[] = {getenv("IGNIS_BIN"),
+                    "serve",
+                    "api_server",
+                    "synthetic:tiny",
+                    "--server-name",
+                    "127.0.0.1",
+                    "--server-port",
+                    ps,
+                    "--backend",
+                    "cpu",
+                    "--threads",
+                    "2",
+                    NULL};
+    pid_t pid = bt_spawn(argv, NULL);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
+    if (!bt_wait_health(url, 60)) {
+        bt_stop(pid);
+        fail_msg("server on synthetic:tiny did not come up");
+    }
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --send-ids --vocab 512 --num-prompts 8 "
+             "--random-input-len 12 --output-len 20 --concurrency 4 --no-progress --output '%s/tiny.csv' "
+             "--requests-csv '%s/tiny-req.csv'",
+             port, g_tmp, g_tmp);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    bt_stop(pid);
+    if (rc != 0) fail_msg("ignis %s\nexit %d\n%s\n%s", args, rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    char p[600];
+    snprintf(p, sizeof p, "%s/tiny.csv", g_tmp);
+    bench_table t;
+    bt_read_csv(p, &t);
+    assert_int_equal((int)bt_num(&t, 0, "completed"), 8);
+    assert_int_equal((int)bt_num(&t, 0, "failed"), 0);
+    assert_true(bt_num(&t, 0, "ttft_ms_p50") > 0);
+    assert_true(bt_num(&t, 0, "itl_ms_p50") >= 0);
+    bench_table_free(&t);
+    snprintf(p, sizeof p, "%s/tiny-req.csv", g_tmp);
+    bt_read_csv(p, &t);
+    assert_int_equal(t.nrows, 8);
+    for (int r = 0; r < t.nrows; r++) {
+        assert_int_equal((int)bt_num(&t, r, "output_tokens"), 20);
+        assert_true(bt_num(&t, r, "ttft_ms") > 0);
+        const char *l = bench_table_get(&t, r, "itl_ms_list");
+        int gaps = *l ? 1 : 0;
+        for (; *l; l++)
+            gaps += *l == ' ';
+        assert_int_equal(gaps, 19);
+    }
+    bench_table_free(&t);
+}
+
 int main(void)
 {
     /* the server lands in its own branch: skip until `ignis serve` exists */
@@ -88,6 +151,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serving_against_our_server),
+        cmocka_unit_test(test_serving_a_tokenizer_less_model_times_every_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

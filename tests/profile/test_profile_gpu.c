@@ -98,7 +98,8 @@ static int bench_gemv(const char *kb_out, const char *shape, double *us)
     return 0;
 }
 
-static char *run_capture(const char *cmd)
+/* Output (stdout + stderr) and exit status of a shell command; NULL when it cannot start. */
+static char *run_capture(const char *cmd, int *status)
 {
     FILE *f = popen(cmd, "r");
     if (!f) return NULL;
@@ -107,11 +108,32 @@ static char *run_capture(const char *cmd)
     size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += got;
-        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+        if (n + 1 == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger) free(buf);
+            buf = bigger;
+        }
     }
     if (buf) buf[n] = '\0';
-    pclose(f);
+    *status = pclose(f);
     return buf;
+}
+
+/* kernel_bench's GEMM table, taken before this process opens a CUDA context (a GPU in
+ * exclusive-process mode admits one context at a time, so running it later could fail). */
+static char *g_kb_out;
+static int g_kb_status;
+static char g_kb_path[4096];
+
+static void run_kernel_bench(void)
+{
+    const char *bin = getenv("IGNIS_BIN");
+    char *dir = bin ? strdup(bin) : NULL;
+    snprintf(g_kb_path, sizeof g_kb_path, "%s/kernel_bench", dir ? dirname(dir) : ".");
+    free(dir);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "'%s' --only gemm --reps 20 2>&1", g_kb_path);
+    g_kb_out = run_capture(cmd, &g_kb_status);
 }
 
 static void compare_with_kernel_bench(const ignis_kernel_row *rows, int n, const ignis_model_info *info)
@@ -126,22 +148,14 @@ static void compare_with_kernel_bench(const ignis_kernel_row *rows, int n, const
         printf("SKIP  kernel_bench comparison: needs llama2-7b shapes (H 4096, I 11008)\n");
         return;
     }
-    const char *bin = getenv("IGNIS_BIN");
-    char kb[4096];
-    char *dir = bin ? strdup(bin) : NULL;
-    snprintf(kb, sizeof kb, "%s/kernel_bench", dir ? dirname(dir) : ".");
-    free(dir);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "'%s' --only gemm --reps 20 2>&1", kb);
-    char *out = run_capture(cmd);
+    const char *out = g_kb_out;
     double us_wo = 0, us_w2 = 0;
     if (!out || !bench_gemv(out, " wo ", &us_wo) || !bench_gemv(out, " w2 ", &us_w2)) {
-        printf("FAIL  kernel_bench (%s) gave no ig_gemv M=1 wo/w2 v1 rows\n", kb);
+        printf("FAIL  kernel_bench (%s, exit status %d) gave no ig_gemv M=1 wo/w2 v1 rows; its output began:\n%.600s\n",
+               g_kb_path, g_kb_status, out ? out : "(could not start)");
         g_failed = 1;
-        free(out);
         return;
     }
-    free(out);
     /* kernel_bench's bytes: weights + x (fp16) + y (fp32) */
     double b_wo = 4096.0 * 4096 * 2 + 4096 * 2 + 4096 * 4, b_w2 = 4096.0 * 11008 * 2 + 11008 * 2 + 4096 * 4;
     double want = (b_wo + b_w2) / ((us_wo + us_w2) * 1e-6) * 1e-9;
@@ -231,6 +245,7 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && !strcmp(argv[1], "--probe")) return 0; /* a device is there */
     if (argc > 1 && !strcmp(argv[1], "--ncu-target")) return ncu_target();
+    run_kernel_bench();
     const char *model = env_or("IGNIS_PROFILE_MODEL", "synthetic:llama2-7b");
     int n_new = atoi(env_or("IGNIS_PROFILE_TOKENS", "256"));
     /* both profilers before the model: CUPTI sizes its buffers before the first context */
@@ -288,6 +303,7 @@ int main(int argc, char **argv)
     ignis_profiler_destroy(p0);
     ignis_engine_destroy(e);
     ignis_model_close(m);
+    free(g_kb_out);
     printf("\n%s\n", g_failed ? "FAILED" : "ALL PASSED");
     return g_failed;
 }

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The harness issue's GPU report, in stages that each fit one device call:
+#
+#   bash bench/gpu_report.sh prep   # build ignis and llama.cpp (llama-server), write the
+#                                   # random llama2-7b GGUF, run `ctest -L gpu`, smoke-test
+#                                   # llama-server through `ignis bench serving`
+#   bash bench/gpu_report.sh ignis  # generation grid; ShareGPT replay in process and through
+#                                   # `ignis serve` at concurrency 8, 64, 256, three times each
+#   bash bench/gpu_report.sh llama  # the same replay against llama-server (same model shape,
+#                                   # same token ids), three times; the client's ceiling
+#
+# Every stage first records the GPU's copy bandwidth and fp16 GEMM peak (kernel_bench), so
+# figures can be given as a share of the ceiling measured in the same call. Results go to
+# $R (default reports/gpu): report CSVs with per-request and timeline CSVs, logs.
+# Environment: B (ignis build dir, default build-gpu), R, IGNIS_ASSETS (../shared/assets),
+# IGNIS_PEERS (../shared/peers: llama.cpp's source tarball), IGNIS_GPU_WORK (/tmp/ignis-gpu:
+# llama.cpp's build and the 13.5 GB GGUF), MODEL (synthetic:llama2-7b), NUM_PROMPTS (256),
+# CONC (8,64,256), REPS (3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:?usage: bench/gpu_report.sh prep|ignis|llama}
+B=${B:-build-gpu}
+R=${R:-reports/gpu}
+A=${IGNIS_ASSETS:-../shared/assets}
+P=${IGNIS_PEERS:-../shared/peers}
+W=${IGNIS_GPU_WORK:-/tmp/ignis-gpu}
+N=${NUM_PROMPTS:-256}
+CONC=${CONC:-8,64,256}
+REPS=${REPS:-3}
+M=${MODEL:-synthetic:llama2-7b}
+# 256 sequences per step, as llama-server's 256 slots (ignis' default is LMDeploy's 128)
+ENG=(--max-batch-size 256)
+I=$B/ignis
+GGUF=$W/llama2-7b-random.gguf
+LCPP=$W/lcpp/build/bin
+mkdir -p "$R" "$W"
+
+# ShareGPT prompts (tokenized with Llama-2's tokenizer, sent as ids), 128 output tokens each
+WL=(--dataset sharegpt --dataset-path "$A/workloads/ShareGPT_V3_with_answers_1489.json" --tokenizer "$A/tokenizers/llama2"
+  --num-prompts "$N" --output-len 128 --concurrency "$CONC" --no-progress)
+
+run() {
+  echo "+ $*" >&2
+  "$@"
+}
+
+# 200 when the server answers /health (no curl: the carried libraries can break it)
+wait_health() {
+  for _ in $(seq "${2:-240}"); do
+    env -u LD_LIBRARY_PATH python3 -c "import urllib.request as u; u.urlopen('$1', timeout=2)" 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+peaks() {
+  "$B/kernel_bench" --only sample --reps 5 2>&1 | grep -E "^(device|peaks)" | tee "$R/peaks-$stage.txt"
+}
+
+build_ignis() {
+  cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a >"$R/cmake.log" 2>&1 &&
+    cmake --build "$B" -j "${1:-16}" >>"$R/cmake.log" 2>&1 || {
+    grep -E "error|FAILED" "$R/cmake.log" | head -20
+    return 1
+  }
+}
+
+build_llama() {
+  [ -d "$W/lcpp" ] || tar xzf "$P"/llama.cpp-*.tar.gz -C "$W" || return 1
+  nice cmake -S "$W/lcpp" -B "$W/lcpp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES=90a -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF \
+      -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF &&
+    nice cmake --build "$W/lcpp/build" -j 10 --target llama-server llama-batched-bench
+}
+
+write_gguf() {
+  [ -d "$W/lcpp" ] || tar xzf "$P"/llama.cpp-*.tar.gz -C "$W" || return 1
+  # numpy and PyYAML come with the device's PyTorch + transformers; gguf-py with llama.cpp
+  PYTHONPATH=$W/lcpp/gguf-py env -u LD_LIBRARY_PATH python3 workloads/random_gguf.py \
+    "$A/llama.cpp-vocab/ggml-vocab-llama-spm.gguf" "$GGUF.tmp" && mv "$GGUF.tmp" "$GGUF"
+}
+
+start_llama_server() {
+  # -kvu: one KV pool shared by the 256 slots (as ignis' paged pool is), sized for them all
+  "$LCPP/llama-server" -m "$GGUF" -ngl 99 -fa on -np 256 -kvu -c 163840 --metrics --host 127.0.0.1 --port 8080 \
+    >"$R/llama-server.log" 2>&1 &
+  server=$!
+  wait_health http://127.0.0.1:8080/health
+}
+
+case $stage in
+prep)
+  tar xzf "$P"/llama.cpp-*.tar.gz -C "$W" || exit 1
+  (build_llama >"$R/lcpp-build.log" 2>&1 && echo "llama.cpp built" || echo "llama.cpp build FAILED") &
+  lb=$!
+  (write_gguf >"$R/gguf.log" 2>&1 && echo "GGUF written" || echo "GGUF FAILED") &
+  gg=$!
+  build_ignis 6 || exit 1
+  peaks
+  (cd "$B" && timeout 240 ctest -L gpu -E profile --output-on-failure) >"$R/ctest.log" 2>&1
+  echo "ctest -L gpu: rc=$?"
+  grep -E "tests passed|Failed|\*\*\*" "$R/ctest.log"
+  wait $lb $gg
+  tail -3 "$R/gguf.log"
+  ls -l "$GGUF" || exit 1
+  start_llama_server || { tail -20 "$R/llama-server.log"; exit 1; }
+  run "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids "${WL[@]}" \
+    --num-prompts 16 --concurrency 8 --output "$R/smoke-llama-server.csv"
+  kill $server
+  wait $server 2>/dev/null
+  ;;
+ignis)
+  [ -x "$I" ] || build_ignis 16 || exit 1
+  peaks
+  run timeout 120 "$I" bench generation --model "$M" -b 1,8,64 -p 128,512 -n 128 -r 3 --no-progress \
+    --output "$R/generation.csv"
+  for k in $(seq "$REPS"); do
+    run timeout 150 "$I" bench throughput --model "$M" "${ENG[@]}" "${WL[@]}" --output "$R/replay-inproc.csv" \
+      --requests-csv "$R/inproc-r$k-req.csv" --timeline-csv "$R/inproc-r$k-tl.csv" | grep -E "^(==|Output token)"
+  done
+  "$I" serve api_server "$M" "${ENG[@]}" --server-name 127.0.0.1 --server-port 23333 --no-access-log \
+    >"$R/ignis-server.log" 2>&1 &
+  server=$!
+  wait_health http://127.0.0.1:23333/health || exit 1
+  for k in $(seq "$REPS"); do
+    run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" \
+      --output "$R/replay-ignis-server.csv" --requests-csv "$R/ignis-server-r$k-req.csv" \
+      --timeline-csv "$R/ignis-server-r$k-tl.csv" | grep -E "^(==|Output token)"
+  done
+  kill $server
+  wait $server 2>/dev/null
+  ;;
+llama)
+  [ -x "$I" ] || build_ignis 16 || exit 1
+  [ -x "$LCPP/llama-server" ] || build_llama >"$R/lcpp-build.log" 2>&1 || exit 1
+  [ -f "$GGUF" ] || write_gguf >"$R/gguf.log" 2>&1 || exit 1
+  peaks
+  start_llama_server || exit 1
+  for k in $(seq "$REPS"); do
+    run timeout 180 "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids --scrape-metrics \
+      "${WL[@]}" --output "$R/replay-llama-server.csv" --requests-csv "$R/llama-server-r$k-req.csv" \
+      --timeline-csv "$R/llama-server-r$k-tl.csv" | grep -E "^(==|Output token)"
+  done
+  kill $server
+  wait $server 2>/dev/null
+  # the client's ceiling on this machine: the tests' stand-in streams as fast as it can
+  "$B/tests/bench_standin_server" --port 0 --tokens-per-chunk 1 >"$R/standin.port" 2>&1 &
+  server=$!
+  sleep 1
+  port=$(awk '/^port/ {print $2; exit}' "$R/standin.port")
+  run timeout 120 "$I" bench serving --base-url "http://127.0.0.1:$port" --tokenizer "$A/tokenizers/llama2" \
+    --num-prompts 2000 --random-input-len 16 --output-len 256 --concurrency 256 --no-progress \
+    --output "$R/client-ceiling.csv" | grep -E "^(==|Output token|Request)"
+  kill $server
+  wait $server 2>/dev/null
+  ;;
+*)
+  echo "bench/gpu_report.sh: unknown stage '$stage' (prep, ignis or llama)" >&2
+  exit 2
+  ;;
+esac
