@@ -8,6 +8,7 @@
 #                                   # `ignis serve` at concurrency 8, 64, 256, three times each
 #   bash bench/gpu_report.sh llama  # the same replay against llama-server (same model shape,
 #                                   # same token ids), three times; the client's ceiling
+#   bash bench/gpu_report.sh profile  # bench/profile_gpu.sh (the profiling issue's checks)
 #
 # Every stage first records the GPU's copy bandwidth and fp16 GEMM peak (kernel_bench), so
 # figures can be given as a share of the ceiling measured in the same call. Results go to
@@ -18,7 +19,7 @@
 # CONC (8,64,256), REPS (3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: bench/gpu_report.sh prep|ignis|llama}
+stage=${1:?usage: bench/gpu_report.sh prep|ignis|llama|profile}
 B=${B:-build-gpu}
 R=${R:-reports/gpu}
 A=${IGNIS_ASSETS:-../shared/assets}
@@ -155,8 +156,15 @@ llama)
   kill $server
   wait $server 2>/dev/null
   ;;
+profile)
+  # the profiling issue's checks and profiled reports (bench/profile_gpu.sh)
+  [ -x "$I" ] || build_ignis 16 || exit 1
+  timeout 300 bash bench/profile_gpu.sh "$B" "$R/prof" >"$R/prof.log" 2>&1
+  echo "profile_gpu.sh: rc=$?"
+  grep -E "PASS|FAIL|overhead|tok/s|ns per|Output token" "$R/prof.log" | head -40
+  ;;
 *)
-  echo "bench/gpu_report.sh: unknown stage '$stage' (prep, ignis or llama)" >&2
+  echo "bench/gpu_report.sh: unknown stage '$stage' (prep, ignis, llama or profile)" >&2
   exit 2
   ;;
 esac
