@@ -7,8 +7,11 @@
 #   bash bench/gpu_report.sh ignis  # generation grid; ShareGPT replay in process and through
 #                                   # `ignis serve` at concurrency 8, 64, 256, three times each
 #   bash bench/gpu_report.sh llama  # the same replay against llama-server (same model shape,
-#                                   # same token ids), three times; the client's ceiling
-#   bash bench/gpu_report.sh profile  # bench/profile_gpu.sh (the profiling issue's checks)
+#                                   # same token ids), three times (see the stage for its slots)
+#   bash bench/gpu_report.sh llama-build   # only llama.cpp's build and the GGUF
+#   bash bench/gpu_report.sh ceiling       # the HTTP client's ceiling against the stand-in
+#   bash bench/gpu_report.sh profile       # bench/profile_gpu.sh (the profiling issue's checks)
+#   bash bench/gpu_report.sh profile-test  # test_profile_gpu alone
 #
 # Every stage first records the GPU's copy bandwidth and fp16 GEMM peak (kernel_bench), so
 # figures can be given as a share of the ceiling measured in the same call. Results go to
@@ -16,7 +19,8 @@
 # Environment: B (ignis build dir, default build-gpu), R, IGNIS_ASSETS (../shared/assets),
 # IGNIS_PEERS (../shared/peers: llama.cpp's source tarball), IGNIS_GPU_WORK (/tmp/ignis-gpu:
 # llama.cpp's build and the 13.5 GB GGUF), MODEL (synthetic:llama2-7b), NUM_PROMPTS (256),
-# CONC (8,64,256), REPS (3).
+# CONC (8,64,256), REPS (3), LLAMA_POINTS (concurrency:slot tokens, '8:1152 64:1152 256:512'),
+# SNAP (a tarball of $R refreshed after each llama point).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?usage: bench/gpu_report.sh prep|ignis|llama|profile}
@@ -82,10 +86,9 @@ write_gguf() {
     "$A/llama.cpp-vocab/ggml-vocab-llama-spm.gguf" "$GGUF.tmp" && mv "$GGUF.tmp" "$GGUF"
 }
 
-start_llama_server() {
-  # -kvu: one KV pool shared by the 256 slots (as ignis' paged pool is), sized for them all
-  "$LCPP/llama-server" -m "$GGUF" -ngl 99 -fa on -np 256 -kvu -c 163840 --metrics --host 127.0.0.1 --port 8080 \
-    >"$R/llama-server.log" 2>&1 &
+start_llama_server() { # SLOTS CTX
+  "$LCPP/llama-server" -m "$GGUF" -ngl 99 -fa on -np "$1" -c "$2" --metrics --host 127.0.0.1 --port 8080 \
+    >"$R/llama-server-np$1.log" 2>&1 &
   server=$!
   wait_health http://127.0.0.1:8080/health
 }
@@ -105,7 +108,10 @@ prep)
   wait $lb $gg
   tail -3 "$R/gguf.log"
   ls -l "$GGUF" || exit 1
-  start_llama_server || { tail -20 "$R/llama-server.log"; exit 1; }
+  start_llama_server 8 9216 || {
+    tail -20 "$R/llama-server-np8.log"
+    exit 1
+  }
   run "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids "${WL[@]}" \
     --num-prompts 16 --concurrency 8 --output "$R/smoke-llama-server.csv"
   kill $server
@@ -132,19 +138,60 @@ ignis)
   kill $server
   wait $server 2>/dev/null
   ;;
+llama-build)
+  # llama.cpp and the GGUF only (to overlap with other work of the same call)
+  tar xzf "$P"/llama.cpp-*.tar.gz -C "$W" || exit 1
+  [ -f "$GGUF" ] || write_gguf >"$R/gguf.log" 2>&1 &
+  [ -x "$LCPP/llama-server" ] || build_llama >"$R/lcpp-build.log" 2>&1 || {
+    tail -5 "$R/lcpp-build.log"
+    exit 1
+  }
+  wait
+  [ -f "$GGUF" ] || exit 1
+  echo "llama.cpp and $GGUF ready"
+  ;;
 llama)
   [ -x "$I" ] || build_ignis 16 || exit 1
   [ -x "$LCPP/llama-server" ] || build_llama >"$R/lcpp-build.log" 2>&1 || exit 1
   [ -f "$GGUF" ] || write_gguf >"$R/gguf.log" 2>&1 || exit 1
   peaks
-  start_llama_server || exit 1
-  for k in $(seq "$REPS"); do
-    run timeout 180 "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids --scrape-metrics \
-      "${WL[@]}" --output "$R/replay-llama-server.csv" --requests-csv "$R/llama-server-r$k-req.csv" \
-      --timeline-csv "$R/llama-server-r$k-tl.csv" | grep -E "^(==|Output token)"
+  # llama-server gives each of its -np slots a fixed share of -c, and its unified pool
+  # (-kvu) makes every sequence attend over the whole pool (measured: 330 tok/s at
+  # concurrency 8). So each point gets its own server, -np = concurrency, a slot of
+  # 1,152 tokens (the longest ShareGPT prompt kept, 1,024, + 128) where the KV fits on the
+  # GPU; at 256 slots it does not (144 GiB), so that point runs with slots of 512 and
+  # prompts cut to 384 tokens — and ignis is measured on that same workload through its
+  # server.
+  for pt in ${LLAMA_POINTS:-8:1152 64:1152 256:512}; do
+    c=${pt%%:*} slot=${pt##*:}
+    start_llama_server "$c" $((c * slot)) || exit 1
+    for k in $(seq "$REPS"); do
+      run timeout 200 "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids --scrape-metrics \
+        "${WL[@]}" --concurrency "$c" --max-prompt-len $((slot - 128)) --output "$R/replay-llama-server.csv" \
+        --requests-csv "$R/llama-server-c$c-r$k-req.csv" --timeline-csv "$R/llama-server-c$c-r$k-tl.csv" |
+        grep -E "^(==|Output token)"
+    done
+    kill $server
+    wait $server 2>/dev/null
+    [ -n "${SNAP:-}" ] && tar czf "$SNAP" "$R"
+    if [ "$slot" -lt 1152 ]; then
+      "$I" serve api_server "$M" "${ENG[@]}" --server-name 127.0.0.1 --server-port 23333 --no-access-log \
+        >"$R/ignis-server-c$c.log" 2>&1 &
+      server=$!
+      wait_health http://127.0.0.1:23333/health || exit 1
+      for k in $(seq "$REPS"); do
+        run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" \
+          --concurrency "$c" --max-prompt-len $((slot - 128)) --output "$R/replay-ignis-server-cut.csv" \
+          --requests-csv "$R/ignis-server-cut-c$c-r$k-req.csv" --timeline-csv "$R/ignis-server-cut-c$c-r$k-tl.csv" |
+          grep -E "^(==|Output token)"
+      done
+      kill $server
+      wait $server 2>/dev/null
+      [ -n "${SNAP:-}" ] && tar czf "$SNAP" "$R"
+    fi
   done
-  kill $server
-  wait $server 2>/dev/null
+  ;;
+ceiling)
   # the client's ceiling on this machine: the tests' stand-in streams as fast as it can
   "$B/tests/bench_standin_server" --port 0 --tokens-per-chunk 1 >"$R/standin.port" 2>&1 &
   server=$!
@@ -156,6 +203,12 @@ llama)
   kill $server
   wait $server 2>/dev/null
   ;;
+profile-test)
+  [ -x "$I" ] || build_ignis "${JOBS:-16}" || exit 1
+  (cd "$B" && timeout 120 ctest -R test_profile_gpu --output-on-failure) >"$R/profile-test.log" 2>&1
+  echo "test_profile_gpu: rc=$?"
+  grep -E "PASS|FAIL|overhead" "$R/profile-test.log"
+  ;;
 profile)
   # the profiling issue's checks and profiled reports (bench/profile_gpu.sh)
   [ -x "$I" ] || build_ignis 16 || exit 1
@@ -164,7 +217,7 @@ profile)
   grep -E "PASS|FAIL|overhead|tok/s|ns per|Output token" "$R/prof.log" | head -40
   ;;
 *)
-  echo "bench/gpu_report.sh: unknown stage '$stage' (prep, ignis, llama or profile)" >&2
+  echo "bench/gpu_report.sh: unknown stage '$stage' (see the header)" >&2
   exit 2
   ;;
 esac

@@ -89,11 +89,14 @@ static int bench_gemv(const char *kb_out, const char *shape, double *us)
 {
     const char *line = kb_out;
     while (line && *line) {
-        if (!strncmp(line, "ig_gemv M=1 ", 12) && strstr(line, shape) && strstr(line, " v1 ") && !strstr(line, "GLU") &&
-            strlen(line) > 46)
-            return sscanf(line + 46, "%lf us", us) == 1;
-        line = strchr(line, '\n');
-        if (line) line++;
+        /* one line at a time: strstr on `line` itself would search the rest of the output */
+        char l[256];
+        size_t n = strcspn(line, "\n");
+        snprintf(l, sizeof l, "%.*s", (int)(n < sizeof l ? n : sizeof l - 1), line);
+        if (!strncmp(l, "ig_gemv M=1 ", 12) && strstr(l, shape) && strstr(l, " v1 ") && !strstr(l, "GLU") &&
+            strlen(l) > 46)
+            return sscanf(l + 46, "%lf us", us) == 1;
+        line = line[n] ? line + n + 1 : NULL;
     }
     return 0;
 }
