@@ -37,12 +37,24 @@ typedef struct hreq {
     double t0;
 } hreq;
 
+/* One /metrics sample in flight on the streams' event loop. A blocking GET would stop the
+ * loop (and with it every stream's timing) for as long as the server takes to answer, and
+ * some servers answer /metrics only between their decode steps. */
+typedef struct hscrape {
+    CURL *h;
+    struct curl_slist *hdr;
+    char *acc;
+    double t;      /* when it was sent: the sample's time */
+    int in_flight; /* streams in flight then */
+} hscrape;
+
 typedef struct hctx {
     const bench_workload *w;
     const bench_replay_opts *o;
     hreq *r;
     double t0;
     long long tokens_seen; /* text chunks so far (progress) */
+    hscrape scr;
 } hctx;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -289,7 +301,34 @@ static double prom_value(const char *text, const char *const *names)
     return -1;
 }
 
-static void scrape(hctx *c, bench_run *out, double t, int in_flight)
+/* Starts a /metrics GET on the event loop unless one is still out. */
+static void scrape_start(hctx *c, CURLM *mh, double t, int in_flight)
+{
+    hscrape *s = &c->scr;
+    if (s->h) return; /* the last one has not come back: skip this sample */
+    char url[1024];
+    snprintf(url, sizeof url, "%s/metrics", c->o->base_url);
+    s->h = curl_easy_init();
+    if (!s->h) return;
+    if (c->o->api_key) {
+        char a[512];
+        snprintf(a, sizeof a, "Authorization: Bearer %s", c->o->api_key);
+        s->hdr = curl_slist_append(NULL, a);
+    }
+    s->acc = NULL;
+    s->t = t;
+    s->in_flight = in_flight;
+    curl_easy_setopt(s->h, CURLOPT_URL, url);
+    curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdr);
+    curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->acc);
+    curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
+    curl_multi_add_handle(mh, s->h);
+}
+
+/* Ends the scrape in flight; with `ok`, its answer becomes a sample. */
+static void scrape_end(hctx *c, CURLM *mh, bench_run *out, bool ok)
 {
     /* the first name a server exports wins: ours, vLLM (new and old), LMDeploy, SGLang,
      * llama.cpp's llama-server (--metrics) */
@@ -303,18 +342,24 @@ static void scrape(hctx *c, bench_run *out, double t, int in_flight)
     static const char *const wait[] = {"ignis:num_requests_waiting",    "vllm:num_requests_waiting",
                                        "lmdeploy:num_requests_waiting", "sglang:num_queue_reqs",
                                        "llamacpp:requests_deferred",    NULL};
-    long st;
-    char *m = http_get(c->o->base_url, "/metrics", c->o->api_key, &st);
-    bench_sample s = {.t = t, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
-    if (m && st == 200) {
-        s.kv_usage = prom_value(m, kv);
+    hscrape *sc = &c->scr;
+    long st = 0;
+    curl_easy_getinfo(sc->h, CURLINFO_RESPONSE_CODE, &st);
+    bench_sample s = {
+        .t = sc->t, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = sc->in_flight};
+    if (ok && sc->acc && st == 200) {
+        s.kv_usage = prom_value(sc->acc, kv);
         if (s.kv_usage > 1) s.kv_usage /= 100; /* some engines export percent */
-        s.running = (int)prom_value(m, run);
-        s.waiting = (int)prom_value(m, wait);
+        s.running = (int)prom_value(sc->acc, run);
+        s.waiting = (int)prom_value(sc->acc, wait);
         s.batch_size = s.running;
     }
-    free(m);
-    bench_run_add_sample(out, &s);
+    if (ok) bench_run_add_sample(out, &s);
+    curl_multi_remove_handle(mh, sc->h);
+    curl_easy_cleanup(sc->h);
+    curl_slist_free_all(sc->hdr);
+    free(sc->acc);
+    *sc = (hscrape){0};
 }
 
 static char *served_model(const bench_replay_opts *o)
@@ -457,6 +502,10 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         int left, freed = 0;
         while ((msg = curl_multi_info_read(mh, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
+            if (msg->easy_handle == c.scr.h) {
+                scrape_end(&c, mh, out, msg->data.result == CURLE_OK);
+                continue;
+            }
             hreq *q;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
             double t = bench_now() - c.t0;
@@ -483,7 +532,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         now = bench_now() - c.t0;
         if (now >= next_sample) {
             if (o->scrape_metrics)
-                scrape(&c, out, now, in_flight);
+                scrape_start(&c, mh, now, in_flight);
             else {
                 bench_sample s = {
                     .t = now, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
@@ -556,6 +605,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     }
     out->duration = last;
     out->preemptions = -1;
+    if (c.scr.h) scrape_end(&c, mh, out, false); /* still out when the last stream ended */
     curl_multi_cleanup(mh);
     free(model), free(c.r), free(pairs), free(release), free(next_turn), free(state), free(blocked);
     return rc;

@@ -5,8 +5,10 @@
  * vocabulary: the answer "the the the ..." tokenizes to exactly max_tokens ids).
  *
  *   bench_standin_server [--port P (0: any)] [--tokens-per-chunk K] [--delay-us D]
- *                        [--no-usage] [--no-text] [--threads N]
+ *                        [--no-usage] [--no-text] [--threads N] [--metrics-delay-ms M]
  * --no-text: like a server without a tokenizer, one chunk per token with empty text.
+ * --metrics-delay-ms: /metrics answers after M ms (as a server that answers it between
+ * decode steps), so a test can show that scraping never holds up the streams.
  * Prints "port N" on stdout once listening; stops on SIGTERM/SIGINT.
  * Endpoints: GET /health, GET /v1/models, GET /metrics (Prometheus, vLLM names),
  * POST /v1/completions and /v1/chat/completions (stream true; max_tokens; usage last).
@@ -19,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int g_k = 1, g_delay_us = 0, g_usage = 1, g_no_text = 0;
+static int g_k = 1, g_delay_us = 0, g_usage = 1, g_no_text = 0, g_metrics_delay_ms = 0;
 static volatile sig_atomic_t g_stop;
 static volatile int g_running;
 
@@ -118,6 +120,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!strcmp(url, "/v1/models"))
             return reply(c, 200, "application/json", "{\"object\":\"list\",\"data\":[{\"id\":\"standin\"}]}");
         if (!strcmp(url, "/metrics")) {
+            for (int ms = 0; ms < g_metrics_delay_ms && !g_stop; ms += 10) /* stoppable */
+                usleep(10000);
             char m[256];
             snprintf(m, sizeof m,
                      "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running{model_name=\"standin\"} %d\n"
@@ -181,6 +185,8 @@ int main(int argc, char **argv)
             g_k = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--delay-us"))
             g_delay_us = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--metrics-delay-ms"))
+            g_metrics_delay_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads"))
             threads = atoi(argv[++i]);
         else {

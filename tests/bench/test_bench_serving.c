@@ -189,6 +189,39 @@ static void test_serving_open_loop_schedule_and_metrics_scrape(void **st)
     bench_table_free(&t);
 }
 
+/* A server slow to answer /metrics (8 s here, past the scrape's 5 s timeout) must not hold
+ * up the streams: the scrape runs on the streams' event loop, never blocking it. A blocking
+ * GET at the first sample would stretch the run past 5 s; the streams alone take well
+ * under a second. */
+static void test_serving_slow_metrics_never_stall_the_streams(void **st)
+{
+    (void)st;
+    char *argv[] = {getenv("IGNIS_STANDIN"), "--port", "0", "--metrics-delay-ms", "8000", NULL};
+    int fd, port;
+    pid_t pid = bt_spawn(argv, &fd);
+    FILE *f = fdopen(fd, "r");
+    assert_int_equal(fscanf(f, "port %d", &port), 1);
+    fclose(f);
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --model standin --num-prompts 12 --random-input-len 16 "
+             "--output-len 30 --concurrency 3 --scrape-metrics --no-progress --output '%s/slowmetrics.csv'",
+             port, g_tmp);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    bt_stop(pid);
+    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
+    free(out), free(err);
+    char p[600];
+    snprintf(p, sizeof p, "%s/slowmetrics.csv", g_tmp);
+    bench_table t;
+    bt_read_csv(p, &t);
+    assert_int_equal((int)bt_num(&t, 0, "completed"), 12);
+    double d = bt_num(&t, 0, "duration_s");
+    if (!(d < 4.0)) fail_msg("the run took %.2f s: a /metrics scrape held up the streams", d);
+    bench_table_free(&t);
+}
+
 static void test_serving_unreachable_server_marks_the_run_invalid(void **st)
 {
     (void)st;
@@ -220,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_serving_without_tokenizer_uses_usage),
         cmocka_unit_test(test_serving_ids_to_a_server_without_text),
         cmocka_unit_test(test_serving_open_loop_schedule_and_metrics_scrape),
+        cmocka_unit_test(test_serving_slow_metrics_never_stall_the_streams),
         cmocka_unit_test(test_serving_unreachable_server_marks_the_run_invalid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
