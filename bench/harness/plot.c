@@ -404,6 +404,20 @@ static int write_html(const char *report, const bench_table *t, const char *dir,
     return 0;
 }
 
+/* mkdir -p: the output folder and any missing parents. */
+static int make_dirs(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return errno = ENAMETOOLONG, -1;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+        *s = '/';
+    }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 int bench_plot_report(const char *report, const char *dir)
 {
     bench_table t;
@@ -412,7 +426,7 @@ int bench_plot_report(const char *report, const char *dir)
         bench_table_free(&t);
         return bench_err("%s is not an ignis bench report (no schema_version column)", report), -1;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (make_dirs(dir) != 0) {
         bench_table_free(&t);
         return bench_err("cannot create %s: %s", dir, strerror(errno)), -1;
     }

@@ -96,6 +96,8 @@ static void test_multiturn_replays_sessions_in_process(void **st)
     bench_table_free(&t);
 }
 
+static void expect_file(const char *dir, const char *name, const char *magic);
+
 static void test_generation_grid_reports_mean_and_stddev(void **st)
 {
     (void)st;
@@ -126,6 +128,13 @@ static void test_generation_grid_reports_mean_and_stddev(void **st)
     }
     assert_int_equal((int)bt_num(&t, 1, "completed"), 6); /* 3 requests x 2 repetitions */
     bench_table_free(&t);
+    /* its plot, into a folder whose parents do not exist yet */
+    snprintf(args, sizeof args, "bench plot '%s/g.csv' --output '%s/plots/grid'", g_tmp, g_tmp);
+    assert_int_equal(run(args), 0);
+    snprintf(p, sizeof p, "%s/plots/grid", g_tmp);
+    expect_file(p, "generation.png", "PNG");
+    expect_file(p, "generation.svg", "<svg");
+    expect_file(p, "index.html", "<table>");
 }
 
 static void expect_file(const char *dir, const char *name, const char *magic)
