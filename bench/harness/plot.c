@@ -164,13 +164,42 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
         n++;
     }
     bool by_rate = rate_varies && !conc_varies;
+    /* (x, tok/s, TTFT p99, E2E p99) per row, in x order; repeated runs of a point (rows
+     * with the same x) become one point: the medians, with tok/s' min and max as a bar */
+    double(*pt)[4] = calloc((size_t)(n ? n : 1), sizeof *pt);
+    if (!pt) {
+        fclose(f);
+        return bench_err("plot: out of memory"), -1;
+    }
+    int m = 0;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
         double x = by_rate ? num(t, r, "request_rate") : num(t, r, "concurrency");
         if (isinf(x) || isnan(x)) x = by_rate ? num(t, r, "req_per_s") : num(t, r, "peak_concurrency");
-        fprintf(f, "%g %g %g %g\n", x, num(t, r, "output_tok_s"), num(t, r, "ttft_ms_p99"), num(t, r, "e2e_ms_p99"));
+        pt[m][0] = x, pt[m][1] = num(t, r, "output_tok_s"), pt[m][2] = num(t, r, "ttft_ms_p99");
+        pt[m][3] = num(t, r, "e2e_ms_p99");
+        m++;
     }
+    qsort(pt, (size_t)m, sizeof *pt, cmp_d); /* by x: the first member */
+    double col[3][64];
+    for (int i = 0; i < m;) {
+        int j = i;
+        while (j < m && pt[j][0] == pt[i][0])
+            j++;
+        int k = j - i < 64 ? j - i : 64;
+        for (int c = 0; c < 3; c++) {
+            for (int q = 0; q < k; q++)
+                col[c][q] = pt[i + q][c + 1];
+            qsort(col[c], (size_t)k, sizeof(double), cmp_d);
+        }
+        double med[3];
+        for (int c = 0; c < 3; c++)
+            med[c] = k % 2 ? col[c][k / 2] : (col[c][k / 2 - 1] + col[c][k / 2]) / 2;
+        fprintf(f, "%g %g %g %g %g %g\n", pt[i][0], med[0], med[1], med[2], col[0][0], col[0][k - 1]);
+        i = j;
+    }
+    free(pt);
     fclose(f);
     if (!n) return 0;
     char body[2048];
@@ -178,7 +207,8 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
              "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
              "set key top left\nset logscale x 2\n"
-             "plot '%s/throughput.dat' using 1:2 with linespoints lw 2 pt 7 title 'output tok/s', "
+             "plot '%s/throughput.dat' using 1:2:5:6 with yerrorlines lw 2 pt 7 title 'output tok/s (median, "
+             "min-max)', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
              by_rate ? "request rate (req/s)" : "concurrency", dir);
