@@ -256,8 +256,10 @@ int bench_prof_point(bench_prof *bp, const bench_workload *w, const bench_replay
                      (unsigned long long)s.throttle_reasons);
             invalidate(row, why);
         }
-        printf("%-36s %.1f J, %.0f W mean (max %.0f W), %.3f tokens/J%s\n", "Energy (NVML):", s.energy_j, s.mean_w,
+        printf("%-36s %.1f J, %.0f W mean (max %.0f W), %.3f tokens/J%s", "Energy (NVML):", s.energy_j, s.mean_w,
                s.max_w, s.tokens_per_joule, s.throttled ? ", THROTTLED" : "");
+        if (s.throttle_reasons & 0x4) printf(", at the power cap"); /* the loaded board's regime */
+        printf(" (clock reasons 0x%llx)\n", (unsigned long long)s.throttle_reasons);
     }
     print_ttft_breakdown(stdout, run, m->ttft_ms.p99);
     const ignis_profiler *steps_of = bp->plain;

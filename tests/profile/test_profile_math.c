@@ -255,11 +255,17 @@ static void test_telemetry_energy_from_the_counter_else_integrated_power(void **
     NEAR(52, o.max_temp_c, 1e-9);
     assert_false(o.throttled); /* idle and application clocks are not throttling */
     assert_int_equal(o.throttle_reasons, 0x3);
-    /* no counter: trapezoid of power: (100+300)/2 + (300+200)/2 = 450 J; a power cap throttles */
+    /* no counter: trapezoid of power: (100+300)/2 + (300+200)/2 = 450 J; running at the
+     * software power cap is the loaded board's regime (reported, not throttling), a thermal
+     * slowdown is throttling */
     ignis_telemetry_sample p[] = {TS(0, 100, NAN, 0), TS(1, 300, NAN, 0x4), TS(2, 200, NAN, 0)};
     ig_telemetry_summarize(p, 3, NAN, &o);
     NEAR(450, o.energy_j, 1e-9);
     NEAR(225, o.mean_w, 1e-9);
+    assert_false(o.throttled);
+    assert_int_equal(o.throttle_reasons, 0x4);
+    p[2].throttle_reasons = 0x20;
+    ig_telemetry_summarize(p, 3, NAN, &o);
     assert_true(o.throttled);
     /* one sample: no energy, power is the sample's */
     ig_telemetry_summarize(p, 1, NAN, &o);
