@@ -95,8 +95,20 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
     return rc;
 }
 
-static int one_config(ignis_engine *e, const ignis_model_info *info, const bench_args *a, int b, int p, int n,
-                      bench_row *row)
+/* Device memory and energy of a configuration's repetitions, from the profiler's NVML
+ * telemetry (the columns stay empty where there is none: CPU backend, no driver). */
+static void fill_telemetry(ignis_profiler *tp, bench_row *row)
+{
+    ignis_profile_summary s;
+    ignis_profiler_summary(tp, &s);
+    if (!s.telemetry_available) return;
+    if (!isnan(s.max_mem_used_mb)) bench_row_set(row, "peak_device_mem_mb", "%.0f", s.max_mem_used_mb);
+    if (!isnan(s.energy_j)) bench_row_set(row, "energy_j", "%.2f", s.energy_j);
+    if (!isnan(s.mean_w)) bench_row_set(row, "mean_watts", "%.1f", s.mean_w);
+}
+
+static int one_config(ignis_engine *e, ignis_profiler *tp, const ignis_model_info *info, const bench_args *a, int b,
+                      int p, int n, bench_row *row)
 {
     int reps = a->reps;
     rep_result *rr = calloc((size_t)reps, sizeof *rr);
@@ -116,8 +128,14 @@ static int one_config(ignis_engine *e, const ignis_model_info *info, const bench
         rc = one_rep(e, info, b, p, n, a->depth, a->seed + 1000 + (uint64_t)w, &tmp, t2, &nt, i2, &ni);
         free(t2), free(i2);
     }
+    bool watched = tp && ignis_profiler_attach(tp, e) == IGNIS_OK && ignis_profiler_start(tp) == IGNIS_OK;
     for (int k = 0; k < reps && !rc; k++)
         rc = one_rep(e, info, b, p, n, a->depth, a->seed + (uint64_t)k, &rr[k], ttft, &n_ttft, itl, &n_itl);
+    if (watched) {
+        ignis_profiler_stop(tp);
+        ignis_profiler_attach(tp, NULL);
+        if (!rc) fill_telemetry(tp, row);
+    }
     if (!rc) {
         double pf[1024], dc[1024];
         int m = reps < 1024 ? reps : 1024;
@@ -181,8 +199,17 @@ int bench_mode_generation(bench_args *a)
     ignis_model *m;
     ignis_model_info info;
     ignis_engine *e = NULL;
+    /* NVML telemetry (no kernel timings) for each configuration's peak device memory and
+     * energy; without it the run goes on and those columns stay empty */
+    ignis_profiler *tp = NULL;
+    ignis_profiler_opts po;
+    ignis_profiler_opts_init(&po);
+    po.device = a->eo.device;
+    po.telemetry_ms = a->telemetry_ms;
+    if (a->telemetry_ms > 0 && ignis_profiler_create(&po, &tp) != IGNIS_OK) tp = NULL;
     if (bench_open_model(a, &m, &info) != 0) {
         fprintf(stderr, "ignis bench: %s\n", bench_errmsg());
+        ignis_profiler_destroy(tp);
         return 1;
     }
     if (ignis_engine_create(m, &a->eo, &e) != IGNIS_OK) {
@@ -211,7 +238,7 @@ int bench_mode_generation(bench_args *a)
                                    .workload_hash = "",
                                    .seed = a->seed};
                 bench_row_fill_meta(row, &meta);
-                rc = one_config(e, &info, a, a->batch[i], a->plen[j], a->olen[k], row);
+                rc = one_config(e, tp, &info, a, a->batch[i], a->plen[j], a->olen[k], row);
             }
     if (rc)
         fprintf(stderr, "ignis bench generation: %s\n", bench_errmsg());
@@ -222,5 +249,6 @@ int bench_mode_generation(bench_args *a)
     free(rows);
     ignis_engine_destroy(e);
     ignis_model_close(m);
+    ignis_profiler_destroy(tp);
     return rc ? 1 : 0;
 }

@@ -250,6 +250,7 @@ int bench_prof_point(bench_prof *bp, const bench_workload *w, const bench_replay
         bench_row_set(row, "tokens_per_joule", "%.4f", s.tokens_per_joule);
         bench_row_set(row, "mean_watts", "%.1f", s.mean_w);
         bench_row_set(row, "throttled", "%d", s.throttled);
+        if (!isnan(s.max_mem_used_mb)) bench_row_set(row, "peak_device_mem_mb", "%.0f", s.max_mem_used_mb);
         if (s.throttled) {
             char why[96];
             snprintf(why, sizeof why, "GPU throttled during the run (NVML clocks-event reasons 0x%llx)",
