@@ -9,9 +9,7 @@
 
 #include "bench.h"
 
-#ifndef IGNIS_GIT_COMMIT
-#define IGNIS_GIT_COMMIT "unknown"
-#endif
+#include "git_commit.h" /* generated at build time: bench/harness/git_commit.cmake */
 
 /* GPU name, driver and CUDA version from nvidia-smi (the public API does not expose them;
  * empty when there is no NVIDIA driver). Read once. */

@@ -1,0 +1,16 @@
+# Run at every build (cmake -DSRC=... -DOUT=... -P git_commit.cmake): writes OUT, a header
+# naming the commit the reports carry, and rewrites it only when that changed, so a commit
+# (or a first edit after one) recompiles one file and nothing else.
+execute_process(COMMAND git describe --always --dirty --abbrev=12 WORKING_DIRECTORY ${SRC}
+                OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+if(NOT commit)
+  set(commit "unknown")
+endif()
+set(text "#define IGNIS_GIT_COMMIT \"${commit}\"\n")
+set(old "")
+if(EXISTS ${OUT})
+  file(READ ${OUT} old)
+endif()
+if(NOT old STREQUAL text)
+  file(WRITE ${OUT} "${text}")
+endif()
