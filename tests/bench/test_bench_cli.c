@@ -188,6 +188,17 @@ static void test_default_bench_writes_report_plots_and_page(void **st)
     assert_int_equal(t.nrows, 1);
     assert_string_equal(bench_table_get(&t, 0, "model"), "synthetic:tiny");
     assert_int_equal((int)bt_num(&t, 0, "completed"), 10);
+    /* the commit of this build: HEAD of the source tree (not that of an older configure) */
+    const char *src = getenv("IGNIS_SOURCE_DIR");
+    char cmd[1200], head[64] = "";
+    snprintf(cmd, sizeof cmd, "git -C '%s' rev-parse --short=12 HEAD 2>/dev/null", src ? src : ".");
+    FILE *g = popen(cmd, "r");
+    if (g && fgets(head, sizeof head, g)) head[strcspn(head, "\n")] = 0;
+    if (g) pclose(g);
+    if (*head) {
+        const char *c = bench_table_get(&t, 0, "git_commit");
+        if (strncmp(c, head, strlen(head))) fail_msg("report names commit %s, the tree is at %s", c, head);
+    }
     bench_table_free(&t);
     expect_file(d, "latest-requests.csv", "itl_ms_list");
     expect_file(d, "latest-timeline.csv", "kv_usage");
