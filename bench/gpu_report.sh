@@ -155,9 +155,9 @@ llama)
   [ -x "$LCPP/llama-server" ] || build_llama >"$R/lcpp-build.log" 2>&1 || exit 1
   [ -f "$GGUF" ] || write_gguf >"$R/gguf.log" 2>&1 || exit 1
   peaks
-  # llama-server gives each of its -np slots a fixed share of -c, and its unified pool
-  # (-kvu) makes every sequence attend over the whole pool (measured: 330 tok/s at
-  # concurrency 8). So each point gets its own server, -np = concurrency, a slot of
+  # llama-server gives each of its -np slots a fixed share of -c; its unified pool (-kvu)
+  # lets a sequence's attention span the whole pool. So each point gets its own server
+  # without -kvu, -np = concurrency, a slot of
   # 1,152 tokens (the longest ShareGPT prompt kept, 1,024, + 128) where the KV fits on the
   # GPU; at 256 slots it does not (144 GiB), so that point runs with slots of 512 and
   # prompts cut to 384 tokens — and ignis is measured on that same workload through its
