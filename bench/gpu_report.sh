@@ -155,22 +155,30 @@ llama)
   [ -x "$LCPP/llama-server" ] || build_llama >"$R/lcpp-build.log" 2>&1 || exit 1
   [ -f "$GGUF" ] || write_gguf >"$R/gguf.log" 2>&1 || exit 1
   peaks
+  # the generation grid's counterpart: prefill (S_PP) and decode (S_TG) of static batches
+  [ -x "$LCPP/llama-batched-bench" ] &&
+    run timeout 150 "$LCPP/llama-batched-bench" -m "$GGUF" -ngl 99 -fa on -c 40960 -b 2048 -ub 512 \
+      -npp 128,512 -ntg 128 -npl 1,8,64 2>&1 | grep -E "^\|" | tee "$R/llama-batched-bench.txt"
   # llama-server gives each of its -np slots a fixed share of -c; its unified pool (-kvu)
   # lets a sequence's attention span the whole pool. So each point gets its own server
-  # without -kvu, -np = concurrency, a slot of
-  # 1,152 tokens (the longest ShareGPT prompt kept, 1,024, + 128) where the KV fits on the
-  # GPU; at 256 slots it does not (144 GiB), so that point runs with slots of 512 and
-  # prompts cut to 384 tokens — and ignis is measured on that same workload through its
-  # server.
+  # without -kvu, -np = concurrency, a slot of 1,152 tokens (the longest ShareGPT prompt
+  # kept, 1,024, + 128) where the KV fits on the GPU; at 256 slots it does not (144 GiB),
+  # so that point runs with slots of 512 and prompts cut to 384 tokens — and ignis is
+  # measured on that same workload through its server. Each point runs REPS times with
+  # --scrape-metrics and once without (the scrape's cost: llama-server answers /metrics
+  # between its decode steps).
   for pt in ${LLAMA_POINTS:-8:1152 64:1152 256:512}; do
     c=${pt%%:*} slot=${pt##*:}
+    CUT=(--concurrency "$c" --max-prompt-len $((slot - 128)))
     start_llama_server "$c" $((c * slot)) || exit 1
     for k in $(seq "$REPS"); do
       run timeout 200 "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids --scrape-metrics \
-        "${WL[@]}" --concurrency "$c" --max-prompt-len $((slot - 128)) --output "$R/replay-llama-server.csv" \
+        "${WL[@]}" "${CUT[@]}" --output "$R/replay-llama-server.csv" \
         --requests-csv "$R/llama-server-c$c-r$k-req.csv" --timeline-csv "$R/llama-server-c$c-r$k-tl.csv" |
         grep -E "^(==|Output token)"
     done
+    run timeout 200 "$I" bench serving --base-url http://127.0.0.1:8080 --model llama2-7b --send-ids "${WL[@]}" \
+      "${CUT[@]}" --output "$R/replay-llama-server-noscrape.csv" | grep -E "^(==|Output token)"
     kill $server
     wait $server 2>/dev/null
     [ -n "${SNAP:-}" ] && tar czf "$SNAP" "$R"
@@ -181,7 +189,7 @@ llama)
       wait_health http://127.0.0.1:23333/health || exit 1
       for k in $(seq "$REPS"); do
         run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" \
-          --concurrency "$c" --max-prompt-len $((slot - 128)) --output "$R/replay-ignis-server-cut.csv" \
+          "${CUT[@]}" --output "$R/replay-ignis-server-cut.csv" \
           --requests-csv "$R/ignis-server-cut-c$c-r$k-req.csv" --timeline-csv "$R/ignis-server-cut-c$c-r$k-tl.csv" |
           grep -E "^(==|Output token)"
       done
