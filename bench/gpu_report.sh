@@ -93,6 +93,24 @@ start_llama_server() { # SLOTS CTX
   wait_health http://127.0.0.1:8080/health
 }
 
+# `ignis serve` on $M, then the replay through it REPS times (extra flags after NAME);
+# reports to $R/replay-NAME.csv (one for all the runs of a stage's point list)
+replay_ignis_server() { # NAME [bench flags...]
+  local name=$1
+  shift
+  "$I" serve api_server "$M" "${ENG[@]}" --server-name 127.0.0.1 --server-port 23333 --no-access-log \
+    >"$R/$name.log" 2>&1 &
+  server=$!
+  wait_health http://127.0.0.1:23333/health || return 1
+  for k in $(seq "$REPS"); do
+    run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" "$@" \
+      --output "$R/replay-${name%-c[0-9]*}.csv" --requests-csv "$R/$name-r$k-req.csv" \
+      --timeline-csv "$R/$name-r$k-tl.csv" | grep -E "^(==|Output token)"
+  done
+  kill $server
+  wait $server 2>/dev/null
+}
+
 case $stage in
 prep)
   tar xzf "$P"/llama.cpp-*.tar.gz -C "$W" || exit 1
@@ -126,17 +144,7 @@ ignis)
     run timeout 150 "$I" bench throughput --model "$M" "${ENG[@]}" "${WL[@]}" --output "$R/replay-inproc.csv" \
       --requests-csv "$R/inproc-r$k-req.csv" --timeline-csv "$R/inproc-r$k-tl.csv" | grep -E "^(==|Output token)"
   done
-  "$I" serve api_server "$M" "${ENG[@]}" --server-name 127.0.0.1 --server-port 23333 --no-access-log \
-    >"$R/ignis-server.log" 2>&1 &
-  server=$!
-  wait_health http://127.0.0.1:23333/health || exit 1
-  for k in $(seq "$REPS"); do
-    run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" \
-      --output "$R/replay-ignis-server.csv" --requests-csv "$R/ignis-server-r$k-req.csv" \
-      --timeline-csv "$R/ignis-server-r$k-tl.csv" | grep -E "^(==|Output token)"
-  done
-  kill $server
-  wait $server 2>/dev/null
+  replay_ignis_server ignis-server || exit 1
   ;;
 llama-build)
   # llama.cpp and the GGUF only (to overlap with other work of the same call)
@@ -183,18 +191,7 @@ llama)
     wait $server 2>/dev/null
     [ -n "${SNAP:-}" ] && tar czf "$SNAP" "$R"
     if [ "$slot" -lt 1152 ]; then
-      "$I" serve api_server "$M" "${ENG[@]}" --server-name 127.0.0.1 --server-port 23333 --no-access-log \
-        >"$R/ignis-server-c$c.log" 2>&1 &
-      server=$!
-      wait_health http://127.0.0.1:23333/health || exit 1
-      for k in $(seq "$REPS"); do
-        run timeout 150 "$I" bench serving --base-url http://127.0.0.1:23333 --send-ids --scrape-metrics "${WL[@]}" \
-          "${CUT[@]}" --output "$R/replay-ignis-server-cut.csv" \
-          --requests-csv "$R/ignis-server-cut-c$c-r$k-req.csv" --timeline-csv "$R/ignis-server-cut-c$c-r$k-tl.csv" |
-          grep -E "^(==|Output token)"
-      done
-      kill $server
-      wait $server 2>/dev/null
+      replay_ignis_server "ignis-server-cut-c$c" "${CUT[@]}" || exit 1
       [ -n "${SNAP:-}" ] && tar czf "$SNAP" "$R"
     fi
   done

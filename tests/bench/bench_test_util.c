@@ -107,3 +107,32 @@ double bt_num(const bench_table *t, int row, const char *col)
     if (!s) fail_msg("column %s missing", col);
     return *s ? strtod(s, NULL) : NAN;
 }
+
+pid_t bt_spawn_standin(const char *const opts[], int *port)
+{
+    char *argv[16] = {getenv("IGNIS_STANDIN"), "--port", "0"};
+    int n = 3;
+    for (int i = 0; opts && opts[i] && n < 15; i++)
+        argv[n++] = (char *)opts[i];
+    argv[n] = NULL;
+    if (!argv[0]) return -1;
+    int fd;
+    pid_t pid = bt_spawn(argv, &fd);
+    if (pid < 0) return -1;
+    FILE *f = fdopen(fd, "r");
+    int ok = f && fscanf(f, "port %d", port) == 1;
+    if (f) fclose(f);
+    if (!ok) {
+        bt_stop(pid);
+        return -1;
+    }
+    return pid;
+}
+
+int bt_list_len(const char *list)
+{
+    int n = list && *list ? 1 : 0;
+    for (; list && *list; list++)
+        n += *list == ' ';
+    return n;
+}

@@ -12,6 +12,11 @@
 const char *bt_write(const char *dir, const char *name, const char *text);
 /* Starts argv (argv[0] a path) with stdout to a pipe; returns the pid (-1 on failure). */
 pid_t bt_spawn(char *const argv[], int *stdout_fd);
+/* Starts the stand-in server (IGNIS_STANDIN) with its options after "--port 0"; sets *port
+ * from its "port N" line. Returns the pid, -1 on failure. */
+pid_t bt_spawn_standin(const char *const opts[], int *port);
+/* Number of items in a space-separated list (a per-request CSV's itl_ms_list). */
+int bt_list_len(const char *list);
 /* Stops a child started by bt_spawn (SIGTERM, then SIGKILL after 5 s). */
 void bt_stop(pid_t pid);
 /* Polls GET url until 200 or timeout_s; true when healthy. */

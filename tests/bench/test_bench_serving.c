@@ -16,14 +16,9 @@ static int setup(void **st)
 {
     (void)st;
     g_tmp = strdup(tu_tmpdir("bench_serving"));
-    const char *bin = getenv("IGNIS_STANDIN");
-    if (!bin) return -1;
-    char *argv[] = {(char *)bin, "--port", "0", "--tokens-per-chunk", "4", NULL};
-    int fd;
-    g_pid = bt_spawn(argv, &fd);
-    FILE *f = fdopen(fd, "r");
-    if (!f || fscanf(f, "port %d", &g_port) != 1) return -1;
-    fclose(f);
+    const char *const opts[] = {"--tokens-per-chunk", "4", NULL};
+    g_pid = bt_spawn_standin(opts, &g_port);
+    if (g_pid < 0) return -1;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/health", g_port);
     return bt_wait_health(url, 10) ? 0 : -1;
@@ -129,12 +124,10 @@ static void test_serving_ids_to_a_server_without_text(void **st)
      * answers come as one empty-text chunk per token plus usage */
     TU_ASSET_OR_SKIP(tok_s, "tokenizers/llama2");
     char *tok = strdup(tok_s);
-    char *argv[] = {getenv("IGNIS_STANDIN"), "--port", "0", "--no-text", NULL};
-    int fd, port;
-    pid_t pid = bt_spawn(argv, &fd);
-    FILE *f = fdopen(fd, "r");
-    assert_int_equal(fscanf(f, "port %d", &port), 1);
-    fclose(f);
+    const char *const opts[] = {"--no-text", NULL};
+    int port;
+    pid_t pid = bt_spawn_standin(opts, &port);
+    assert_true(pid > 0);
     char args[2048];
     snprintf(args, sizeof args,
              "bench serving --base-url http://127.0.0.1:%d --tokenizer '%s' --send-ids --num-prompts 12 "
@@ -156,11 +149,7 @@ static void test_serving_ids_to_a_server_without_text(void **st)
         assert_int_equal((int)bt_num(&t, r, "output_tokens"), 30);
         assert_int_equal((int)bt_num(&t, r, "prompt_tokens"), 16); /* the server saw 16 ids */
         assert_true(bt_num(&t, r, "ttft_ms") >= 0);                /* timed by the empty chunks */
-        const char *l = bench_table_get(&t, r, "itl_ms_list");
-        int gaps = *l ? 1 : 0;
-        for (; *l; l++)
-            gaps += *l == ' ';
-        assert_int_equal(gaps, 29);
+        assert_int_equal(bt_list_len(bench_table_get(&t, r, "itl_ms_list")), 29);
     }
     bench_table_free(&t);
 }
@@ -196,12 +185,10 @@ static void test_serving_open_loop_schedule_and_metrics_scrape(void **st)
 static void test_serving_slow_metrics_never_stall_the_streams(void **st)
 {
     (void)st;
-    char *argv[] = {getenv("IGNIS_STANDIN"), "--port", "0", "--metrics-delay-ms", "8000", NULL};
-    int fd, port;
-    pid_t pid = bt_spawn(argv, &fd);
-    FILE *f = fdopen(fd, "r");
-    assert_int_equal(fscanf(f, "port %d", &port), 1);
-    fclose(f);
+    const char *const opts[] = {"--metrics-delay-ms", "8000", NULL};
+    int port;
+    pid_t pid = bt_spawn_standin(opts, &port);
+    assert_true(pid > 0);
     char args[2048];
     snprintf(args, sizeof args,
              "bench serving --base-url http://127.0.0.1:%d --model standin --num-prompts 12 --random-input-len 16 "
