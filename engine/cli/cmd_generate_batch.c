@@ -224,32 +224,16 @@ static void breq_free(breq *q)
     free(q->error);
 }
 
-/* JSON strings must be valid UTF-8: bytes that are not become U+FFFD. */
+/* JSON strings must be valid UTF-8: bytes that are not become U+FFFD (the copy is made
+ * only when jansson refuses the text as it is). "" when out of memory. */
 static json_t *json_text(const char *s)
 {
     json_t *j = json_string(s);
     if (j) return j;
     size_t n = strlen(s);
-    char *o = malloc(3 * n + 1), *w = o;
+    char *o = malloc(3 * n + 1);
     if (!o) return json_string("");
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + (size_t)k] >> 6) == 2;
-        if (ok) {
-            memcpy(w, s + i, (size_t)len);
-            w += len;
-            i += (size_t)len;
-        } else {
-            memcpy(w, "\xef\xbf\xbd", 3);
-            w += 3;
-            i++;
-        }
-    }
-    *w = 0;
-    j = json_string(o);
+    j = json_stringn(o, ignis_utf8_sanitize(s, n, o));
     free(o);
     return j ? j : json_string("");
 }

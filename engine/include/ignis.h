@@ -460,6 +460,12 @@ ignis_status ignis_detok_stream_push(ignis_detok_stream *s, int32_t id, const ch
 ignis_status ignis_detok_stream_flush(ignis_detok_stream *s, const char **piece, size_t *len);
 void ignis_detok_stream_free(ignis_detok_stream *s);
 
+/* Copies n bytes of text to out with each byte that does not belong to a valid UTF-8
+ * sequence (stray, truncated, overlong, surrogate, > U+10FFFF) and each NUL replaced by
+ * U+FFFD, one per byte, so the result is valid UTF-8 for JSON strings and C strings alike.
+ * out has room for 3 * n bytes; returns the bytes written (no terminator added). */
+size_t ignis_utf8_sanitize(const char *in, size_t n, char *out);
+
 /* ---------------------------------------------------------- chat templates
  * Turns a conversation into the prompt text a chat model was trained on. Three kinds:
  *  - built-ins with LMDeploy's names and layout (system/meta_instruction/eosys/user/eoh/

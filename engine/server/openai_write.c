@@ -33,31 +33,15 @@ const char *srv_finish_name(int finish_reason)
     }
 }
 
-/* JSON strings must be valid UTF-8: bytes that are not become U+FFFD. */
+/* JSON strings must be valid UTF-8: bytes that are not become U+FFFD (the copy is made
+ * only when jansson refuses the text as it is). */
 json_t *srv_json_text(const char *s, size_t n)
 {
     json_t *j = json_stringn(s ? s : "", s ? n : 0);
     if (j) return j;
-    char *o = malloc(3 * n + 1), *w = o;
+    char *o = malloc(3 * n + 1);
     if (!o) return NULL;
-    for (size_t i = 0; i < n;) {
-        unsigned char c = (unsigned char)s[i];
-        int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++)
-            ok = ((unsigned char)s[i + (size_t)k] >> 6) == 2;
-        if (ok && c == 0) ok = false; /* NUL inside text: replace too */
-        if (ok) {
-            memcpy(w, s + i, (size_t)len);
-            w += len;
-            i += (size_t)len;
-        } else {
-            memcpy(w, "\xef\xbf\xbd", 3);
-            w += 3;
-            i++;
-        }
-    }
-    j = json_stringn(o, (size_t)(w - o));
+    j = json_stringn(o, ignis_utf8_sanitize(s, n, o));
     free(o);
     return j;
 }

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,11 +104,18 @@ __attribute__((target("f16c,avx"))) static void f16_row_f16c(float *dst, const u
     for (; i < n; i++)
         dst[i] = ig_f16_to_f32(src[i]);
 }
+/* Several matmul workers may ask at once: the cache is a relaxed atomic, so concurrent
+ * first calls each store the same answer without a data race (no ordering is needed, as
+ * nothing else is published through it). */
 static bool have_f16c(void)
 {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
-    return cached;
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
 }
 #else
 static bool have_f16c(void) { return false; }
