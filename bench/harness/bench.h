@@ -180,6 +180,10 @@ void bench_replay_opts_init(bench_replay_opts *o);
  * slot freed if it had to wait for one, the previous turn's end); schedule lag = sent -
  * ready is the client's own delay and is reported, never hidden. */
 int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_replay_opts *o, bench_run *out);
+/* When each request may be sent: single requests and first turns at their offset on o's
+ * schedule (rate, burstiness, seed), later turns at INFINITY until the turn before ends;
+ * next_turn[i]: the item of i's conversation that follows it, -1 for none. */
+int bench_arrivals(const bench_workload *w, const bench_replay_opts *o, double *release, int *next_turn);
 int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench_run *out);
 
 /* Per-token arrival times of a streamed answer: chunks (arrival time, cumulative bytes of

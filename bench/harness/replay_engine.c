@@ -26,8 +26,7 @@ typedef struct slot {
     double done_at;    /* since t0 */
     bool blocked;      /* was due while every concurrency slot was taken */
     int next_turn;     /* item index of this conversation's next turn, -1 */
-    bool released;     /* sendable (arrived, or previous turn done) */
-    double release_at; /* since t0 */
+    double release_at; /* since t0: arrival, or the previous turn's end; INFINITY until then */
 } slot;
 
 typedef struct replay {
@@ -68,10 +67,7 @@ static void on_event(void *user, ignis_request *req, const ignis_event *ev)
     rp->in_flight--;
     rp->done++;
     rp->last_free = t;
-    if (s->next_turn >= 0) {
-        rp->s[s->next_turn].released = true;
-        rp->s[s->next_turn].release_at = t;
-    }
+    if (s->next_turn >= 0) rp->s[s->next_turn].release_at = t;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
 }
@@ -166,9 +162,7 @@ static void fill_record(bench_record *q, ignis_request *req, double ready, doubl
     q->output_tokens = n;
     q->usage_tokens = q->counted_tokens = -1;
     if (n > 0 && (q->token_times = malloc(sizeof(double) * (size_t)n))) {
-        int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
-        ignis_request_tokens(req, ids, q->token_times, n);
-        free(ids);
+        ignis_request_tokens(req, NULL, q->token_times, n);
         for (int k = 0; k < n; k++)
             q->token_times[k] += off;
     }
@@ -184,44 +178,26 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     pthread_cond_init(&rp.cv, NULL);
     rp.s = calloc((size_t)n, sizeof(slot));
     cb_ctx *ctx = calloc((size_t)n, sizeof(cb_ctx));
-    double *arrive = calloc((size_t)n, sizeof(double));
+    double *release = calloc((size_t)(n ? n : 1), sizeof(double));
+    int *next_turn = calloc((size_t)(n ? n : 1), sizeof(int));
     out->recs = calloc((size_t)n, sizeof(bench_record));
     out->n = n;
-    if (!rp.s || !ctx || !arrive || !out->recs) {
-        free(rp.s), free(ctx), free(arrive);
+    if (!rp.s || !ctx || !release || !next_turn || !out->recs) {
+        free(rp.s), free(ctx), free(release), free(next_turn);
         bench_run_free(out);
         return bench_err("replay: out of memory"), -1;
     }
-    /* arrivals: single requests and first turns follow the schedule; a later turn is
-     * released when the turn before it ends */
-    int n_arr = 0;
-    for (int i = 0; i < n; i++)
-        if (w->items[i].turn == 0) n_arr++;
-    double *offs = calloc((size_t)(n_arr ? n_arr : 1), sizeof(double));
-    bench_schedule(o->request_rate, o->burstiness, o->seed, n_arr, offs);
-    int *last_of_conv = NULL;
-    if (w->n_conversations > 0) {
-        last_of_conv = malloc(sizeof(int) * (size_t)w->n_conversations);
-        for (int c = 0; c < w->n_conversations; c++)
-            last_of_conv[c] = -1;
+    if (bench_arrivals(w, o, release, next_turn) != 0) {
+        free(rp.s), free(ctx), free(release), free(next_turn);
+        bench_run_free(out);
+        return -1;
     }
-    for (int i = 0, a = 0; i < n; i++) {
-        const bench_item *it = &w->items[i];
-        rp.s[i].next_turn = -1;
+    for (int i = 0; i < n; i++) {
+        rp.s[i].release_at = release[i];
+        rp.s[i].next_turn = next_turn[i];
         ctx[i] = (cb_ctx){&rp, i};
-        if (it->turn == 0) {
-            arrive[i] = offs[a++];
-            rp.s[i].released = true;
-            rp.s[i].release_at = arrive[i];
-        }
-        if (it->conversation >= 0 && last_of_conv) {
-            int prev = last_of_conv[it->conversation];
-            if (prev >= 0) rp.s[prev].next_turn = i;
-            last_of_conv[it->conversation] = i;
-        }
     }
-    free(offs);
-    free(last_of_conv);
+    free(release), free(next_turn);
 
     ignis_engine_stats st0, st1;
     ignis_engine_get_stats(e, &st0);
@@ -231,7 +207,7 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     rp.t0 = bench_now();
     pthread_t th;
     bool sampling = pthread_create(&th, NULL, sampler, &rp) == 0;
-    int conc = o->concurrency > 0 ? o->concurrency : n + 1, rc = 0, sent = 0;
+    int conc = o->concurrency > 0 ? o->concurrency : n + 1, rc = 0;
     uint64_t session_base = ((uint64_t)bench_now() << 20) ^ 0x1000;
     pthread_mutex_lock(&rp.mu);
     while (rp.done < n && rc == 0) {
@@ -240,7 +216,7 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
         /* the earliest released, unsent request (scan: n is thousands, sends are rare) */
         for (int i = 0; i < n; i++) {
             slot *s = &rp.s[i];
-            if (s->state != 0 || !s->released) continue;
+            if (s->state != 0) continue;
             if (s->release_at <= now) {
                 if (rp.in_flight >= conc) s->blocked = true;
                 if (pick < 0 || s->release_at < rp.s[pick].release_at) pick = i;
@@ -263,7 +239,6 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
             rp.in_flight++;
             if (rp.in_flight > out->peak_in_flight) out->peak_in_flight = rp.in_flight;
             q->sent = bench_now() - rp.t0;
-            sent++;
             pthread_mutex_unlock(&rp.mu); /* the callback takes the lock */
             ignis_status st = ignis_engine_submit(e, &p, &s->req);
             pthread_mutex_lock(&rp.mu);
@@ -273,10 +248,7 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
                 s->req = NULL;
                 rp.in_flight--;
                 rp.done++;
-                if (s->next_turn >= 0) {
-                    rp.s[s->next_turn].released = true;
-                    rp.s[s->next_turn].release_at = bench_now() - rp.t0;
-                }
+                if (s->next_turn >= 0) rp.s[s->next_turn].release_at = bench_now() - rp.t0;
             }
             continue;
         }
@@ -335,7 +307,6 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     if (!st1.prefix_caching) out->prefix_queries = 0;
     pthread_mutex_destroy(&rp.mu);
     pthread_cond_destroy(&rp.cv);
-    free(rp.s), free(ctx), free(arrive);
-    (void)sent;
+    free(rp.s), free(ctx);
     return rc;
 }

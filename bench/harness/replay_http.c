@@ -12,7 +12,10 @@
 
 #include "bench.h"
 
+typedef struct hctx hctx;
+
 typedef struct hreq {
+    hctx *c; /* the replay it belongs to (curl's callbacks get only the request) */
     int idx;
     CURL *h;
     struct curl_slist *hdr;
@@ -34,7 +37,6 @@ typedef struct hreq {
     int usage_out, usage_in;
     bool done_marker, failed;
     char err[160];
-    double t0;
 } hreq;
 
 /* One /metrics sample in flight on the streams' event loop. A blocking GET would stop the
@@ -48,14 +50,14 @@ typedef struct hscrape {
     int in_flight; /* streams in flight then */
 } hscrape;
 
-typedef struct hctx {
+struct hctx {
     const bench_workload *w;
     const bench_replay_opts *o;
     hreq *r;
     double t0;
     long long tokens_seen; /* text chunks so far (progress) */
     hscrape scr;
-} hctx;
+};
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -124,17 +126,11 @@ static void on_data(hctx *c, hreq *q, const char *d, size_t n, double t)
     json_decref(j);
 }
 
-typedef struct hpair {
-    hctx *c;
-    hreq *q;
-} hpair;
-
 static size_t on_stream(char *p, size_t sz, size_t nm, void *user)
 {
-    hpair *hp = user;
-    hreq *q = hp->q;
+    hreq *q = user;
     size_t n = sz * nm;
-    double t = bench_now() - hp->c->t0;
+    double t = bench_now() - q->c->t0;
     if (grow((void **)&q->buf, &q->bcap, q->blen + n + 1, 1)) return 0;
     memcpy(q->buf + q->blen, p, n);
     q->blen += n;
@@ -157,7 +153,7 @@ static size_t on_stream(char *p, size_t sz, size_t nm, void *user)
                 const char *d = line + 5;
                 size_t dl = ll - 5;
                 if (dl && *d == ' ') d++, dl--;
-                on_data(hp->c, q, d, dl, t);
+                on_data(q->c, q, d, dl, t);
             }
             line = nl ? nl + 1 : end;
         }
@@ -408,33 +404,21 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     int n = w->n;
     hctx c = {.w = w, .o = o};
     c.r = calloc((size_t)n, sizeof(hreq));
-    hpair *pairs = calloc((size_t)n, sizeof(hpair));
     out->recs = calloc((size_t)n, sizeof(bench_record));
     out->n = n;
     double *release = malloc(sizeof(double) * (size_t)n);
     int *next_turn = malloc(sizeof(int) * (size_t)n), *state = calloc((size_t)n, sizeof(int));
     bool *blocked = calloc((size_t)n, sizeof(bool));
-    if (!c.r || !pairs || !out->recs || !release || !next_turn || !state || !blocked) {
-        free(model), free(c.r), free(pairs), free(release), free(next_turn), free(state), free(blocked);
+    if (!c.r || !out->recs || !release || !next_turn || !state || !blocked) {
+        free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
         bench_run_free(out);
         return bench_err("replay: out of memory"), -1;
     }
-    int n_arr = 0;
-    for (int i = 0; i < n; i++)
-        n_arr += w->items[i].turn == 0;
-    double *offs = calloc((size_t)(n_arr ? n_arr : 1), sizeof(double));
-    bench_schedule(o->request_rate, o->burstiness, o->seed, n_arr, offs);
-    for (int i = 0, a = 0; i < n; i++) {
-        next_turn[i] = -1;
-        release[i] = w->items[i].turn == 0 ? offs[a++] : INFINITY;
-        if (w->items[i].turn > 0)
-            for (int k = i - 1; k >= 0; k--)
-                if (w->items[k].conversation == w->items[i].conversation) {
-                    next_turn[k] = i;
-                    break;
-                }
+    if (bench_arrivals(w, o, release, next_turn) != 0) {
+        free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
+        bench_run_free(out);
+        return -1;
     }
-    free(offs);
     char url[1024];
     snprintf(url, sizeof url, "%s/v1/%s", o->base_url,
              !strcmp(o->endpoint, "chat") ? "chat/completions" : "completions");
@@ -447,10 +431,13 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     bench_progress pg;
     bench_progress_init(&pg, o->progress ? n : 0);
     c.t0 = bench_now();
+    int first = 0; /* items before it are all sent */
     while (done < n && rc == 0) {
         double now = bench_now() - c.t0, next_due = INFINITY;
+        while (first < n && state[first] != 0)
+            first++;
         /* send every released request that fits, earliest first (items are in order) */
-        for (int i = 0; i < n; i++) {
+        for (int i = first; i < n; i++) {
             if (state[i] != 0) continue;
             if (release[i] > now) {
                 if (release[i] < next_due) next_due = release[i];
@@ -462,6 +449,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             }
             hreq *q = &c.r[i];
             bench_record *r = &out->recs[i];
+            q->c = &c;
             q->idx = i;
             q->usage_out = q->usage_in = -1;
             r->index = i;
@@ -481,12 +469,11 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
                 snprintf(a, sizeof a, "Authorization: Bearer %s", o->api_key);
                 q->hdr = curl_slist_append(q->hdr, a);
             }
-            pairs[i] = (hpair){&c, q};
             curl_easy_setopt(q->h, CURLOPT_URL, url);
             curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, q->hdr);
             curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
             curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, on_stream);
-            curl_easy_setopt(q->h, CURLOPT_WRITEDATA, &pairs[i]);
+            curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
             curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
             curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
             curl_easy_setopt(q->h, CURLOPT_TCP_NODELAY, 1L);
@@ -607,6 +594,6 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     out->preemptions = -1;
     if (c.scr.h) scrape_end(&c, mh, out, false); /* still out when the last stream ended */
     curl_multi_cleanup(mh);
-    free(model), free(c.r), free(pairs), free(release), free(next_turn), free(state), free(blocked);
+    free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
     return rc;
 }
