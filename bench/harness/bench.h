@@ -268,6 +268,13 @@ const char *bench_table_get(const bench_table *t, int row, const char *col);
 int bench_report_write(const char *path, const bench_row *rows, int n, bool append);
 /* Generic atomic CSV writer: header ncols names, rows of ncols strings each. */
 int bench_csv_write_atomic(const char *path, const char *const *header, int ncols, const char *const *cells, int nrows);
+/* The same for cells the caller malloc'd (NULL allowed: empty); frees each and the array. */
+int bench_csv_write_owned(const char *path, const char *const *header, int ncols, char **cells, int nrows);
+/* A numeric cell: printf of v with fmt, "" (NA) when v is NaN or infinite; malloc'd. */
+char *bench_cell(const char *fmt, double v);
+/* The file of one sweep point: base itself for a single point, else the point's index
+ * before the extension (x.csv -> x.2.csv). */
+void bench_point_path(const char *base, int point, int points, char *out, size_t cap);
 
 /* Per-request and timeline CSVs (written atomically). */
 int bench_write_requests_csv(const char *path, const bench_run *r, const char *config);

@@ -2,6 +2,7 @@
  * crash or a full disk never leaves half a report. */
 #include <csv.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,33 @@ int bench_csv_write_atomic(const char *path, const char *const *header, int ncol
     }
     free(tmp);
     return 0;
+}
+
+int bench_csv_write_owned(const char *path, const char *const *header, int ncols, char **cells, int nrows)
+{
+    int rc = bench_csv_write_atomic(path, header, ncols, (const char *const *)cells, nrows);
+    for (size_t i = 0; i < (size_t)ncols * (size_t)nrows; i++)
+        free(cells[i]);
+    free(cells);
+    return rc;
+}
+
+char *bench_cell(const char *fmt, double v)
+{
+    char b[64] = "";
+    if (!isnan(v) && !isinf(v)) snprintf(b, sizeof b, fmt, v);
+    return strdup(b);
+}
+
+void bench_point_path(const char *base, int point, int points, char *out, size_t cap)
+{
+    if (points <= 1) {
+        snprintf(out, cap, "%s", base);
+        return;
+    }
+    const char *dot = strrchr(base, '.');
+    if (!dot || strchr(dot, '/')) dot = base + strlen(base);
+    snprintf(out, cap, "%.*s.%d%s", (int)(dot - base), base, point, dot);
 }
 
 int bench_report_write(const char *path, const bench_row *rows, int n, bool append)

@@ -56,19 +56,6 @@ int bench_finish(const bench_args *a, const bench_row *rows, int n)
     return 0;
 }
 
-/* The CSV beside the report for one sweep point: "FILE" for a single point, else
- * "FILE" with the point's index before the extension (x.csv -> x.2.csv). */
-static void point_path(const char *base, int point, int points, char *out, size_t cap)
-{
-    if (points <= 1) {
-        snprintf(out, cap, "%s", base);
-        return;
-    }
-    const char *dot = strrchr(base, '.');
-    if (!dot || strchr(dot, '/')) dot = base + strlen(base);
-    snprintf(out, cap, "%.*s.%d%s", (int)(dot - base), base, point, dot);
-}
-
 typedef struct replay_ctx {
     const bench_args *a;
     ignis_engine *engine; /* NULL over HTTP */
@@ -112,20 +99,22 @@ static int run_point(replay_ctx *c, int conc, double rate, int point, int points
     bench_row_fill_meta(row, &meta);
     bench_row_fill_metrics(row, &m);
     bench_row_check_validity(row, &m);
-    bench_row_set(row, "concurrency", "%s", conc > 0 ? "" : "inf");
-    if (conc > 0) bench_row_set(row, "concurrency", "%d", conc);
+    if (conc > 0)
+        bench_row_set(row, "concurrency", "%d", conc);
+    else
+        bench_row_set(row, "concurrency", "inf");
     bench_row_set(row, "request_rate", "%g", rate);
     bench_row_set(row, "burstiness", "%g", ro.burstiness);
     bench_row_set(row, "num_prompts", "%d", c->w->n);
     bench_row_set(row, "slo", "%s", a->slo_text ? a->slo_text : "");
     char path[1024];
     if (a->requests_csv) {
-        point_path(a->requests_csv, point, points, path, sizeof path);
+        bench_point_path(a->requests_csv, point, points, path, sizeof path);
         if (bench_write_requests_csv(path, &run, config) != 0) rc = -1;
         bench_row_set(row, "requests_csv", "%s", path);
     }
     if (a->timeline_csv) {
-        point_path(a->timeline_csv, point, points, path, sizeof path);
+        bench_point_path(a->timeline_csv, point, points, path, sizeof path);
         if (bench_write_timeline_csv(path, &run, config) != 0) rc = -1;
         bench_row_set(row, "timeline_csv", "%s", path);
     }

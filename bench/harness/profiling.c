@@ -76,16 +76,6 @@ void bench_prof_hooks(bench_prof *bp, ignis_engine *e, bool kernels, bench_repla
     ro->hook_user = bp;
 }
 
-void bench_prof_point_path(const char *base, int point, int points, char *out, size_t cap)
-{
-    const char *dot = strrchr(base, '.');
-    if (!dot || strchr(dot, '/')) dot = base + strlen(base);
-    if (points <= 1)
-        snprintf(out, cap, "%s", base);
-    else
-        snprintf(out, cap, "%.*s.%d%s", (int)(dot - base), base, point, dot);
-}
-
 /* FILE or, by default, REPORT.what.csv (what.csv without a report). */
 static void csv_path(const char *given, const char *report, const char *what, int point, int points, char *out,
                      size_t cap)
@@ -99,15 +89,7 @@ static void csv_path(const char *given, const char *report, const char *what, in
         snprintf(base, sizeof base, "%.*s.%s.csv", (int)(dot - report), report, what);
     } else
         snprintf(base, sizeof base, "%s.csv", what);
-    bench_prof_point_path(base, point, points, out, cap);
-}
-
-static char *num(const char *f, double v)
-{
-    char b[64];
-    snprintf(b, sizeof b, f, v);
-    if (isnan(v) || isinf(v)) b[0] = 0; /* NA */
-    return strdup(b);
+    bench_point_path(base, point, points, out, cap);
 }
 
 static int write_kernels_csv(const char *path, const ignis_profiler *p, const char *config)
@@ -126,28 +108,24 @@ static int write_kernels_csv(const char *path, const ignis_profiler *p, const ch
         char **r = c + (size_t)i * nc;
         r[0] = strdup(config);
         r[1] = strdup(k[i].name);
-        r[2] = num("%.0f", (double)k[i].calls);
-        r[3] = num("%.4f", k[i].total_ms);
-        r[4] = num("%.4f", k[i].excl_ms);
-        r[5] = num("%.3f", k[i].mean_us);
-        r[6] = num("%.3f", k[i].min_us);
-        r[7] = num("%.3f", k[i].max_us);
-        r[8] = num("%.5f", k[i].share);
-        r[9] = num("%.6f", k[i].bytes > 0 ? k[i].bytes * 1e-9 : NAN);
-        r[10] = num("%.6f", k[i].flops > 0 ? k[i].flops * 1e-9 : NAN);
-        r[11] = num("%.1f", k[i].gbps);
-        r[12] = num("%.3f", k[i].tflops);
-        r[13] = num("%.2f", k[i].pct_peak_bw);
-        r[14] = num("%.2f", k[i].pct_peak_flops);
-        r[15] = num("%.1f", s.peak_gbps);
-        r[16] = num("%.2f", s.peak_tflops);
+        r[2] = bench_cell("%.0f", (double)k[i].calls);
+        r[3] = bench_cell("%.4f", k[i].total_ms);
+        r[4] = bench_cell("%.4f", k[i].excl_ms);
+        r[5] = bench_cell("%.3f", k[i].mean_us);
+        r[6] = bench_cell("%.3f", k[i].min_us);
+        r[7] = bench_cell("%.3f", k[i].max_us);
+        r[8] = bench_cell("%.5f", k[i].share);
+        r[9] = bench_cell("%.6f", k[i].bytes > 0 ? k[i].bytes * 1e-9 : NAN);
+        r[10] = bench_cell("%.6f", k[i].flops > 0 ? k[i].flops * 1e-9 : NAN);
+        r[11] = bench_cell("%.1f", k[i].gbps);
+        r[12] = bench_cell("%.3f", k[i].tflops);
+        r[13] = bench_cell("%.2f", k[i].pct_peak_bw);
+        r[14] = bench_cell("%.2f", k[i].pct_peak_flops);
+        r[15] = bench_cell("%.1f", s.peak_gbps);
+        r[16] = bench_cell("%.2f", s.peak_tflops);
         r[17] = strdup(k[i].example);
     }
-    int rc = bench_csv_write_atomic(path, hdr, nc, (const char *const *)c, n);
-    for (size_t i = 0; i < (size_t)nc * (size_t)n; i++)
-        free(c[i]);
-    free(c);
-    return rc;
+    return bench_csv_write_owned(path, hdr, nc, c, n);
 }
 
 static int write_steps_csv(const char *path, const ignis_profiler *p, const char *config)
@@ -163,25 +141,21 @@ static int write_steps_csv(const char *path, const ignis_profiler *p, const char
     for (int i = 0; i < n; i++) {
         char **r = c + (size_t)i * nc;
         r[0] = strdup(config);
-        r[1] = num("%.0f", (double)s[i].step);
-        r[2] = num("%.6f", s[i].t_s);
-        r[3] = num("%.0f", s[i].batch_size);
-        r[4] = num("%.0f", s[i].tokens);
-        r[5] = num("%.0f", s[i].prefill_tokens);
-        r[6] = num("%.4f", s[i].host_s * 1e3);
-        r[7] = num("%.4f", s[i].host_gap_s * 1e3);
-        r[8] = num("%.4f", s[i].gpu_busy_s * 1e3);
-        r[9] = num("%.4f", s[i].launch_gap_s * 1e3);
-        r[10] = num("%.0f", isnan(s[i].gpu_busy_s) ? NAN : s[i].n_kernels);
-        r[11] = num("%.3f", s[i].bytes > 0 ? s[i].bytes * 1e-6 : NAN);
-        r[12] = num("%.1f", s[i].gbps);
-        r[13] = num("%.2f", s[i].pct_peak_bw);
+        r[1] = bench_cell("%.0f", (double)s[i].step);
+        r[2] = bench_cell("%.6f", s[i].t_s);
+        r[3] = bench_cell("%.0f", s[i].batch_size);
+        r[4] = bench_cell("%.0f", s[i].tokens);
+        r[5] = bench_cell("%.0f", s[i].prefill_tokens);
+        r[6] = bench_cell("%.4f", s[i].host_s * 1e3);
+        r[7] = bench_cell("%.4f", s[i].host_gap_s * 1e3);
+        r[8] = bench_cell("%.4f", s[i].gpu_busy_s * 1e3);
+        r[9] = bench_cell("%.4f", s[i].launch_gap_s * 1e3);
+        r[10] = bench_cell("%.0f", isnan(s[i].gpu_busy_s) ? NAN : s[i].n_kernels);
+        r[11] = bench_cell("%.3f", s[i].bytes > 0 ? s[i].bytes * 1e-6 : NAN);
+        r[12] = bench_cell("%.1f", s[i].gbps);
+        r[13] = bench_cell("%.2f", s[i].pct_peak_bw);
     }
-    int rc = bench_csv_write_atomic(path, hdr, nc, (const char *const *)c, n);
-    for (size_t i = 0; i < (size_t)nc * (size_t)n; i++)
-        free(c[i]);
-    free(c);
-    return rc;
+    return bench_csv_write_owned(path, hdr, nc, c, n);
 }
 
 /* Appends a reason to the row's self-check verdict and marks it invalid. */

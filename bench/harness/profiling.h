@@ -46,7 +46,4 @@ void bench_prof_hooks(bench_prof *bp, ignis_engine *e, bool kernels, bench_repla
 int bench_prof_point(bench_prof *bp, const bench_workload *w, const bench_replay_opts *ro, const bench_metrics *m,
                      const bench_run *run, const char *config, int point, int points, bench_row *row);
 
-/* The CSV path for a point: base with ".N" before the extension when there are several. */
-void bench_prof_point_path(const char *base, int point, int points, char *out, size_t cap);
-
 #endif

@@ -146,23 +146,6 @@ void bench_row_check_validity(bench_row *row, const bench_metrics *m)
     bench_row_set(row, "invalid_reasons", "%s", why);
 }
 
-static char *fmt(const char *f, double v)
-{
-    char b[64];
-    snprintf(b, sizeof b, f, v);
-    if (!strcmp(b, "nan") || !strcmp(b, "-nan")) b[0] = 0;
-    return strdup(b);
-}
-
-static int write_cells(const char *path, const char *const *hdr, int nc, char **cells, int nrows)
-{
-    int rc = bench_csv_write_atomic(path, hdr, nc, (const char *const *)cells, nrows);
-    for (size_t i = 0; i < (size_t)nc * (size_t)nrows; i++)
-        free(cells[i]);
-    free(cells);
-    return rc;
-}
-
 int bench_write_requests_csv(const char *path, const bench_run *r, const char *config)
 {
     static const char *hdr[] = {"config",           "index",         "ok",
@@ -181,23 +164,23 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
         char **c = cells + (size_t)i * nc;
         double tp = q->output_tokens > 1 && q->ttft >= 0 ? (q->e2e - q->ttft) / (q->output_tokens - 1) * 1e3 : NAN;
         c[0] = strdup(config ? config : "");
-        c[1] = fmt("%.0f", q->index);
-        c[2] = fmt("%.0f", q->ok);
-        c[3] = fmt("%.6f", q->scheduled);
-        c[4] = fmt("%.6f", q->ready);
-        c[5] = fmt("%.6f", q->sent);
-        c[6] = fmt("%.4f", q->ok && q->ttft >= 0 ? q->ttft * 1e3 : NAN);
-        c[7] = fmt("%.4f", q->ok ? q->e2e * 1e3 : NAN);
-        c[8] = fmt("%.4f", q->queue >= 0 ? q->queue * 1e3 : NAN);
-        c[9] = fmt("%.4f", q->prefill >= 0 ? q->prefill * 1e3 : NAN);
-        c[10] = fmt("%.4f", q->decode >= 0 ? q->decode * 1e3 : NAN);
-        c[11] = fmt("%.4f", tp);
-        c[12] = fmt("%.0f", q->prompt_tokens);
-        c[13] = fmt("%.0f", q->output_tokens);
-        c[14] = fmt("%.0f", q->usage_tokens >= 0 ? q->usage_tokens : NAN);
-        c[15] = fmt("%.0f", q->counted_tokens >= 0 ? q->counted_tokens : NAN);
-        c[16] = fmt("%.0f", q->cached_tokens >= 0 ? q->cached_tokens : NAN);
-        c[17] = fmt("%.0f", q->preemptions);
+        c[1] = bench_cell("%.0f", q->index);
+        c[2] = bench_cell("%.0f", q->ok);
+        c[3] = bench_cell("%.6f", q->scheduled);
+        c[4] = bench_cell("%.6f", q->ready);
+        c[5] = bench_cell("%.6f", q->sent);
+        c[6] = bench_cell("%.4f", q->ok && q->ttft >= 0 ? q->ttft * 1e3 : NAN);
+        c[7] = bench_cell("%.4f", q->ok ? q->e2e * 1e3 : NAN);
+        c[8] = bench_cell("%.4f", q->queue >= 0 ? q->queue * 1e3 : NAN);
+        c[9] = bench_cell("%.4f", q->prefill >= 0 ? q->prefill * 1e3 : NAN);
+        c[10] = bench_cell("%.4f", q->decode >= 0 ? q->decode * 1e3 : NAN);
+        c[11] = bench_cell("%.4f", tp);
+        c[12] = bench_cell("%.0f", q->prompt_tokens);
+        c[13] = bench_cell("%.0f", q->output_tokens);
+        c[14] = bench_cell("%.0f", q->usage_tokens >= 0 ? q->usage_tokens : NAN);
+        c[15] = bench_cell("%.0f", q->counted_tokens >= 0 ? q->counted_tokens : NAN);
+        c[16] = bench_cell("%.0f", q->cached_tokens >= 0 ? q->cached_tokens : NAN);
+        c[17] = bench_cell("%.0f", q->preemptions);
         /* ITLs as one space-separated field: compare bootstraps ITL percentiles from it */
         size_t cap = 16 + (size_t)(q->output_tokens > 0 ? q->output_tokens : 0) * 12, k = 0;
         char *l = malloc(cap);
@@ -209,10 +192,10 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
         }
         c[18] = l;
         c[19] = strdup(q->error);
-        c[20] = fmt("%.4f", q->prefill_own >= 0 ? q->prefill_own * 1e3 : NAN);
-        c[21] = fmt("%.4f", q->prefill_shared >= 0 ? q->prefill_shared * 1e3 : NAN);
+        c[20] = bench_cell("%.4f", q->prefill_own >= 0 ? q->prefill_own * 1e3 : NAN);
+        c[21] = bench_cell("%.4f", q->prefill_shared >= 0 ? q->prefill_shared * 1e3 : NAN);
     }
-    return write_cells(path, hdr, nc, cells, r->n);
+    return bench_csv_write_owned(path, hdr, nc, cells, r->n);
 }
 
 int bench_write_timeline_csv(const char *path, const bench_run *r, const char *config)
@@ -225,13 +208,13 @@ int bench_write_timeline_csv(const char *path, const bench_run *r, const char *c
         const bench_sample *s = &r->samples[i];
         char **c = cells + (size_t)i * nc;
         c[0] = strdup(config ? config : "");
-        c[1] = fmt("%.4f", s->t);
-        c[2] = fmt("%.4f", s->kv_usage >= 0 ? s->kv_usage : NAN);
-        c[3] = fmt("%.0f", s->running >= 0 ? s->running : NAN);
-        c[4] = fmt("%.0f", s->waiting >= 0 ? s->waiting : NAN);
-        c[5] = fmt("%.0f", s->batch_size >= 0 ? s->batch_size : NAN);
-        c[6] = fmt("%.0f", s->in_flight);
-        c[7] = fmt("%.2f", s->tokens_per_s);
+        c[1] = bench_cell("%.4f", s->t);
+        c[2] = bench_cell("%.4f", s->kv_usage >= 0 ? s->kv_usage : NAN);
+        c[3] = bench_cell("%.0f", s->running >= 0 ? s->running : NAN);
+        c[4] = bench_cell("%.0f", s->waiting >= 0 ? s->waiting : NAN);
+        c[5] = bench_cell("%.0f", s->batch_size >= 0 ? s->batch_size : NAN);
+        c[6] = bench_cell("%.0f", s->in_flight);
+        c[7] = bench_cell("%.2f", s->tokens_per_s);
     }
-    return write_cells(path, hdr, nc, cells, r->n_samples);
+    return bench_csv_write_owned(path, hdr, nc, cells, r->n_samples);
 }
