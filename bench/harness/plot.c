@@ -224,13 +224,10 @@ static int plot_timeline(const char *report, const bench_table *t, const char *d
         const char *tl = bench_table_get(t, r, "timeline_csv");
         if (!tl || !*tl) continue;
         bench_table d;
-        char path[1024];
-        snprintf(path, sizeof path, "%s", tl);
-        if (access(path, R_OK) != 0) {
-            const char *slash = strrchr(report, '/'), *base = strrchr(tl, '/') ? strrchr(tl, '/') + 1 : tl;
-            if (slash) snprintf(path, sizeof path, "%.*s/%s", (int)(slash - report), report, base);
-        }
-        if (bench_csv_read(path, &d) != 0) continue;
+        char *path = bench_resolve_beside(report, tl);
+        int bad = !path || bench_csv_read(path, &d) != 0;
+        free(path);
+        if (bad) continue;
         FILE *f = dat(dir, "timeline.dat");
         if (!f) {
             bench_table_free(&d);

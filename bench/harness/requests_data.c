@@ -5,9 +5,9 @@
 
 #include "requests_data.h"
 
-static char *resolve(const char *report_path, const char *path)
+char *bench_resolve_beside(const char *report_path, const char *path)
 {
-    if (access(path, R_OK) == 0 || path[0] == '/') return strdup(path);
+    if (access(path, R_OK) == 0) return strdup(path);
     const char *slash = strrchr(report_path, '/');
     if (!slash) return strdup(path);
     /* beside the report: its directory + the file's own name */
@@ -29,7 +29,7 @@ static int num(const char *s, double *v)
 int bench_samples_load(const char *report_path, const char *path, bench_samples *s)
 {
     memset(s, 0, sizeof *s);
-    char *p = resolve(report_path, path);
+    char *p = bench_resolve_beside(report_path, path);
     bench_table t;
     int rc = p ? bench_csv_read(p, &t) : -1;
     free(p);

@@ -11,6 +11,9 @@ typedef struct bench_samples {
     int n_req;
 } bench_samples;
 
+/* A CSV named in a report row: path as given when readable, else the file of that name
+ * beside the report (reports move with their CSVs). malloc'd; NULL when out of memory. */
+char *bench_resolve_beside(const char *report_path, const char *path);
 /* path as written in a report row: tried as given, then beside the report. */
 int bench_samples_load(const char *report_path, const char *path, bench_samples *out);
 void bench_samples_free(bench_samples *s);
