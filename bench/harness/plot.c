@@ -34,23 +34,28 @@ static const char *png_terminal(void)
     return t;
 }
 
-/* Runs a gnuplot script body twice, for name.png and name.svg in dir. */
-static int gnuplot(const char *dir, const char *name, const char *body)
+/* Runs a gnuplot script body twice, for name.png and name.svg (w x h) in dir. The body is
+ * written out twice rather than `replot`, which does not repeat a multiplot. */
+static int gnuplot_sized(const char *dir, const char *name, int w, int h, const char *body)
 {
     char gp[1024];
     snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
     FILE *f = fopen(gp, "w");
     if (!f) return bench_err("cannot write %s: %s", gp, strerror(errno)), -1;
-    fprintf(f,
-            "set terminal %s size 900,540 font ',10'\nset output '%s/%s.png'\n%s\n"
-            "set terminal svg size 900,540 dynamic font 'sans,11' background '#ffffff'\nset output '%s/%s.svg'\n"
-            "replot\n",
-            png_terminal(), dir, name, body, dir, name);
+    fprintf(f, "set terminal %s size %d,%d font ',10'\nset output '%s/%s.png'\n%s\n", png_terminal(), w, h, dir, name,
+            body);
+    fprintf(f, "set terminal svg size %d,%d dynamic font 'sans,11' background '#ffffff'\nset output '%s/%s.svg'\n%s\n",
+            w, h, dir, name, body);
     fclose(f);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s/%s.log'", gp, dir, name);
     if (system(cmd) != 0) return bench_err("gnuplot failed on %s (see %s/%s.log)", gp, dir, name), -1;
     return 0;
+}
+
+static int gnuplot(const char *dir, const char *name, const char *body)
+{
+    return gnuplot_sized(dir, name, 900, 540, body);
 }
 
 static FILE *dat(const char *dir, const char *name)
@@ -80,58 +85,47 @@ static void cdf_block(FILE *f, const double *x, int n)
 static int plot_cdfs(const char *report, const bench_table *t, const char *dir, int *made)
 {
     static const char *const metric[3] = {"ttft", "itl", "e2e"};
-    char body[8192];
-    size_t k = (size_t)snprintf(body, sizeof body,
-                                "set multiplot layout 1,3 title 'Latency CDFs'\nset grid\nset key bottom right "
-                                "font ',8'\nset ylabel 'fraction of samples'\nset yrange [0:1]\n");
-    int curves = 0;
-    for (int m = 0; m < 3; m++) {
+    FILE *f[3] = {0};
+    char plot[3][4096] = {"", "", ""};
+    size_t pl[3] = {0};
+    int idx[3] = {0}, rc = 0;
+    for (int m = 0; m < 3 && !rc; m++) {
         char name[64];
         snprintf(name, sizeof name, "cdf_%s.dat", metric[m]);
-        FILE *f = dat(dir, name);
-        if (!f) return -1;
-        int idx = 0;
-        char plot[4096] = "";
-        size_t pl = 0;
-        for (int r = 0; r < t->nrows; r++) {
-            const char *rq = bench_table_get(t, r, "requests_csv");
-            bench_samples s;
-            if (!rq || !*rq || bench_samples_load(report, rq, &s) != 0) continue;
+        if (!(f[m] = dat(dir, name))) rc = -1;
+    }
+    /* each row's per-request CSV is read once, for the three curves */
+    for (int r = 0; r < t->nrows && !rc; r++) {
+        const char *rq = bench_table_get(t, r, "requests_csv");
+        bench_samples s;
+        if (!rq || !*rq || bench_samples_load(report, rq, &s) != 0) continue;
+        for (int m = 0; m < 3; m++) {
             int n;
             char key[16];
             snprintf(key, sizeof key, "%s_ms_p50", metric[m]);
             const double *x = bench_samples_for(&s, key, &n);
-            if (x && n > 0) {
-                cdf_block(f, x, n);
-                pl += (size_t)snprintf(plot + pl, sizeof plot - pl, "%s'%s/%s' index %d with lines lw 2 title '%s'",
-                                       idx ? ", " : "plot ", dir, name, idx, bench_table_get(t, r, "config"));
-                idx++;
-            }
-            bench_samples_free(&s);
+            if (!x || n <= 0) continue;
+            cdf_block(f[m], x, n);
+            pl[m] += (size_t)snprintf(plot[m] + pl[m], sizeof plot[m] - pl[m],
+                                      "%s'%s/cdf_%s.dat' index %d with lines lw 2 title '%s'", idx[m] ? ", " : "plot ",
+                                      dir, metric[m], idx[m], bench_table_get(t, r, "config"));
+            idx[m]++;
         }
-        fclose(f);
-        if (!idx) continue;
-        curves += idx;
-        k += (size_t)snprintf(body + k, sizeof body - k, "set xlabel '%s (ms)'\nset title '%s'\n%s\n", metric[m],
-                              metric[m], plot);
+        bench_samples_free(&s);
     }
-    if (!curves) return 0;
+    for (int m = 0; m < 3; m++)
+        if (f[m]) fclose(f[m]);
+    if (rc || idx[0] + idx[1] + idx[2] == 0) return rc;
+    char body[8192];
+    size_t k = (size_t)snprintf(body, sizeof body,
+                                "set multiplot layout 1,3 title 'Latency CDFs'\nset grid\nset key bottom right "
+                                "font ',8'\nset ylabel 'fraction of samples'\nset yrange [0:1]\n");
+    for (int m = 0; m < 3; m++)
+        if (idx[m])
+            k += (size_t)snprintf(body + k, sizeof body - k, "set xlabel '%s (ms)'\nset title '%s'\n%s\n", metric[m],
+                                  metric[m], plot[m]);
     snprintf(body + k, sizeof body - k, "unset multiplot\n");
-    /* replot does not repeat a multiplot: write the SVG from its own run */
-    char b2[8300];
-    snprintf(b2, sizeof b2, "%s", body);
-    char gp[1024];
-    snprintf(gp, sizeof gp, "%s/cdf.gp", dir);
-    FILE *f = fopen(gp, "w");
-    if (!f) return bench_err("cannot write %s", gp), -1;
-    fprintf(f, "set terminal %s size 1200,420 font ',10'\nset output '%s/cdf.png'\n%s\n", png_terminal(), dir, b2);
-    fprintf(f,
-            "set terminal svg size 1200,420 dynamic font 'sans,11' background '#ffffff'\nset output '%s/cdf.svg'\n%s\n",
-            dir, b2);
-    fclose(f);
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>'%s/cdf.log'", gp, dir);
-    if (system(cmd) != 0) return bench_err("gnuplot failed on %s (see %s/cdf.log)", gp, dir), -1;
+    if (gnuplot_sized(dir, "cdf", 1200, 420, body) != 0) return -1;
     made[0] = 1;
     return 0;
 }
