@@ -205,6 +205,7 @@ typedef struct bench_dist {
     int n;
     double mean, std, min, max, p50, p90, p95, p99;
 } bench_dist;
+int bench_cmp_double(const void *a, const void *b); /* qsort order of doubles, ascending */
 double bench_percentile_sorted(const double *sorted, int n, double p);
 void bench_dist_of(const double *x, int n, bench_dist *out); /* x need not be sorted */
 double bench_mean(const double *x, int n);
@@ -263,6 +264,8 @@ typedef struct bench_table {
 int bench_csv_read(const char *path, bench_table *out);
 void bench_table_free(bench_table *t);
 const char *bench_table_get(const bench_table *t, int row, const char *col);
+/* A cell as a number; NaN when absent, empty (NA) or not wholly a number. */
+double bench_table_num(const bench_table *t, int row, const char *col);
 /* Writes path atomically (temp + rename): header + rows; append = keep the file's rows
  * first, refusing a file whose header is not this schema's. */
 int bench_report_write(const char *path, const bench_row *rows, int n, bool append);

@@ -41,11 +41,8 @@ static bool same_config(const bench_table *a, int i, const bench_table *b, int j
 
 static bool value(const bench_table *t, int r, const char *col, double *v)
 {
-    const char *s = bench_table_get(t, r, col);
-    char *e;
-    if (!s || !*s) return false;
-    *v = strtod(s, &e);
-    return e != s && !*e;
+    *v = bench_table_num(t, r, col);
+    return !isnan(*v);
 }
 
 /* True when the bootstrap CIs of the percentile in `metric` separate base and new. */

@@ -143,6 +143,15 @@ const char *bench_table_get(const bench_table *t, int row, const char *col)
     return NULL;
 }
 
+double bench_table_num(const bench_table *t, int row, const char *col)
+{
+    const char *s = bench_table_get(t, row, col);
+    char *e;
+    if (!s || !*s) return NAN;
+    double v = strtod(s, &e);
+    return e == s || *e ? NAN : v;
+}
+
 static int write_line(FILE *f, const char *const *cells, int n)
 {
     for (int i = 0; i < n; i++) {

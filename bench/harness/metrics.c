@@ -65,12 +65,6 @@ static double tpot_of(const bench_record *r)
     return r->output_tokens > 1 && r->ttft >= 0 ? (r->e2e - r->ttft) / (r->output_tokens - 1) : NAN;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Peak number of requests between send and finish at once: sweep the sorted start and end
  * times (an end at the same instant as a start is counted first). */
 static int peak_concurrency(const bench_run *r)
@@ -85,8 +79,8 @@ static int peak_concurrency(const bench_run *r)
         st[i] = r->recs[i].sent;
         en[i] = r->recs[i].ready + r->recs[i].e2e;
     }
-    qsort(st, (size_t)n, sizeof(double), cmp_double);
-    qsort(en, (size_t)n, sizeof(double), cmp_double);
+    qsort(st, (size_t)n, sizeof(double), bench_cmp_double);
+    qsort(en, (size_t)n, sizeof(double), bench_cmp_double);
     for (int i = 0, j = 0; i < n;) {
         if (j < n && en[j] <= st[i]) {
             cur--;

@@ -20,12 +20,6 @@
 #include "bench.h"
 #include "requests_data.h"
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* pngcairo when this gnuplot has it (antialiased), else libgd's png. */
 static const char *png_terminal(void)
 {
@@ -72,7 +66,7 @@ static void cdf_block(FILE *f, const double *x, int n)
     double *s = malloc(sizeof(double) * (size_t)(n ? n : 1));
     if (!s) return;
     memcpy(s, x, sizeof(double) * (size_t)n);
-    qsort(s, (size_t)n, sizeof(double), cmp_d);
+    qsort(s, (size_t)n, sizeof(double), bench_cmp_double);
     /* at most 2,000 points a curve: the SVG stays small */
     int step = n > 2000 ? n / 2000 : 1;
     for (int i = 0; i < n; i += step)
@@ -130,15 +124,6 @@ static int plot_cdfs(const char *report, const bench_table *t, const char *dir, 
     return 0;
 }
 
-static double num(const bench_table *t, int r, const char *col)
-{
-    const char *s = bench_table_get(t, r, col);
-    char *e;
-    if (!s || !*s) return NAN;
-    double v = strtod(s, &e);
-    return e == s ? NAN : v;
-}
-
 static int plot_throughput(const bench_table *t, const char *dir, int *made)
 {
     FILE *f = dat(dir, "throughput.dat");
@@ -151,7 +136,7 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
-        double c = num(t, r, "concurrency"), rate = num(t, r, "request_rate");
+        double c = bench_table_num(t, r, "concurrency"), rate = bench_table_num(t, r, "request_rate");
         if (n == 0) c0 = c, r0 = rate;
         conc_varies |= !(c == c0 || (isnan(c) && isnan(c0)));
         rate_varies |= !(rate == r0 || (isnan(rate) && isnan(r0)));
@@ -169,13 +154,14 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || !strcmp(mode, "generation")) continue;
-        double x = by_rate ? num(t, r, "request_rate") : num(t, r, "concurrency");
-        if (isinf(x) || isnan(x)) x = by_rate ? num(t, r, "req_per_s") : num(t, r, "peak_concurrency");
-        pt[m][0] = x, pt[m][1] = num(t, r, "output_tok_s"), pt[m][2] = num(t, r, "ttft_ms_p99");
-        pt[m][3] = num(t, r, "e2e_ms_p99");
+        double x = by_rate ? bench_table_num(t, r, "request_rate") : bench_table_num(t, r, "concurrency");
+        if (isinf(x) || isnan(x))
+            x = by_rate ? bench_table_num(t, r, "req_per_s") : bench_table_num(t, r, "peak_concurrency");
+        pt[m][0] = x, pt[m][1] = bench_table_num(t, r, "output_tok_s"), pt[m][2] = bench_table_num(t, r, "ttft_ms_p99");
+        pt[m][3] = bench_table_num(t, r, "e2e_ms_p99");
         m++;
     }
-    qsort(pt, (size_t)m, sizeof *pt, cmp_d); /* by x: the first member */
+    qsort(pt, (size_t)m, sizeof *pt, bench_cmp_double); /* by x: the first member */
     double col[3][64];
     for (int i = 0; i < m;) {
         int j = i;
@@ -185,7 +171,7 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
         for (int c = 0; c < 3; c++) {
             for (int q = 0; q < k; q++)
                 col[c][q] = pt[i + q][c + 1];
-            qsort(col[c], (size_t)k, sizeof(double), cmp_d);
+            qsort(col[c], (size_t)k, sizeof(double), bench_cmp_double);
         }
         double med[3];
         for (int c = 0; c < 3; c++)
@@ -229,10 +215,11 @@ static int plot_timeline(const char *report, const bench_table *t, const char *d
         }
         bool kv = false;
         for (int i = 0; i < d.nrows; i++) {
-            double kvu = num(&d, i, "kv_usage"), bs = num(&d, i, "batch_size"), inf = num(&d, i, "in_flight");
+            double kvu = bench_table_num(&d, i, "kv_usage"), bs = bench_table_num(&d, i, "batch_size"),
+                   inf = bench_table_num(&d, i, "in_flight");
             kv |= !isnan(kvu);
-            fprintf(f, "%g %g %g %g %g\n", num(&d, i, "t_s"), isnan(kvu) ? 0 : 100 * kvu, isnan(bs) ? inf : bs, inf,
-                    num(&d, i, "tok_s"));
+            fprintf(f, "%g %g %g %g %g\n", bench_table_num(&d, i, "t_s"), isnan(kvu) ? 0 : 100 * kvu,
+                    isnan(bs) ? inf : bs, inf, bench_table_num(&d, i, "tok_s"));
         }
         fclose(f);
         bench_table_free(&d);
@@ -288,8 +275,9 @@ static int plot_generation(const bench_table *t, const char *dir, int *made)
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
         if (!mode || strcmp(mode, "generation")) continue;
-        fprintf(f, "%d \"%s\" %g %g %g %g\n", n++, bench_table_get(t, r, "config"), num(t, r, "decode_tok_s"),
-                num(t, r, "decode_tok_s_std"), num(t, r, "prefill_tok_s"), num(t, r, "prefill_tok_s_std"));
+        fprintf(f, "%d \"%s\" %g %g %g %g\n", n++, bench_table_get(t, r, "config"),
+                bench_table_num(t, r, "decode_tok_s"), bench_table_num(t, r, "decode_tok_s_std"),
+                bench_table_num(t, r, "prefill_tok_s"), bench_table_num(t, r, "prefill_tok_s_std"));
     }
     fclose(f);
     if (!n) return 0;

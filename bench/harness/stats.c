@@ -6,7 +6,7 @@
 
 #include "bench.h"
 
-static int cmp_double(const void *a, const void *b)
+int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -55,7 +55,7 @@ void bench_dist_of(const double *x, int n, bench_dist *d)
         return;
     }
     memcpy(s, x, sizeof(double) * (size_t)n);
-    qsort(s, (size_t)n, sizeof(double), cmp_double);
+    qsort(s, (size_t)n, sizeof(double), bench_cmp_double);
     d->mean = bench_mean(s, n);
     d->std = bench_stddev(s, n);
     d->min = s[0];
@@ -82,10 +82,10 @@ void bench_bootstrap_ci(const double *x, int n, double p, int B, double alpha, u
     for (int b = 0; b < B; b++) {
         for (int i = 0; i < n; i++)
             res[i] = x[bench_rng_u64(&r) % (uint64_t)n];
-        qsort(res, (size_t)n, sizeof(double), cmp_double);
+        qsort(res, (size_t)n, sizeof(double), bench_cmp_double);
         stat[b] = bench_percentile_sorted(res, n, p);
     }
-    qsort(stat, (size_t)B, sizeof(double), cmp_double);
+    qsort(stat, (size_t)B, sizeof(double), bench_cmp_double);
     *lo = bench_percentile_sorted(stat, B, 100.0 * alpha / 2);
     *hi = bench_percentile_sorted(stat, B, 100.0 * (1 - alpha / 2));
     free(res);
