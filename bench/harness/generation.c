@@ -17,7 +17,7 @@ typedef struct rep_result {
     double prefill_tok_s, decode_tok_s;
 } rep_result;
 
-/* One repetition; appends TTFTs and ITLs (ms) to the pools. */
+/* One repetition; appends TTFTs and ITLs (ms) to the pools (none for a warm-up: NULL). */
 static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, int n, int depth, uint64_t seed,
                    rep_result *out, double *ttft, int *n_ttft, double *itl, size_t *n_itl)
 {
@@ -81,8 +81,8 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
          * so they are taken as the batch's times */
         if (res.ttft_s > last_first) last_first = res.ttft_s;
         if (res.e2e_s > last_end) last_end = res.e2e_s;
-        ttft[(*n_ttft)++] = res.ttft_s * 1e3;
-        int nt = times ? ignis_request_tokens(req[i], NULL, times, n) : 0;
+        if (ttft) ttft[(*n_ttft)++] = res.ttft_s * 1e3;
+        int nt = times && itl ? ignis_request_tokens(req[i], NULL, times, n) : 0;
         for (int k = 1; k < nt && k < n; k++)
             itl[(*n_itl)++] = (times[k] - times[k - 1]) * 1e3;
         ignis_request_release(req[i]);
@@ -121,12 +121,8 @@ static int one_config(ignis_engine *e, ignis_profiler *tp, const ignis_model_inf
         return bench_err("out of memory"), -1;
     }
     for (int w = 0; w < a->gen_warmup && !rc; w++) {
-        int nt = 0;
-        size_t ni = 0;
         rep_result tmp;
-        double *t2 = malloc(sizeof(double) * (size_t)b), *i2 = malloc(sizeof(double) * (size_t)b * (size_t)n);
-        rc = one_rep(e, info, b, p, n, a->depth, a->seed + 1000 + (uint64_t)w, &tmp, t2, &nt, i2, &ni);
-        free(t2), free(i2);
+        rc = one_rep(e, info, b, p, n, a->depth, a->seed + 1000 + (uint64_t)w, &tmp, NULL, NULL, NULL, NULL);
     }
     bool watched = tp && ignis_profiler_attach(tp, e) == IGNIS_OK && ignis_profiler_start(tp) == IGNIS_OK;
     for (int k = 0; k < reps && !rc; k++)
