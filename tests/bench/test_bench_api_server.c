@@ -10,6 +10,36 @@ static pid_t g_pid = -1;
 static int g_port;
 static const char *g_tmp, *g_model;
 
+/* `ignis serve api_server MODEL` on the CPU at a free port (set in *port), --model-name
+ * NAME when given; the pid once /health answers, -1 (and stopped) when it never does. */
+static pid_t start_server(const char *model, const char *name, int *port)
+{
+    *port = bt_free_port();
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", *port);
+    char *argv[] = {getenv("IGNIS_BIN"),
+                    "serve",
+                    "api_server",
+                    (char *)model,
+                    "--server-name",
+                    "127.0.0.1",
+                    "--server-port",
+                    ps,
+                    "--backend",
+                    "cpu",
+                    "--threads",
+                    "2",
+                    name ? "--model-name" : NULL,
+                    (char *)name,
+                    NULL};
+    pid_t pid = bt_spawn(argv, NULL);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", *port);
+    if (bt_wait_health(url, 60)) return pid;
+    bt_stop(pid);
+    return -1;
+}
+
 static int setup(void **st)
 {
     (void)st;
@@ -17,16 +47,8 @@ static int setup(void **st)
     const char *m = tu_asset("models/stories260K/hf");
     if (!m) return 0; /* the test skips */
     g_model = strdup(m);
-    g_port = bt_free_port();
-    char port[16];
-    snprintf(port, sizeof port, "%d", g_port);
-    char *argv[] = {getenv("IGNIS_BIN"), "serve",   "api_server", (char *)g_model, "--server-name", "127.0.0.1",
-                    "--server-port",     port,      "--backend",  "cpu",           "--threads",     "2",
-                    "--model-name",      "stories", NULL};
-    g_pid = bt_spawn(argv, NULL);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", g_port);
-    return bt_wait_health(url, 60) ? 0 : -1;
+    g_pid = start_server(g_model, "stories", &g_port);
+    return g_pid > 0 ? 0 : -1;
 }
 
 static int teardown(void **st)
@@ -80,29 +102,9 @@ static void test_serving_against_our_server(void **st)
 static void test_serving_a_tokenizer_less_model_times_every_token(void **st)
 {
     (void)st;
-    int port = bt_free_port();
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    char *argv[] = {getenv("IGNIS_BIN"),
-                    "serve",
-                    "api_server",
-                    "synthetic:tiny",
-                    "--server-name",
-                    "127.0.0.1",
-                    "--server-port",
-                    ps,
-                    "--backend",
-                    "cpu",
-                    "--threads",
-                    "2",
-                    NULL};
-    pid_t pid = bt_spawn(argv, NULL);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
-    if (!bt_wait_health(url, 60)) {
-        bt_stop(pid);
-        fail_msg("server on synthetic:tiny did not come up");
-    }
+    int port;
+    pid_t pid = start_server("synthetic:tiny", NULL, &port);
+    if (pid < 0) fail_msg("server on synthetic:tiny did not come up");
     char args[2048];
     snprintf(args, sizeof args,
              "bench serving --base-url http://127.0.0.1:%d --send-ids --vocab 512 --num-prompts 8 "
