@@ -174,31 +174,26 @@ static json_t *content_text(json_t *c, size_t i, srv_error *e)
         srv_fail(e, 400, param, NULL, "messages[%zu].content must be a string or an array of text parts", i);
         return NULL;
     }
-    char *joined = NULL;
-    size_t len = 0;
-    for (size_t k = 0; k < json_array_size(c); k++) {
-        json_t *part = json_array_get(c, k);
+    sbuf joined = {0};
+    size_t k;
+    json_t *part;
+    json_array_foreach(c, k, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         json_t *t = json_object_get(part, "text");
         if (!type || strcmp(type, "text") || !json_is_string(t)) {
-            free(joined);
+            sbuf_free(&joined);
             srv_fail(e, 400, param, NULL, "messages[%zu].content[%zu] must be {\"type\": \"text\", \"text\": ...}", i,
                      k);
             return NULL;
         }
-        size_t tl = json_string_length(t);
-        char *nj = realloc(joined, len + tl + 1);
-        if (!nj) {
-            free(joined);
+        if (!sbuf_add(&joined, json_string_value(t), json_string_length(t))) {
+            sbuf_free(&joined);
             return NULL;
         }
-        joined = nj;
-        memcpy(joined + len, json_string_value(t), tl);
-        len += tl;
-        joined[len] = 0;
     }
-    json_t *s = json_stringn(joined ? joined : "", len);
-    free(joined);
+    json_t *s = json_stringn(joined.data ? joined.data : "", joined.len);
+    sbuf_free(&joined);
     return s;
 }
 
