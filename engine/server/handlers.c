@@ -147,9 +147,7 @@ static int count_waiting(ignis_server *s, int max_batch)
 static bool queue_full(ignis_server *s, int *waiting)
 {
     if (s->opts.max_waiting <= 0) return false;
-    ignis_engine_stats st;
-    bool have = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK;
-    *waiting = count_waiting(s, have ? st.max_batch_size : 1 << 30);
+    *waiting = count_waiting(s, s->max_batch_size);
     return *waiting >= s->opts.max_waiting;
 }
 

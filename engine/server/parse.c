@@ -72,9 +72,8 @@ static bool add_stop(srv_gen *g, const char *s)
     char **w = realloc(g->stops, sizeof(char *) * (size_t)(g->n_stops + 1));
     if (!w) return false;
     g->stops = w;
-    size_t n = strlen(s) + 1;
-    if (!(w[g->n_stops] = malloc(n))) return false;
-    memcpy(w[g->n_stops++], s, n);
+    if (!(w[g->n_stops] = strdup(s))) return false;
+    g->n_stops++;
     return true;
 }
 

@@ -152,6 +152,7 @@ ignis_status ignis_server_attach(ignis_server *s, ignis_model *m, const ignis_en
     ignis_engine_stats es;
     ignis_engine_get_stats(s->engine, &es);
     s->session_len = es.session_len;
+    s->max_batch_size = es.max_batch_size;
     s->model = m;
     s->tok = ignis_model_tokenizer(m);
     atomic_store(&s->ready, true);

@@ -44,7 +44,7 @@ struct ignis_server {
     const char *const *tmpl_stops;
     int n_tmpl_stops;
     ignis_model_info info;
-    int session_len;
+    int session_len, max_batch_size; /* the engine's configuration */
     /* shutdown */
     atomic_bool draining; /* new requests get 503 */
     atomic_bool stopping; /* readers end streams instead of waiting */
