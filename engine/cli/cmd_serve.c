@@ -50,26 +50,6 @@ typedef struct serve_args {
     ignis_log_level level;
 } serve_args;
 
-/* --name=value becomes --name value, so every flag takes both spellings. */
-static char **split_equals(int argc, char **argv, int *out_argc)
-{
-    char **v = calloc((size_t)argc * 2 + 1, sizeof(char *));
-    if (!v) return NULL;
-    int n = 0;
-    for (int i = 0; i < argc; i++) {
-        char *eq = strncmp(argv[i], "--", 2) == 0 ? strchr(argv[i], '=') : NULL;
-        if (eq) {
-            *eq = 0; /* argv is ours to edit */
-            v[n++] = argv[i];
-            v[n++] = eq + 1;
-        } else {
-            v[n++] = argv[i];
-        }
-    }
-    *out_argc = n;
-    return v;
-}
-
 static bool parse_level(const char *v, ignis_log_level *out)
 {
     static const struct {
@@ -220,12 +200,9 @@ static int wait_loaded(loader *l, const sigset_t *sigs)
 
 int cmd_serve(int argc, char **argv)
 {
-    int nargc;
-    char **nargv = split_equals(argc, argv, &nargc);
+    /* main has split --name=value already (cli_split_equals) */
     const char **keys = calloc((size_t)argc + 1, sizeof(char *));
-    if (!nargv || !keys) {
-        free(nargv);
-        free(keys);
+    if (!keys) {
         fprintf(stderr, "ignis serve: out of memory\n");
         return 1;
     }
@@ -236,10 +213,9 @@ int cmd_serve(int argc, char **argv)
     a.keys = keys;
     a.level = IGNIS_LOG_INFO;
     bool help = false;
-    int rc = parse_args(nargc, nargv, &a, &help);
+    int rc = parse_args(argc, argv, &a, &help);
     if (rc || help) {
         if (help) printf("%s%s", k_help, cli_engine_flags_help);
-        free(nargv);
         free(keys);
         return rc;
     }
@@ -262,7 +238,6 @@ int cmd_serve(int argc, char **argv)
     ignis_server *srv = NULL;
     ignis_status st = ignis_server_start(&a.so, &srv);
     if (st != IGNIS_OK) {
-        free(nargv);
         free(keys);
         return cli_fail(st, "serve");
     }
@@ -275,7 +250,6 @@ int cmd_serve(int argc, char **argv)
     pthread_t th;
     if (pthread_create(&th, NULL, load_main, &l) != 0) {
         ignis_server_stop(srv, 0);
-        free(nargv);
         free(keys);
         fprintf(stderr, "ignis serve: cannot start the loader thread\n");
         return 1;
@@ -291,7 +265,6 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "ignis serve: loading %s: %s\n", a.model, l.error);
         ignis_server_stop(srv, 0);
         ignis_model_close(l.model);
-        free(nargv);
         free(keys);
         return 1;
     }
@@ -304,7 +277,6 @@ int cmd_serve(int argc, char **argv)
     ignis_server_stop(srv, DRAIN_MS);
     ignis_model_close(l.model);
     fprintf(stderr, "ignis serve: stopped\n");
-    free(nargv);
     free(keys);
     return 0;
 }

@@ -58,16 +58,12 @@ static json_t *parse_body(srv_conn *c, srv_error *e)
     json_error_t je;
     json_t *body = json_loadb(c->body.data ? c->body.data : "", c->body.len, 0, &je);
     if (!body) {
-        e->status = 400;
-        e->type = "invalid_request_error";
-        snprintf(e->message, sizeof e->message, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
+        srv_fail(e, 400, NULL, NULL, "the body is not valid JSON: %s (line %d, column %d)", je.text, je.line,
                  je.column);
     } else if (!json_is_object(body)) {
         json_decref(body);
         body = NULL;
-        e->status = 400;
-        e->type = "invalid_request_error";
-        snprintf(e->message, sizeof e->message, "the request body must be a JSON object");
+        srv_fail(e, 400, NULL, NULL, "the request body must be a JSON object");
     }
     return body;
 }
@@ -151,9 +147,7 @@ static int count_waiting(ignis_server *s, int max_batch)
 static bool queue_full(ignis_server *s, int *waiting)
 {
     if (s->opts.max_waiting <= 0) return false;
-    ignis_engine_stats st;
-    bool have = ignis_engine_get_stats(s->engine, &st) == IGNIS_OK;
-    *waiting = count_waiting(s, have ? st.max_batch_size : 1 << 30);
+    *waiting = count_waiting(s, s->max_batch_size);
     return *waiting >= s->opts.max_waiting;
 }
 
@@ -290,6 +284,13 @@ static const struct {
     {"/v1/chat/interactive", "POST", h_interactive, true},
     {"/v1/encode", "POST", h_encode, true},
 };
+
+const char *srv_route_method(const char *path)
+{
+    for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; i++)
+        if (!strcmp(path, k_routes[i].path)) return k_routes[i].method;
+    return NULL;
+}
 
 enum MHD_Result srv_route(srv_conn *c, struct MHD_Connection *conn)
 {

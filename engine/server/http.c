@@ -28,10 +28,8 @@ enum MHD_Result srv_respond(srv_conn *c, struct MHD_Connection *conn, int status
     if (retry_after) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) {
         /* every route takes one method: name it */
-        const char *allow =
-            !strcmp(c->path, "/v1/models") || !strcmp(c->path, "/health") || !strcmp(c->path, "/metrics") ? "GET"
-                                                                                                          : "POST";
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        const char *allow = srv_route_method(c->path);
+        if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     }
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
@@ -40,14 +38,20 @@ enum MHD_Result srv_respond(srv_conn *c, struct MHD_Connection *conn, int status
     return ret;
 }
 
-enum MHD_Result srv_respond_json(srv_conn *c, struct MHD_Connection *conn, int status, json_t *j)
+static enum MHD_Result respond_json(srv_conn *c, struct MHD_Connection *conn, int status, json_t *j,
+                                    const char *retry_after)
 {
     char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!body) return srv_respond(c, conn, 500, "text/plain", "out of memory\n", 14, NULL);
-    enum MHD_Result r = srv_respond(c, conn, status, "application/json", body, strlen(body), NULL);
+    enum MHD_Result r = srv_respond(c, conn, status, "application/json", body, strlen(body), retry_after);
     free(body);
     return r;
+}
+
+enum MHD_Result srv_respond_json(srv_conn *c, struct MHD_Connection *conn, int status, json_t *j)
+{
+    return respond_json(c, conn, status, j, NULL);
 }
 
 enum MHD_Result srv_respond_error(srv_conn *c, struct MHD_Connection *conn, int status, const char *type,
@@ -58,14 +62,7 @@ enum MHD_Result srv_respond_error(srv_conn *c, struct MHD_Connection *conn, int 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *j = srv_error_json(msg, type, param, code);
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!body) return srv_respond(c, conn, 500, "text/plain", "out of memory\n", 14, NULL);
-    const char *retry = status == 503 ? "1" : NULL;
-    enum MHD_Result r = srv_respond(c, conn, status, "application/json", body, strlen(body), retry);
-    free(body);
-    return r;
+    return respond_json(c, conn, status, srv_error_json(msg, type, param, code), status == 503 ? "1" : NULL);
 }
 
 static bool collect_body(srv_conn *c, const char *data, size_t n)
@@ -125,6 +122,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     (void)cls;
     (void)conn;
+    (void)toe; /* completed or aborted alike: detach cancels what still runs */
     srv_conn *c = *con_cls;
     if (!c) return;
     if (c->job) {
@@ -133,7 +131,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         c->generated_tokens = j->n_generated;
         if (j->done && j->result.ttft_s >= 0) c->ttft_ms = j->result.ttft_s * 1e3;
         pthread_mutex_unlock(&j->mu);
-        srv_job_detach(c->job, toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        srv_job_detach(c->job);
         srv_job_unref(c->job);
     }
     if (c->srv->opts.access_log) srv_access_log(c->srv, c);

@@ -34,7 +34,6 @@ srv_job *srv_job_new(ignis_server *s, srv_conn *c, const srv_gen *g, struct MHD_
     j->created = (long long)time(NULL);
     snprintf(j->id, sizeof j->id, "%s-%llx%llx", g->kind == SRV_CHAT ? "chatcmpl" : "cmpl", (long long)s->created,
              (unsigned long long)c->id);
-    j->prompt_tokens = g->n_ids;
     j->session_id = -1;
     j->t_last_token = -1;
     j->list_index = -1;
@@ -145,11 +144,9 @@ static void list_remove(srv_job *j)
 
 static void submit_error(srv_error *e, ignis_status st)
 {
-    e->status = st == IGNIS_E_NOMEM || st == IGNIS_E_INTERNAL ? 500 : st == IGNIS_E_STATE ? 409 : 400;
-    e->type = e->status >= 500 ? "server_error" : "invalid_request_error";
-    e->code = st == IGNIS_E_CAPACITY ? "context_length_exceeded" : NULL;
-    e->param = NULL;
-    snprintf(e->message, sizeof e->message, "%s", ignis_last_error());
+    int status = st == IGNIS_E_NOMEM || st == IGNIS_E_INTERNAL ? 500 : st == IGNIS_E_STATE ? 409 : 400;
+    srv_fail(e, status, NULL, st == IGNIS_E_CAPACITY ? "context_length_exceeded" : NULL, "%s", ignis_last_error());
+    if (status >= 500) e->type = "server_error";
 }
 
 bool srv_job_submit(srv_job *j, srv_gen *g, srv_error *err)
@@ -271,9 +268,8 @@ void srv_job_suspend_until_done(srv_job *j)
     pthread_mutex_unlock(&j->mu);
 }
 
-void srv_job_detach(srv_job *j, bool aborted)
+void srv_job_detach(srv_job *j)
 {
-    (void)aborted;
     list_remove(j);
     pthread_mutex_lock(&j->mu);
     j->conn = NULL;

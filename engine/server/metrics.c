@@ -26,13 +26,13 @@ void srv_metrics_init(srv_metrics *m)
 {
     memset(m, 0, sizeof *m);
     pthread_mutex_init(&m->mu, NULL);
-    hist_init(&m->ttft, "time_to_first_token_seconds", "Histogram of time to first token in seconds.", k_ttft,
+    hist_init(&m->c.ttft, "time_to_first_token_seconds", "Histogram of time to first token in seconds.", k_ttft,
               (int)(sizeof k_ttft / sizeof k_ttft[0]));
-    hist_init(&m->itl, "inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", k_itl,
+    hist_init(&m->c.itl, "inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", k_itl,
               (int)(sizeof k_itl / sizeof k_itl[0]));
-    hist_init(&m->e2e, "e2e_request_latency_seconds", "Histogram of end-to-end request latency in seconds.", k_e2e,
+    hist_init(&m->c.e2e, "e2e_request_latency_seconds", "Histogram of end-to-end request latency in seconds.", k_e2e,
               (int)(sizeof k_e2e / sizeof k_e2e[0]));
-    hist_init(&m->queue, "request_queue_time_seconds", "Histogram of time spent waiting in the queue in seconds.",
+    hist_init(&m->c.queue, "request_queue_time_seconds", "Histogram of time spent waiting in the queue in seconds.",
               k_e2e, (int)(sizeof k_e2e / sizeof k_e2e[0]));
 }
 
@@ -52,7 +52,7 @@ void srv_metrics_token_gap(srv_metrics *m, double gap_s)
 {
     if (gap_s < 0) return;
     pthread_mutex_lock(&m->mu);
-    observe(&m->itl, gap_s);
+    observe(&m->c.itl, gap_s);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -63,12 +63,12 @@ void srv_metrics_request_done(srv_metrics *m, const ignis_request_result *r)
               : r->finish_reason == IGNIS_FINISH_ERROR                                               ? SRV_FIN_ERROR
                                                                                                      : SRV_FIN_ABORT;
     pthread_mutex_lock(&m->mu);
-    m->prompt_tokens += (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0);
-    m->generation_tokens += (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0);
-    m->finished[fin]++;
-    if (r->ttft_s >= 0) observe(&m->ttft, r->ttft_s);
-    if (r->e2e_s >= 0) observe(&m->e2e, r->e2e_s);
-    if (r->queue_s >= 0) observe(&m->queue, r->queue_s);
+    m->c.prompt_tokens += (uint64_t)(r->prompt_tokens > 0 ? r->prompt_tokens : 0);
+    m->c.generation_tokens += (uint64_t)(r->generated_tokens > 0 ? r->generated_tokens : 0);
+    m->c.finished[fin]++;
+    if (r->ttft_s >= 0) observe(&m->c.ttft, r->ttft_s);
+    if (r->e2e_s >= 0) observe(&m->c.e2e, r->e2e_s);
+    if (r->queue_s >= 0) observe(&m->c.queue, r->queue_s);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -77,7 +77,7 @@ void srv_metrics_http_status(srv_metrics *m, int status)
     int k = status / 100;
     if (k < 1 || k > 5) return;
     pthread_mutex_lock(&m->mu);
-    m->http_status[k]++;
+    m->c.http_status[k]++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -146,6 +146,11 @@ static void label_of(const char *model_name, char *dst, size_t cap)
 
 bool srv_metrics_write(srv_metrics *m, const ignis_engine_stats *st, const char *model_name, sbuf *out)
 {
+    /* formatted from a copy, outside the lock: the engine's thread takes it for every token
+     * gap and must not wait for a scrape */
+    pthread_mutex_lock(&m->mu);
+    srv_counts c = m->c;
+    pthread_mutex_unlock(&m->mu);
     char label[512];
     label_of(model_name, label, sizeof label);
     wctx w = {out, label, true};
@@ -172,23 +177,20 @@ bool srv_metrics_write(srv_metrics *m, const ignis_engine_stats *st, const char 
     counter(&w, "prefix_cache_hits", "Prefix-cache hits (full prompt blocks found cached).", st->prefix_cache_hits);
     counter(&w, "prefill_tokens_computed", "Prompt and history tokens computed (recomputation included).",
             st->prefill_tokens);
-    pthread_mutex_lock(&m->mu);
-    counter(&w, "prompt_tokens", "Number of prefill tokens processed (prompts of finished requests).",
-            m->prompt_tokens);
-    counter(&w, "generation_tokens", "Number of generation tokens processed.", m->generation_tokens);
+    counter(&w, "prompt_tokens", "Number of prefill tokens processed (prompts of finished requests).", c.prompt_tokens);
+    counter(&w, "generation_tokens", "Number of generation tokens processed.", c.generation_tokens);
     static const char *fin[SRV_FIN_N] = {"stop", "length", "abort", "error"};
     head(&w, "request_success_total", "counter", "Count of finished requests by finish reason.");
     for (int i = 0; i < SRV_FIN_N; i++)
         w.ok &= sbuf_printf(out, "ignis:request_success_total{%s,finished_reason=\"%s\"} %llu\n", label, fin[i],
-                            (unsigned long long)m->finished[i]);
+                            (unsigned long long)c.finished[i]);
     head(&w, "http_responses_total", "counter", "HTTP responses by status class.");
     for (int k = 1; k <= 5; k++)
         w.ok &= sbuf_printf(out, "ignis:http_responses_total{%s,status=\"%dxx\"} %llu\n", label, k,
-                            (unsigned long long)m->http_status[k]);
-    hist(&w, &m->ttft);
-    hist(&w, &m->itl);
-    hist(&w, &m->e2e);
-    hist(&w, &m->queue);
-    pthread_mutex_unlock(&m->mu);
+                            (unsigned long long)c.http_status[k]);
+    hist(&w, &c.ttft);
+    hist(&w, &c.itl);
+    hist(&w, &c.e2e);
+    hist(&w, &c.queue);
     return w.ok;
 }

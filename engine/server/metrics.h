@@ -24,13 +24,18 @@ typedef struct srv_hist {
 
 enum { SRV_FIN_STOP, SRV_FIN_LENGTH, SRV_FIN_ABORT, SRV_FIN_ERROR, SRV_FIN_N };
 
-typedef struct srv_metrics {
-    pthread_mutex_t mu;
+/* What the server observed; a scrape formats a copy taken under the lock. */
+typedef struct srv_counts {
     uint64_t prompt_tokens;     /* prompt tokens of finished requests */
     uint64_t generation_tokens; /* tokens generated */
     uint64_t finished[SRV_FIN_N];
     uint64_t http_status[6]; /* 1xx..5xx responses, index status/100 */
     srv_hist ttft, itl, e2e, queue;
+} srv_counts;
+
+typedef struct srv_metrics {
+    pthread_mutex_t mu;
+    srv_counts c;
 } srv_metrics;
 
 void srv_metrics_init(srv_metrics *m);

@@ -99,22 +99,20 @@ json_t *srv_final_json(const srv_job *j, const char *model, const char *text, si
     return o;
 }
 
-/* Appends "data: {json}\n\n" (or, interactive, "{json}\n" as LMDeploy streams). */
+static int dump_to_sbuf(const char *buf, size_t size, void *out) { return sbuf_add(out, buf, size) ? 0 : -1; }
+
+/* Appends "data: {json}\n\n" (or, interactive, "{json}\n" as LMDeploy streams), encoded
+ * straight into j->out; on failure nothing is appended. */
 static void emit(srv_job *j, json_t *o)
 {
     if (!o) return;
-    char *s = json_dumps(o, JSON_COMPACT);
+    sbuf *out = &j->out;
+    size_t start = out->len;
+    bool sse = j->kind != SRV_INTERACTIVE;
+    bool ok = (!sse || sbuf_add(out, "data: ", 6)) && json_dump_callback(o, dump_to_sbuf, out, JSON_COMPACT) == 0 &&
+              sbuf_str(out, sse ? "\n\n" : "\n");
     json_decref(o);
-    if (!s) return;
-    if (j->kind == SRV_INTERACTIVE) {
-        sbuf_str(&j->out, s);
-        sbuf_add(&j->out, "\n", 1);
-    } else {
-        sbuf_add(&j->out, "data: ", 6);
-        sbuf_str(&j->out, s);
-        sbuf_add(&j->out, "\n\n", 2);
-    }
-    free(s);
+    if (!ok && out->data) out->data[out->len = start] = 0;
 }
 
 static json_t *chunk_json(const srv_job *j, const char *model, json_t *delta_or_text, const char *finish)

@@ -10,16 +10,6 @@
 
 #include "server/server_internal.h"
 
-static bool fail(srv_error *e, int status, const char *param, const char *code, const char *msg)
-{
-    e->status = status;
-    e->type = "invalid_request_error";
-    e->param = param;
-    e->code = code;
-    snprintf(e->message, sizeof e->message, "%s", msg);
-    return false;
-}
-
 static bool add_template_stops(ignis_server *s, srv_gen *g)
 {
     if (s->n_tmpl_stops <= 0) return true;
@@ -44,10 +34,9 @@ static char *render_chat(ignis_server *s, srv_gen *g, srv_error *e)
     free(msgs);
     free(vars);
     if (st != IGNIS_OK) {
-        char m[512];
-        snprintf(m, sizeof m, "the chat template '%s' cannot render these messages: %s",
-                 ignis_chat_template_name(s->tmpl), ignis_last_error());
-        fail(e, st == IGNIS_E_NOMEM ? 500 : 400, "messages", NULL, m);
+        srv_fail(e, st == IGNIS_E_NOMEM ? 500 : 400, "messages", NULL,
+                 "the chat template '%s' cannot render these messages: %s", ignis_chat_template_name(s->tmpl),
+                 ignis_last_error());
         return NULL;
     }
     return text;
@@ -56,22 +45,19 @@ static char *render_chat(ignis_server *s, srv_gen *g, srv_error *e)
 static bool check_length(ignis_server *s, srv_gen *g, int history, srv_error *e)
 {
     long long total = (long long)history + g->n_ids;
-    char m[512];
     if (total >= s->session_len) {
         char hist[64] = "";
         if (history) snprintf(hist, sizeof hist, " (after %d tokens of history)", history);
-        snprintf(m, sizeof m,
-                 "This model's maximum context length is %d tokens. However, your prompt has %d tokens%s; shorten it",
-                 s->session_len, g->n_ids, hist);
-        return fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", "context_length_exceeded", m);
+        return srv_fail(
+            e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", "context_length_exceeded",
+            "This model's maximum context length is %d tokens. However, your prompt has %d tokens%s; shorten it",
+            s->session_len, g->n_ids, hist);
     }
-    if (g->p.max_new_tokens > 0 && total + g->p.max_new_tokens > s->session_len) {
-        snprintf(m, sizeof m,
-                 "This model's maximum context length is %d tokens. However, you requested %lld tokens (%lld in the "
-                 "prompt and history, %d in the completion); lower max_tokens",
-                 s->session_len, total + g->p.max_new_tokens, total, g->p.max_new_tokens);
-        return fail(e, 400, "max_tokens", "context_length_exceeded", m);
-    }
+    if (g->p.max_new_tokens > 0 && total + g->p.max_new_tokens > s->session_len)
+        return srv_fail(e, 400, "max_tokens", "context_length_exceeded",
+                        "This model's maximum context length is %d tokens. However, you requested %lld tokens (%lld "
+                        "in the prompt and history, %d in the completion); lower max_tokens",
+                        s->session_len, total + g->p.max_new_tokens, total, g->p.max_new_tokens);
     return true;
 }
 
@@ -81,7 +67,7 @@ bool srv_build_prompt(ignis_server *s, srv_gen *g, int history_tokens, srv_error
     const char *text = g->prompt_text;
     bool bos = history_tokens == 0; /* a sequence starts with BOS, a session's next turn not */
     if (g->kind == SRV_CHAT) {
-        if (!add_template_stops(s, g)) return fail(e, 500, NULL, NULL, "out of memory");
+        if (!add_template_stops(s, g)) return srv_fail(e, 500, NULL, NULL, "out of memory");
         if (!(rendered = render_chat(s, g, e))) return false;
         text = rendered;
         bos = ignis_chat_template_wants_bos(s->tmpl);
@@ -89,21 +75,20 @@ bool srv_build_prompt(ignis_server *s, srv_gen *g, int history_tokens, srv_error
     if (text) {
         if (!s->tok) {
             free(rendered);
-            return fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", NULL,
-                        "this model has no tokenizer: give the prompt as an array of token ids");
+            return srv_fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", NULL,
+                            "this model has no tokenizer: give the prompt as an array of token ids");
         }
         ignis_status st = ignis_tokenize(s->tok, text, strlen(text), bos, true, &g->ids, &g->n_ids);
         free(rendered);
-        if (st != IGNIS_OK) return fail(e, 400, "prompt", NULL, ignis_last_error());
+        if (st != IGNIS_OK) return srv_fail(e, 400, "prompt", NULL, "%s", ignis_last_error());
     }
-    if (g->n_stops > 0 && !s->tok) return fail(e, 400, "stop", NULL, "this model has no tokenizer: 'stop' needs one");
+    if (g->n_stops > 0 && !s->tok)
+        return srv_fail(e, 400, "stop", NULL, "this model has no tokenizer: 'stop' needs one");
     for (int i = 0; i < g->n_ids; i++)
-        if (g->ids[i] < 0 || g->ids[i] >= s->info.vocab_size) {
-            char m[256];
-            snprintf(m, sizeof m, "prompt token id %d at position %d is outside the vocabulary [0, %d)", g->ids[i], i,
-                     s->info.vocab_size);
-            return fail(e, 400, "prompt", NULL, m);
-        }
-    if (g->n_ids == 0 && history_tokens == 0) return fail(e, 400, "prompt", NULL, "the prompt is empty");
+        if (g->ids[i] < 0 || g->ids[i] >= s->info.vocab_size)
+            return srv_fail(e, 400, "prompt", NULL,
+                            "prompt token id %d at position %d is outside the vocabulary [0, %d)", g->ids[i], i,
+                            s->info.vocab_size);
+    if (g->n_ids == 0 && history_tokens == 0) return srv_fail(e, 400, "prompt", NULL, "the prompt is empty");
     return check_length(s, g, history_tokens, e);
 }

@@ -7,7 +7,6 @@
 
 static bool reserve(sbuf *b, size_t extra)
 {
-    if (b->off > 0 && b->off == b->len) b->off = b->len = 0; /* drained: reuse from the start */
     if (b->len + extra + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)

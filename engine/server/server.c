@@ -20,14 +20,7 @@ void ignis_server_opts_init(ignis_server_opts *o)
     o->access_log = true;
 }
 
-static char *dup_or_null(const char *s)
-{
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
 static void *watchdog_main(void *arg)
 {
@@ -69,12 +62,7 @@ static char *served_name(const ignis_server_opts *o)
     size_t b = n;
     while (b > 0 && p[b - 1] != '/')
         b--;
-    char *d = malloc(n - b + 1);
-    if (d) {
-        memcpy(d, p + b, n - b);
-        d[n - b] = 0;
-    }
-    return d;
+    return strndup(p + b, n - b);
 }
 
 ignis_status ignis_server_start(const ignis_server_opts *opts, ignis_server **out)
@@ -164,6 +152,7 @@ ignis_status ignis_server_attach(ignis_server *s, ignis_model *m, const ignis_en
     ignis_engine_stats es;
     ignis_engine_get_stats(s->engine, &es);
     s->session_len = es.session_len;
+    s->max_batch_size = es.max_batch_size;
     s->model = m;
     s->tok = ignis_model_tokenizer(m);
     atomic_store(&s->ready, true);

@@ -44,7 +44,7 @@ struct ignis_server {
     const char *const *tmpl_stops;
     int n_tmpl_stops;
     ignis_model_info info;
-    int session_len;
+    int session_len, max_batch_size; /* the engine's configuration */
     /* shutdown */
     atomic_bool draining; /* new requests get 503 */
     atomic_bool stopping; /* readers end streams instead of waiting */
@@ -144,6 +144,8 @@ struct MHD_Daemon *srv_http_start(struct ignis_server *s, const char *host, int 
 
 /* ---- handlers.c: one per endpoint; each queues a response or suspends the connection */
 enum MHD_Result srv_route(srv_conn *c, struct MHD_Connection *conn);
+/* The one method a route takes (for a 405's Allow header); NULL: no such route. */
+const char *srv_route_method(const char *path);
 
 /* ---- parse.c: JSON body -> srv_gen; on failure fills status/param/message */
 typedef struct srv_error {
@@ -153,6 +155,9 @@ typedef struct srv_error {
     const char *code;
     char message[512];
 } srv_error;
+/* Fills e as an invalid_request_error and returns false, for `return srv_fail(...)`. */
+bool srv_fail(srv_error *e, int status, const char *param, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 bool srv_parse_gen(struct ignis_server *s, srv_kind kind, json_t *body, srv_gen *g, srv_error *err);
 void srv_gen_free(srv_gen *g);
 
@@ -169,7 +174,7 @@ struct MHD_Response *srv_job_stream_response(srv_job *j);
 /* Suspends the connection until the job's last event (non-streaming). */
 void srv_job_suspend_until_done(srv_job *j);
 /* The connection ended (completed or aborted): cancel what is still running. */
-void srv_job_detach(srv_job *j, bool aborted);
+void srv_job_detach(srv_job *j);
 /* Watchdog: cancels jobs whose client hung up while suspended; resume_all wakes every
  * suspended connection (shutdown). */
 void srv_jobs_check_clients(struct ignis_server *s);

@@ -126,21 +126,27 @@ void su_resp_free(su_resp *r)
     memset(r, 0, sizeof *r);
 }
 
-double su_metric(int port, const char *name)
+/* The value of the first sample named `name` in a /metrics body, -1 when absent. */
+static double metric_in(const char *body, const char *name)
 {
-    su_resp r = su_http(port, "GET", "/metrics", NULL, NULL);
-    double v = -1;
     size_t n = strlen(name);
-    for (char *line = r.body; line && *line;) {
-        char *nl = strchr(line, '\n');
-        if (nl) *nl = 0;
+    for (const char *line = body; line && *line;) {
+        const char *nl = strchr(line, '\n');
         if (!strncmp(line, name, n) && (line[n] == '{' || line[n] == ' ')) {
-            char *sp = strrchr(line, ' ');
-            if (sp) v = strtod(sp + 1, NULL);
-            break;
+            const char *end = nl ? nl : line + strlen(line), *sp = end;
+            while (sp > line && sp[-1] != ' ')
+                sp--;
+            return sp > line ? strtod(sp, NULL) : -1;
         }
         line = nl ? nl + 1 : NULL;
     }
+    return -1;
+}
+
+double su_metric(int port, const char *name)
+{
+    su_resp r = su_http(port, "GET", "/metrics", NULL, NULL);
+    double v = metric_in(r.body, name);
     su_resp_free(&r);
     return v;
 }
@@ -148,8 +154,11 @@ double su_metric(int port, const char *name)
 bool su_wait_idle(int port, double timeout_s)
 {
     for (int i = 0; i < (int)(timeout_s * 100); i++) {
-        if (su_metric(port, "ignis:num_requests_running") == 0 && su_metric(port, "ignis:num_requests_waiting") == 0)
-            return true;
+        su_resp r = su_http(port, "GET", "/metrics", NULL, NULL); /* one scrape for both counts */
+        bool idle = metric_in(r.body, "ignis:num_requests_running") == 0 &&
+                    metric_in(r.body, "ignis:num_requests_waiting") == 0;
+        su_resp_free(&r);
+        if (idle) return true;
         sleep_ms(10);
     }
     return false;
