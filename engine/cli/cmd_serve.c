@@ -86,7 +86,9 @@ static int parse_args(int argc, char **argv, serve_args *a, bool *help)
         if (f[0] != '-') {
             if (i == 1 && !strcmp(f, "api_server")) continue;
             if (a->model) return cli_usage_error(cmd, "unexpected argument '%s' (MODEL is '%s')", f, a->model);
-            a->model = f;
+            int bw = cli_backend_word(cmd, f); /* `serve api_server turbomind MODEL` */
+            if (bw < 0) return 2;
+            if (bw == 0) a->model = f;
             continue;
         }
         if (!strcmp(f, "--api-keys")) {
@@ -128,7 +130,7 @@ static int parse_args(int argc, char **argv, serve_args *a, bool *help)
         }
     }
     if (!a->model) return cli_usage_error(cmd, "missing MODEL (usage: ignis serve api_server MODEL [options])");
-    return 0;
+    return cli_check_model(cmd, a->model) ? 2 : 0;
 }
 
 /* Library messages (engine, access log) with a UTC timestamp, one line each. */

@@ -122,6 +122,16 @@ static void test_backend_word_pytorch_and_hub_ids_fail_clearly(void **state)
     expect_in("bench hub id", err, "is not a local directory");
     free(out);
     free(err);
+    rc = tu_run_cli("serve api_server pytorch ./Qwen-7B-Chat --server-port 0", NULL, &out, &err);
+    assert_int_equal(rc, 2);
+    expect_in("serve pytorch", err, "'pytorch' backend is not supported");
+    free(out);
+    free(err);
+    rc = tu_run_cli("serve api_server turbomind Qwen/Qwen-7B-Chat --server-port 0", NULL, &out, &err);
+    assert_int_equal(rc, 2);
+    expect_in("serve hub id", err, "is not a local directory");
+    free(out);
+    free(err);
 }
 
 /* `ignis bench MODE turbomind --model M` runs: the backend word is LMDeploy's name for ours. */
