@@ -107,22 +107,9 @@ bool cli_int(const char *flag, const char *v, long lo, long hi, long *out)
     return true;
 }
 
-/* strtod also reads "nan" and "inf": both are refused here, as no option means anything
- * by them (a NaN temperature would silently turn sampling into greedy decoding). */
-bool cli_double(const char *flag, const char *v, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = v ? strtod(v, &end) : 0;
-    if (!v || !*v || *end || errno || !isfinite(x)) {
-        fprintf(stderr, "ignis: %s expects a finite number, got '%s'\n", flag, v ? v : "");
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* A number in a range, one message either way: "--top-p expects a number in (0, 1], got 'x'". */
+/* A number in a range, one message either way: "--top-p expects a number in (0, 1], got 'x'".
+ * strtod also reads "nan" and "inf": both are refused, as no option means anything by them
+ * (a NaN temperature would silently turn sampling into greedy decoding). */
 static bool cli_double_in(const char *flag, const char *v, double lo, bool lo_open, double hi, const char *range,
                           double *out)
 {
@@ -135,6 +122,27 @@ static bool cli_double_in(const char *flag, const char *v, double lo, bool lo_op
     }
     *out = x;
     return true;
+}
+
+void cli_print_help(const char *usage, const char *more)
+{
+    fputs(usage, stdout);
+    putchar('\n');
+    for (const char *l = more; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l + 1) : strlen(l);
+        /* the option a line documents: its first word when it starts with "--" */
+        const char *w = l + strspn(l, " ");
+        size_t wl = strcspn(w, " ,\n");
+        char opt[64];
+        bool dup = false;
+        if (w[0] == '-' && w[1] == '-' && wl + 3 < sizeof opt) {
+            snprintf(opt, sizeof opt, " %.*s ", (int)wl, w);
+            dup = strstr(usage, opt) != NULL;
+        }
+        if (!dup) fwrite(l, 1, n, stdout);
+        l += n;
+    }
 }
 
 void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total)
