@@ -38,7 +38,6 @@ extern const char *cli_engine_flags_help;
  * --top-p, --repetition-penalty, --seed): same contract as cli_engine_flag; *seeded (may be
  * NULL) is set when --seed was given. */
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded);
-extern const char *cli_sampling_flags_help;
 
 /* MODEL arguments (model_arg.c), LMDeploy style. cli_backend_word: 1 when word is the
  * backend word "turbomind" (skip it; MODEL follows), 0 when it is not a backend word (it is

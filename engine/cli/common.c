@@ -249,13 +249,6 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
     return 0;
 }
 
-const char *cli_sampling_flags_help = "sampling options:\n"
-                                      "  --max-new-tokens N            tokens to generate\n"
-                                      "  --temperature T               0 = greedy\n"
-                                      "  --top-k K, --top-p P          sampling filters (0 / 1 = off)\n"
-                                      "  --repetition-penalty R        HF-style penalty (1 = off)\n"
-                                      "  --seed S                      sampling seed: same seed, same output\n";
-
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded)
 {
     const char *a = argv[*i];
