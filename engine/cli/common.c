@@ -11,11 +11,9 @@
 /* argv with every "--name=value" split into "--name" "value", so each command's parser
  * sees one form. Options are only split before a bare "--" and only when the name is a
  * plain option name (letters, digits, dashes): "--prompt=a=b" gives "--prompt" "a=b". The
- * array and the names live until exit, when free_split releases them. */
-static struct {
-    char **argv;
-    char *names;
-} k_split;
+ * split is made in place (argv's strings are the program's to modify: the '=' becomes the
+ * name's end); the new array lives until exit, when free_split releases it. */
+static char **k_split;
 
 static size_t option_name_len(const char *a)
 {
@@ -26,44 +24,26 @@ static size_t option_name_len(const char *a)
     return n == (size_t)(eq - a) - 2 ? (size_t)(eq - a) : 0;
 }
 
-static void free_split(void)
-{
-    free(k_split.argv);
-    free(k_split.names);
-}
+static void free_split(void) { free(k_split); }
 
 char **cli_split_equals(int *argc, char **argv)
 {
     int n = *argc;
-    size_t bytes = 1;
-    for (int i = 0; i < n; i++)
-        bytes += strlen(argv[i]) + 1;
     char **out = calloc((size_t)n * 2 + 1, sizeof *out);
-    char *names = malloc(bytes);
-    if (!out || !names) {
-        free(out);
-        free(names);
-        return NULL;
-    }
-    char *w = names;
+    if (!out) return NULL;
     int k = 0;
     bool options = true;
     for (int i = 0; i < n; i++) {
         if (i > 0 && !strcmp(argv[i], "--")) options = false;
         size_t len = i > 0 && options ? option_name_len(argv[i]) : 0;
-        if (!len) {
-            out[k++] = argv[i];
-            continue;
+        out[k++] = argv[i];
+        if (len) {
+            argv[i][len] = 0;
+            out[k++] = argv[i] + len + 1;
         }
-        memcpy(w, argv[i], len);
-        w[len] = 0;
-        out[k++] = w;
-        out[k++] = argv[i] + len + 1;
-        w += len + 1;
     }
     out[k] = NULL;
-    k_split.argv = out;
-    k_split.names = names;
+    k_split = out;
     atexit(free_split);
     *argc = k;
     return out;
