@@ -23,9 +23,11 @@ char **cli_split_equals(int *argc, char **argv);
 int cli_fail(ignis_status s, const char *what);
 /* Prints a one-line usage error ("ignis CMD: ... (see 'ignis CMD --help')") and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
-/* Parses an integer/float option value or reports which flag was bad. */
+/* Parses an integer option value or reports which flag was bad. */
 bool cli_int(const char *flag, const char *v, long lo, long hi, long *out);
-bool cli_double(const char *flag, const char *v, double *out);
+/* Prints usage, then the lines of `more` (shared option help) for options usage does not
+ * already document, so each option is listed once. */
+void cli_print_help(const char *usage, const char *more);
 /* Progress bar on stderr when it is a TTY (a no-op otherwise). user: unused. */
 void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total);
 /* Shared engine flags (--backend, --threads, --dtype, --session-len, ...): returns 1 when
@@ -36,7 +38,6 @@ extern const char *cli_engine_flags_help;
  * --top-p, --repetition-penalty, --seed): same contract as cli_engine_flag; *seeded (may be
  * NULL) is set when --seed was given. */
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded);
-extern const char *cli_sampling_flags_help;
 
 /* MODEL arguments (model_arg.c), LMDeploy style. cli_backend_word: 1 when word is the
  * backend word "turbomind" (skip it; MODEL follows), 0 when it is not a backend word (it is
@@ -44,6 +45,13 @@ extern const char *cli_sampling_flags_help;
  * after printing that a hub id ("owner/name", not a local path) must be downloaded first. */
 int cli_backend_word(const char *cmd, const char *word);
 int cli_check_model(const char *cmd, const char *model);
+/* A positional argument of a command taking one MODEL: a backend word is skipped, the
+ * first other word is *model, a second one is a usage error. 0, or the exit code after
+ * printing why. */
+int cli_model_positional(const char *cmd, const char *arg, const char **model);
+/* After parsing: 0 when MODEL was given and passes cli_check_model, else the exit code
+ * after printing why. */
+int cli_require_model(const char *cmd, const char *model);
 int cmd_list(int argc, char **argv);
 
 int cmd_convert(int argc, char **argv);
@@ -51,9 +59,6 @@ int cmd_generate(int argc, char **argv);
 /* `generate --batch`: many requests through the scheduler; defaults: the sampling flags. */
 int cmd_generate_batch(const char *model, const char *jsonl, int concurrency, const ignis_engine_opts *eo,
                        const ignis_gen_opts *defaults);
-/* Prints usage, then the lines of `more` (shared option help) for options usage does not
- * already document, so each option is listed once. */
-void cli_print_help(const char *usage, const char *more);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

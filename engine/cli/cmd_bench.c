@@ -24,11 +24,8 @@ int cmd_bench(int argc, char **argv)
             }
             if (bw > 0) continue;
         }
-        const char *model = NULL;
-        if (!strcmp(argv[i], "--model") && i + 1 < argc)
-            model = argv[i + 1];
-        else if (!strncmp(argv[i], "--model=", 8))
-            model = argv[i] + 8;
+        /* main split "--model=M" into "--model" "M" already */
+        const char *model = !strcmp(argv[i], "--model") && i + 1 < argc ? argv[i + 1] : NULL;
         if (model && cli_check_model("bench", model)) {
             free(args);
             return 2;

@@ -445,17 +445,14 @@ int cmd_chat(int argc, char **argv)
             c.verbose = true;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("chat", "unknown option '%s'", a);
-        } else if (!model) {
-            int bw = cli_backend_word("chat", a); /* `chat turbomind MODEL` */
-            if (bw < 0) return 2;
-            if (bw == 0) model = a;
         } else {
-            return cli_usage_error("chat", "unexpected argument '%s'", a);
+            int rc = cli_model_positional("chat", a, &model);
+            if (rc) return rc;
         }
 #undef VAL
     }
-    if (!model) return cli_usage_error("chat", "no MODEL given");
-    if (cli_check_model("chat", model)) return 2;
+    int rc = cli_require_model("chat", model);
+    if (rc) return rc;
     if (!strncmp(model, "synthetic:", 10)) {
         fprintf(stderr,
                 "ignis chat: %s has no tokenizer, and chat needs one to turn your text into tokens; use a "
@@ -513,7 +510,7 @@ int cmd_chat(int argc, char **argv)
     }
 
     text in = {0};
-    int rc = 0;
+    rc = 0;
     for (;;) {
         printf("\ndouble enter to end input >>> ");
         fflush(stdout);

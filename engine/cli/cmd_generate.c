@@ -77,27 +77,6 @@ static int parse_ids(const char *s, int32_t **out, int *n)
     return 0;
 }
 
-void cli_print_help(const char *usage, const char *more)
-{
-    fputs(usage, stdout);
-    putchar('\n');
-    for (const char *l = more; *l;) {
-        const char *e = strchr(l, '\n');
-        size_t n = e ? (size_t)(e - l + 1) : strlen(l);
-        /* the option a line documents: its first word when it starts with "--" */
-        const char *w = l + strspn(l, " ");
-        size_t wl = strcspn(w, " ,\n");
-        char opt[64];
-        bool dup = false;
-        if (w[0] == '-' && w[1] == '-' && wl + 3 < sizeof opt) {
-            snprintf(opt, sizeof opt, " %.*s ", (int)wl, w);
-            dup = strstr(usage, opt) != NULL;
-        }
-        if (!dup) fwrite(l, 1, n, stdout);
-        l += n;
-    }
-}
-
 /* Streams one request's output: text as it becomes final (or ids with --ids, or when the
  * model has no tokenizer). Returns the finish event's reason, or IGNIS_FINISH_ERROR after
  * printing the failure. */
@@ -240,17 +219,14 @@ int cmd_generate(int argc, char **argv)
             ids = true;
         } else if (a[0] == '-') {
             return cli_usage_error("generate", "unknown option '%s'", a);
-        } else if (!model) {
-            int bw = cli_backend_word("generate", a); /* `generate turbomind MODEL` */
-            if (bw < 0) return 2;
-            if (bw == 0) model = a;
         } else {
-            return cli_usage_error("generate", "unexpected argument '%s'", a);
+            int rc = cli_model_positional("generate", a, &model);
+            if (rc) return rc;
         }
 #undef VAL
     }
-    if (!model) return cli_usage_error("generate", "no MODEL given");
-    if (cli_check_model("generate", model)) return 2;
+    int rc = cli_require_model("generate", model);
+    if (rc) return rc;
     if (batch) {
         if (prompt || prompt_ids) return cli_usage_error("generate", "--batch excludes --prompt/--prompt-ids");
         return cmd_generate_batch(model, batch, (int)concurrency, &eo, &go);
@@ -271,7 +247,7 @@ int cmd_generate(int argc, char **argv)
                                    prompt_ids);
         }
     }
-    int rc = generate_one(model, prompt, pids, np, ids, &eo, &go);
+    rc = generate_one(model, prompt, pids, np, ids, &eo, &go);
     free(pids);
     return rc;
 }

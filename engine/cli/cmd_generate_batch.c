@@ -224,6 +224,13 @@ static void breq_free(breq *q)
     free(q->error);
 }
 
+static void breqs_free(breq *qs, int n)
+{
+    for (int i = 0; i < n; i++)
+        breq_free(&qs[i]);
+    free(qs);
+}
+
 /* JSON strings must be valid UTF-8: bytes that are not become U+FFFD (the copy is made
  * only when jansson refuses the text as it is). "" when out of memory. */
 static json_t *json_text(const char *s)
@@ -356,9 +363,7 @@ static int read_requests(const char *path, const ignis_gen_opts *defaults, breq 
                 fprintf(stderr, "ignis: generate --batch: out of memory reading %s\n", path);
                 free(line);
                 if (f != stdin) fclose(f);
-                for (int i = 0; i < n; i++)
-                    breq_free(&qs[i]);
-                free(qs);
+                breqs_free(qs, n);
                 return -1;
             }
             qs = nq;
@@ -386,9 +391,7 @@ static int read_requests(const char *path, const ignis_gen_opts *defaults, breq 
     if (f != stdin) fclose(f);
     if (err) {
         fprintf(stderr, "ignis: generate --batch: error reading %s: %s\n", path, strerror(read_errno));
-        for (int i = 0; i < n; i++)
-            breq_free(&qs[i]);
-        free(qs);
+        breqs_free(qs, n);
         return -1;
     }
     *out = qs;
@@ -415,18 +418,14 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
     ignis_status s = ignis_model_open(model, &eo, &m);
     if (s != IGNIS_OK) {
         int rc = cli_fail(s, "generate --batch");
-        for (int i = 0; i < n; i++)
-            breq_free(&qs[i]);
-        free(qs);
+        breqs_free(qs, n);
         return rc;
     }
     t_load = ig_now() - t_load;
     if ((s = ignis_engine_create(m, &eo, &e)) != IGNIS_OK) {
         int rc = cli_fail(s, "generate --batch");
         ignis_model_close(m);
-        for (int i = 0; i < n; i++)
-            breq_free(&qs[i]);
-        free(qs);
+        breqs_free(qs, n);
         return rc;
     }
     bstate b;
@@ -499,9 +498,7 @@ int cmd_generate_batch(const char *model, const char *jsonl_path, int concurrenc
     free(ss);
     json_decref(sum);
     ignis_model_close(m);
-    for (int i = 0; i < n; i++)
-        breq_free(&qs[i]);
-    free(qs);
+    breqs_free(qs, n);
     pthread_mutex_destroy(&b.mu);
     pthread_cond_destroy(&b.cv);
     return failed ? 1 : 0;

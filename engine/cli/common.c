@@ -11,11 +11,9 @@
 /* argv with every "--name=value" split into "--name" "value", so each command's parser
  * sees one form. Options are only split before a bare "--" and only when the name is a
  * plain option name (letters, digits, dashes): "--prompt=a=b" gives "--prompt" "a=b". The
- * array and the names live until exit, when free_split releases them. */
-static struct {
-    char **argv;
-    char *names;
-} k_split;
+ * split is made in place (argv's strings are the program's to modify: the '=' becomes the
+ * name's end); the new array lives until exit, when free_split releases it. */
+static char **k_split;
 
 static size_t option_name_len(const char *a)
 {
@@ -26,44 +24,26 @@ static size_t option_name_len(const char *a)
     return n == (size_t)(eq - a) - 2 ? (size_t)(eq - a) : 0;
 }
 
-static void free_split(void)
-{
-    free(k_split.argv);
-    free(k_split.names);
-}
+static void free_split(void) { free(k_split); }
 
 char **cli_split_equals(int *argc, char **argv)
 {
     int n = *argc;
-    size_t bytes = 1;
-    for (int i = 0; i < n; i++)
-        bytes += strlen(argv[i]) + 1;
     char **out = calloc((size_t)n * 2 + 1, sizeof *out);
-    char *names = malloc(bytes);
-    if (!out || !names) {
-        free(out);
-        free(names);
-        return NULL;
-    }
-    char *w = names;
+    if (!out) return NULL;
     int k = 0;
     bool options = true;
     for (int i = 0; i < n; i++) {
         if (i > 0 && !strcmp(argv[i], "--")) options = false;
         size_t len = i > 0 && options ? option_name_len(argv[i]) : 0;
-        if (!len) {
-            out[k++] = argv[i];
-            continue;
+        out[k++] = argv[i];
+        if (len) {
+            argv[i][len] = 0;
+            out[k++] = argv[i] + len + 1;
         }
-        memcpy(w, argv[i], len);
-        w[len] = 0;
-        out[k++] = w;
-        out[k++] = argv[i] + len + 1;
-        w += len + 1;
     }
     out[k] = NULL;
-    k_split.argv = out;
-    k_split.names = names;
+    k_split = out;
     atexit(free_split);
     *argc = k;
     return out;
@@ -107,22 +87,9 @@ bool cli_int(const char *flag, const char *v, long lo, long hi, long *out)
     return true;
 }
 
-/* strtod also reads "nan" and "inf": both are refused here, as no option means anything
- * by them (a NaN temperature would silently turn sampling into greedy decoding). */
-bool cli_double(const char *flag, const char *v, double *out)
-{
-    char *end;
-    errno = 0;
-    double x = v ? strtod(v, &end) : 0;
-    if (!v || !*v || *end || errno || !isfinite(x)) {
-        fprintf(stderr, "ignis: %s expects a finite number, got '%s'\n", flag, v ? v : "");
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
-/* A number in a range, one message either way: "--top-p expects a number in (0, 1], got 'x'". */
+/* A number in a range, one message either way: "--top-p expects a number in (0, 1], got 'x'".
+ * strtod also reads "nan" and "inf": both are refused, as no option means anything by them
+ * (a NaN temperature would silently turn sampling into greedy decoding). */
 static bool cli_double_in(const char *flag, const char *v, double lo, bool lo_open, double hi, const char *range,
                           double *out)
 {
@@ -135,6 +102,27 @@ static bool cli_double_in(const char *flag, const char *v, double lo, bool lo_op
     }
     *out = x;
     return true;
+}
+
+void cli_print_help(const char *usage, const char *more)
+{
+    fputs(usage, stdout);
+    putchar('\n');
+    for (const char *l = more; *l;) {
+        const char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l + 1) : strlen(l);
+        /* the option a line documents: its first word when it starts with "--" */
+        const char *w = l + strspn(l, " ");
+        size_t wl = strcspn(w, " ,\n");
+        char opt[64];
+        bool dup = false;
+        if (w[0] == '-' && w[1] == '-' && wl + 3 < sizeof opt) {
+            snprintf(opt, sizeof opt, " %.*s ", (int)wl, w);
+            dup = strstr(usage, opt) != NULL;
+        }
+        if (!dup) fwrite(l, 1, n, stdout);
+        l += n;
+    }
 }
 
 void cli_progress(void *user, const char *stage, uint64_t done, uint64_t total)
@@ -240,13 +228,6 @@ int cli_engine_flag(const char *cmd, int argc, char **argv, int *i, ignis_engine
 #undef NEED_VALUE
     return 0;
 }
-
-const char *cli_sampling_flags_help = "sampling options:\n"
-                                      "  --max-new-tokens N            tokens to generate\n"
-                                      "  --temperature T               0 = greedy\n"
-                                      "  --top-k K, --top-p P          sampling filters (0 / 1 = off)\n"
-                                      "  --repetition-penalty R        HF-style penalty (1 = off)\n"
-                                      "  --seed S                      sampling seed: same seed, same output\n";
 
 int cli_sampling_flag(const char *cmd, int argc, char **argv, int *i, ignis_gen_opts *go, bool *seeded)
 {

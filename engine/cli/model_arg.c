@@ -46,3 +46,18 @@ int cli_check_model(const char *cmd, const char *model)
     }
     return 0; /* other missing paths: the model loader names them */
 }
+
+int cli_model_positional(const char *cmd, const char *arg, const char **model)
+{
+    if (*model) return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+    int bw = cli_backend_word(cmd, arg); /* `CMD turbomind MODEL` */
+    if (bw < 0) return 2;
+    if (bw == 0) *model = arg;
+    return 0;
+}
+
+int cli_require_model(const char *cmd, const char *model)
+{
+    if (!model) return cli_usage_error(cmd, "no MODEL given");
+    return cli_check_model(cmd, model);
+}

@@ -168,6 +168,13 @@ static void fail_active(ignis_engine *e, ig_active *a, ignis_status st, const ch
     finish(e, a, IGNIS_FINISH_ERROR, st, msg);
 }
 
+/* A running request fails: it leaves the running queue and ends with the error. */
+static void fail_running(ignis_engine *e, ig_active *a, ignis_status st, const char *fmt, const char *detail)
+{
+    queue_remove(e->running, &e->n_running, a);
+    fail_active(e, a, st, fmt, detail);
+}
+
 /* ------------------------------------------------------------ admission */
 
 /* First admission: bind the request to its sequence (its own or its session's) and
@@ -371,15 +378,12 @@ static bool ensure_step_buffers(ignis_engine *e, int n_seqs, int n_tokens, int m
     return true;
 }
 
-/* Every scheduled request of this step fails with the same message. */
+/* Every scheduled request of this step fails with the same message (finish() releases
+ * their blocks). */
 static void fail_scheduled(ignis_engine *e, int n_sched, ignis_status st, const char *fmt, const char *detail)
 {
-    for (int s = 0; s < n_sched; s++) {
-        ig_active *a = e->sched[s];
-        queue_remove(e->running, &e->n_running, a);
-        if (!a->sess) ig_seqkv_release_blocks(e, a->kv);
-        fail_active(e, a, st, fmt, detail);
-    }
+    for (int s = 0; s < n_sched; s++)
+        fail_running(e, e->sched[s], st, fmt, detail);
 }
 
 /* Phase 3: the scheduled sequences as one ragged batch — their new tokens end to end,
@@ -444,16 +448,14 @@ static void deliver_token(ignis_engine *e, ig_active *a, int32_t tok)
     ignis_request *r = a->req;
     ig_seqkv *kv = a->kv;
     if (!ig_seqkv_append(kv, &tok, 1)) {
-        queue_remove(e->running, &e->n_running, a);
-        fail_active(e, a, IGNIS_E_NOMEM, "%s", "out of memory appending a generated token");
+        fail_running(e, a, IGNIS_E_NOMEM, "%s", "out of memory appending a generated token");
         return;
     }
     int index = a->n_gen++;
     e->st.decode_tokens++;
     bool stop_word = false;
     if (ig_stop_text_push(&a->text, tok, &stop_word) != IGNIS_OK) {
-        queue_remove(e->running, &e->n_running, a);
-        fail_active(e, a, IGNIS_E_INTERNAL, "decoding the output: %s", ignis_last_error());
+        fail_running(e, a, IGNIS_E_INTERNAL, "decoding the output: %s", ignis_last_error());
         return;
     }
     ignis_finish_reason reason = ig_finish_after_token(&a->rule, tok, stop_word, a->n_gen, kv->n_tokens);
@@ -486,10 +488,9 @@ static void deliver_results(ignis_engine *e, int n_sched)
         if (a->row < 0) continue;
         int32_t tok = e->b_out[a->row];
         if (tok < 0 || tok >= e->vocab) {
-            queue_remove(e->running, &e->n_running, a);
             char why[64];
             snprintf(why, sizeof why, "%d", tok);
-            fail_active(e, a, IGNIS_E_INTERNAL, "the backend sampled token %s, outside the vocabulary", why);
+            fail_running(e, a, IGNIS_E_INTERNAL, "the backend sampled token %s, outside the vocabulary", why);
             continue;
         }
         deliver_token(e, a, tok);

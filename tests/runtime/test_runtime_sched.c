@@ -52,6 +52,20 @@ static void make_prompt(int32_t *p, int n, unsigned seed)
     }
 }
 
+/* The request most tests submit: prompt ids, max_new tokens past any EOS, in session
+ * `session` (0: none). */
+static ignis_request_params prompt_params(const int32_t *ids, int n, int max_new, uint64_t session)
+{
+    ignis_request_params p;
+    ignis_request_params_init(&p);
+    p.prompt_ids = ids;
+    p.n_prompt_ids = n;
+    p.max_new_tokens = max_new;
+    p.ignore_eos = true;
+    p.session_id = session;
+    return p;
+}
+
 /* The reference continuation: greedy, stopping after EOS unless ignore_eos. */
 static int reference(const env *v, const int32_t *prompt, int n, int max_new, bool ignore_eos, int32_t *out)
 {
@@ -290,12 +304,7 @@ static void test_sched_prefix_cache_shared_blocks_concurrently(void **st)
         lens[i] = 24 + i;
         memcpy(prompts[i], base, sizeof base);
         make_prompt(prompts[i] + 24, i, 300u + (unsigned)i);
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.prompt_ids = prompts[i];
-        p.n_prompt_ids = lens[i];
-        p.max_new_tokens = 10;
-        p.ignore_eos = true;
+        ignis_request_params p = prompt_params(prompts[i], lens[i], 10, 0);
         TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
     }
     for (int i = 0; i < 12; i++) {
@@ -323,12 +332,7 @@ static void test_sched_cancel_returns_every_block(void **st)
     int32_t prompt[50];
     for (int i = 0; i < 12; i++) {
         make_prompt(prompt, 50, (unsigned)i);
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.prompt_ids = prompt;
-        p.n_prompt_ids = 10 + i * 3;
-        p.max_new_tokens = 200;
-        p.ignore_eos = true;
+        ignis_request_params p = prompt_params(prompt, 10 + i * 3, 200, 0);
         TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
     }
     usleep(5000);
@@ -346,12 +350,7 @@ static void test_sched_cancel_returns_every_block(void **st)
     expect_pool_full(&v, "after cancelling everything");
     /* releasing without collecting cancels too */
     ignis_request *r;
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = prompt;
-    p.n_prompt_ids = 20;
-    p.max_new_tokens = 400;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(prompt, 20, 400, 0);
     TU_CHECK(ignis_engine_submit(v.e, &p, &r));
     usleep(2000);
     ignis_request_release(r);
@@ -368,13 +367,7 @@ static void test_sched_session_prefills_only_new_tokens_and_end_frees(void **st)
     int32_t a[30], b[12], ctx[128];
     make_prompt(a, 30, 11);
     make_prompt(b, 12, 12);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.session_id = 42;
-    p.prompt_ids = a;
-    p.n_prompt_ids = 30;
-    p.max_new_tokens = 9;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(a, 30, 9, 42);
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(v.e, &p, &r));
     /* a session runs one request at a time */
@@ -444,13 +437,7 @@ static void test_sched_ending_a_busy_session_cancels_its_request(void **st)
     fake_backend_delay(v.fm.backend, 300);
     int32_t a[20];
     make_prompt(a, 20, 3);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.session_id = 7;
-    p.prompt_ids = a;
-    p.n_prompt_ids = 20;
-    p.max_new_tokens = 300;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(a, 20, 300, 7);
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(v.e, &p, &r));
     usleep(3000);
@@ -490,13 +477,7 @@ static void test_sched_idle_sessions_give_blocks_to_new_requests(void **st)
     int32_t a[40];
     make_prompt(a, 40, 21);
     for (uint64_t sid = 1; sid <= 3; sid++) { /* three idle sessions of ~44 tokens each cannot all stay */
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.session_id = sid;
-        p.prompt_ids = a;
-        p.n_prompt_ids = 40;
-        p.max_new_tokens = 4;
-        p.ignore_eos = true;
+        ignis_request_params p = prompt_params(a, 40, 4, sid);
         ignis_request *r;
         TU_CHECK(ignis_engine_submit(v.e, &p, &r));
         rt_out o;
@@ -514,13 +495,7 @@ static void test_sched_idle_sessions_give_blocks_to_new_requests(void **st)
     memcpy(ctx, a, sizeof a);
     memcpy(ctx + 40, first, sizeof(int32_t) * 4);
     memcpy(ctx + 44, b, sizeof b);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.session_id = 1;
-    p.prompt_ids = b;
-    p.n_prompt_ids = 5;
-    p.max_new_tokens = 6;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(b, 5, 6, 1);
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(v.e, &p, &r));
     rt_out o;
@@ -545,13 +520,7 @@ static void test_sched_waiting_session_does_not_pin_blocks_against_the_head(void
     make_prompt(x, 20, 2);
     make_prompt(b, 8, 3);
     make_prompt(h, 30, 4);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.ignore_eos = true;
-    p.session_id = 1;
-    p.prompt_ids = a;
-    p.n_prompt_ids = 36;
-    p.max_new_tokens = 4;
+    ignis_request_params p = prompt_params(a, 36, 4, 1);
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(v.e, &p, &r));
     TU_CHECK(ignis_request_wait(r, 10000));
@@ -597,12 +566,7 @@ static void test_sched_stop_ids_eos_and_ignore_eos(void **st)
     int32_t prompt[16], want[64];
     make_prompt(prompt, 16, 9);
     reference(&v, prompt, 16, 40, true, want);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = prompt;
-    p.n_prompt_ids = 16;
-    p.max_new_tokens = 40;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(prompt, 16, 40, 0);
     int32_t stop = want[5];
     int first = 0;
     while (want[first] != stop)
@@ -662,13 +626,7 @@ static void test_sched_session_rewind_drops_the_history_tail(void **st)
         int32_t a[21], b[5], ctx[64], want[16];
         make_prompt(a, 21, 51);
         make_prompt(b, 5, 52);
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.session_id = 7;
-        p.prompt_ids = a;
-        p.n_prompt_ids = 21;
-        p.max_new_tokens = 6;
-        p.ignore_eos = true;
+        ignis_request_params p = prompt_params(a, 21, 6, 7);
         ignis_request *r;
         TU_CHECK(ignis_engine_submit(v.e, &p, &r));
         rt_out o1;
@@ -798,12 +756,7 @@ static void text_env_close(text_env *t)
  * bytes of text delivered up to and including token event k. */
 static void run_text(text_env *t, const char *const *words, int n_words, rt_out *o, size_t *delivered)
 {
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = t->prompt;
-    p.n_prompt_ids = t->n_prompt;
-    p.max_new_tokens = 40;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(t->prompt, t->n_prompt, 40, 0);
     p.stop_words = words;
     p.n_stop_words = n_words;
     ignis_request *r;
@@ -996,12 +949,7 @@ static void test_sched_callback_gets_every_token_and_poll_is_refused(void **st)
     make_prompt(prompt, 20, 4);
     reference(&v, prompt, 20, 12, true, want);
     cb_state s = {0};
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = prompt;
-    p.n_prompt_ids = 20;
-    p.max_new_tokens = 12;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(prompt, 20, 12, 0);
     p.on_event = on_event;
     p.user = &s;
     ignis_request *r;
@@ -1035,12 +983,7 @@ static void test_sched_priority_admits_higher_first(void **st)
     fake_backend_delay(v.fm.backend, 500);
     int32_t prompt[8];
     make_prompt(prompt, 8, 1);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = prompt;
-    p.n_prompt_ids = 8;
-    p.max_new_tokens = 20;
-    p.ignore_eos = true;
+    ignis_request_params p = prompt_params(prompt, 8, 20, 0);
     ignis_request *first, *low, *high;
     TU_CHECK(ignis_engine_submit(v.e, &p, &first));
     p.max_new_tokens = 2;
@@ -1070,13 +1013,7 @@ static void test_sched_destroy_with_requests_in_flight_cancels_them(void **st)
     make_prompt(prompt, 30, 2);
     ignis_request *rs[20];
     for (int i = 0; i < 20; i++) {
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.prompt_ids = prompt;
-        p.n_prompt_ids = 10 + i;
-        p.max_new_tokens = 100;
-        p.ignore_eos = true;
-        p.session_id = i % 3 == 0 ? (uint64_t)(100 + i) : 0;
+        ignis_request_params p = prompt_params(prompt, 10 + i, 100, i % 3 == 0 ? (uint64_t)(100 + i) : 0);
         TU_CHECK(ignis_engine_submit(v.e, &p, &rs[i]));
     }
     usleep(3000);
