@@ -274,8 +274,10 @@ static json_t *result_json(int index, breq *q, const ignis_request_result *res)
     for (int i = 0; ok && i < n; i++)
         ok = json_array_append_new(a, json_integer(ids[i])) == 0;
     free(ids);
-    ok = ok && put(o, "ids", a);
-    if (!ok) json_decref(a);
+    if (ok)
+        ok = put(o, "ids", a); /* json_object_set_new takes a, also when it fails */
+    else
+        json_decref(a);
     char *text = ok ? ignis_request_text(q->req) : NULL;
     if (text) ok = put(o, "text", json_text(text));
     free(text);
