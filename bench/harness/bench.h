@@ -310,8 +310,12 @@ int bench_plot_report(const char *report_csv, const char *dir);
 
 /* ------------------------------------------------------------------ modes */
 typedef int (*bench_engine_flag_fn)(const char *cmd, int argc, char **argv, int *i, ignis_engine_opts *o);
-/* Entry point: argv[0] is "bench". engine_flag parses the shared engine flags (the CLI's). */
-int bench_main(int argc, char **argv, bench_engine_flag_fn engine_flag, const char *engine_flags_help);
+/* The CLI's environment knobs (IGNIS_CUDA_*) onto engine options; false after printing why. */
+typedef bool (*bench_engine_env_fn)(ignis_engine_opts *o);
+/* Entry point: argv[0] is "bench". engine_flag parses the shared engine flags (the CLI's),
+ * engine_env (may be NULL) applies the CLI's environment knobs. */
+int bench_main(int argc, char **argv, bench_engine_flag_fn engine_flag, bench_engine_env_fn engine_env,
+               const char *engine_flags_help);
 
 int bench_compare(int argc, char **argv);
 int bench_plot_cmd(int argc, char **argv);

@@ -299,7 +299,8 @@ static int mode_default(bench_args *a)
     return mode_throughput(a);
 }
 
-int bench_main(int argc, char **argv, bench_engine_flag_fn engine_flag, const char *engine_flags_help)
+int bench_main(int argc, char **argv, bench_engine_flag_fn engine_flag, bench_engine_env_fn engine_env,
+               const char *engine_flags_help)
 {
     const char *mode = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
     if (mode && !strcmp(mode, "compare")) return bench_compare(argc - 1, argv + 1);
@@ -317,6 +318,7 @@ int bench_main(int argc, char **argv, bench_engine_flag_fn engine_flag, const ch
     int r = mode ? bench_args_parse(&a, mode, argc - 1, argv + 1, engine_flag, engine_flags_help)
                  : bench_args_parse(&a, "default", argc, argv, engine_flag, engine_flags_help);
     if (r) return r == 1 ? 0 : 2;
+    if (engine_env && !engine_env(&a.eo)) return 2;
     a.eo.progress = NULL;
     if (!mode) return mode_default(&a);
     if (!strcmp(mode, "generation")) return bench_mode_generation(&a);

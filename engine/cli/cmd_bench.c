@@ -8,6 +8,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "env_opts.h"
 
 int cmd_bench(int argc, char **argv)
 {
@@ -32,7 +33,7 @@ int cmd_bench(int argc, char **argv)
         }
         args[n++] = argv[i];
     }
-    int rc = bench_main(n, args, cli_engine_flag, cli_engine_flags_help);
+    int rc = bench_main(n, args, cli_engine_flag, cli_env_engine_opts, cli_engine_flags_help);
     free(args);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "env_opts.h"
 
 #define DEFAULT_PORT 23333
 #define DRAIN_MS 3000 /* how long in-flight responses get to go out on shutdown */
@@ -216,6 +217,7 @@ int cmd_serve(int argc, char **argv)
     a.level = IGNIS_LOG_INFO;
     bool help = false;
     int rc = parse_args(argc, argv, &a, &help);
+    if (!rc && !help && !cli_env_engine_opts(&a.eo)) rc = 2; /* IGNIS_CUDA_*, as chat/generate */
     if (rc || help) {
         if (help) printf("%s%s", k_help, cli_engine_flags_help);
         free(keys);

@@ -83,17 +83,25 @@ static void test_cli_reports_a_malformed_variable_in_one_line(void **state)
 {
     (void)state;
     setenv("IGNIS_CUDA_SPLIT_COVER", "lots", 1);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli("generate synthetic:tiny --prompt-ids 1 --max-new-tokens 1 --backend cpu", NULL, &out, &err);
+    /* every command that builds an engine reads them: generate, chat, serve, bench */
+    static const char *const cmds[] = {
+        "generate synthetic:tiny --prompt-ids 1 --max-new-tokens 1 --backend cpu",
+        "serve api_server synthetic:tiny --backend cpu --server-port 0",
+        "bench throughput --model synthetic:tiny --backend cpu --num-prompts 1 --no-progress",
+    };
+    for (size_t c = 0; c < sizeof cmds / sizeof cmds[0]; c++) {
+        char *out = NULL, *err = NULL;
+        int rc = tu_run_cli(cmds[c], NULL, &out, &err);
+        if (rc != 2) fail_msg("%s: exit %d, expected 2 (%s)", cmds[c], rc, err ? err : "");
+        assert_non_null(err);
+        if (!strstr(err, "IGNIS_CUDA_SPLIT_COVER expects an integer in [1, 1024], got 'lots'"))
+            fail_msg("%s: expected the error to name IGNIS_CUDA_SPLIT_COVER and its value, got: %s", cmds[c], err);
+        const char *nl = strchr(err, '\n');
+        if (nl && nl[1]) fail_msg("%s: expected a one-line error, got: %s", cmds[c], err);
+        free(out);
+        free(err);
+    }
     unsetenv("IGNIS_CUDA_SPLIT_COVER");
-    assert_int_equal(rc, 2);
-    assert_non_null(err);
-    if (!strstr(err, "IGNIS_CUDA_SPLIT_COVER expects an integer in [1, 1024], got 'lots'"))
-        fail_msg("expected the error to name IGNIS_CUDA_SPLIT_COVER and its value, got: %s", err);
-    const char *nl = strchr(err, '\n');
-    if (nl && nl[1]) fail_msg("expected a one-line error, got: %s", err);
-    free(out);
-    free(err);
 }
 
 int main(void)
