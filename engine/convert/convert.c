@@ -18,7 +18,6 @@
 #include <signal.h>
 
 #include "convert/fsutil.h"
-#include "convert/hf_config.h"
 #include "convert/hf_weights.h"
 #include "core/crc32c.h"
 #include "core/error.h"
@@ -169,8 +168,11 @@ static json_t *model_json(const ig_config *c)
                   c->head_dim, "intermediate_size", c->inter, "norm_eps", short_float(c->norm_eps), "rope", rope,
                   "max_position_embeddings", c->max_pos, "tie_word_embeddings", c->tie_embeddings, "qkv_bias",
                   c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", eos);
-    /* architecture-specific keys (Qwen's long-context settings) the loader reads back */
-    if (m) ig_config_model_json_extras(c, m);
+    if (m && c->seq_length > 0) { /* Qwen (v1)'s long context; workspace.c reads these back */
+        json_object_set_new(m, "seq_length", json_integer(c->seq_length));
+        json_object_set_new(m, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
+        json_object_set_new(m, "use_logn_attn", json_boolean(c->use_logn_attn));
+    }
     return m;
 }
 

@@ -329,14 +329,6 @@ static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
     return IGNIS_OK;
 }
 
-void ig_config_model_json_extras(const ig_config *c, json_t *model)
-{
-    if (c->seq_length <= 0) return;
-    json_object_set_new(model, "seq_length", json_integer(c->seq_length));
-    json_object_set_new(model, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
-    json_object_set_new(model, "use_logn_attn", json_boolean(c->use_logn_attn));
-}
-
 ignis_status ig_hf_config_parse(const char *text, const char *what, ig_config *cfg, int *src_dtype)
 {
     json_error_t jerr;

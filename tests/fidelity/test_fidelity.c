@@ -16,7 +16,6 @@
 
 #include <jansson.h>
 
-#include "convert/hf_config.h"
 #include "test_util.h"
 
 #define STORIES_LOGIT_TOL 1e-4f /* issue 2: position-0 logits of stories260K */
