@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <signal.h>
 
+#include "chat/chat_internal.h"
 #include "convert/fsutil.h"
 #include "convert/hf_weights.h"
 #include "core/crc32c.h"
@@ -54,11 +55,14 @@ static void warn_template_mismatch(const ignis_convert_opts *o, const char *tmpl
                                    const ig_config *c)
 {
     if (tmpl_file[0]) return; /* a user's own template file: nothing to compare */
-    if (!o->chat_template && !ignis_chat_template_for_model(o->model_name))
+    if (!o->chat_template && !ignis_chat_template_for_model(o->model_name)) {
+        char names[256];
+        ig_chat_builtin_names(names, sizeof names);
         ig_log(IGNIS_LOG_WARN,
-               "convert: model name '%s' matches no chat template (known families: internlm2, llama2, llama3, qwen, "
-               "chatml); the workspace gets 'base' (no chat formatting); choose one with --chat-template",
-               o->model_name);
+               "convert: model name '%s' matches no chat template (known families: %s); the workspace gets 'base' (no "
+               "chat formatting); choose one with --chat-template",
+               o->model_name, names);
+    }
     int want = template_arch(tmpl);
     bool vocab_mismatch =
         (!strcmp(tmpl, "llama3") && c->vocab_size < 128000) || (!strcmp(tmpl, "llama2") && c->vocab_size >= 128000);
