@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "chat/chat_internal.h"
 #include "core/error.h"
 #include "ignis.h"
 
@@ -68,12 +69,14 @@ ignis_status ignis_chat_template_for_path(const char *model_path, const char *ov
     if (override && *override) return ignis_chat_template_open(override, dir, out);
     if (model_name && *model_name) {
         const char *name = ignis_chat_template_for_model(model_name);
-        if (!name)
-            return ig_err(
-                IGNIS_E_NOT_FOUND,
-                "model name '%s' matches no chat template (known families: internlm, internlm2, llama2, llama3, "
-                "qwen, chatml, base; see 'ignis list'); name one with --chat-template",
-                model_name);
+        if (!name) {
+            char names[256];
+            ig_chat_builtin_names(names, sizeof names);
+            return ig_err(IGNIS_E_NOT_FOUND,
+                          "model name '%s' matches no chat template (known families: %s; see 'ignis list'); name one "
+                          "with --chat-template",
+                          model_name, names);
+        }
         return ignis_chat_template_open(name, dir, out);
     }
     if (dir) {

@@ -17,8 +17,8 @@
 #include <dirent.h>
 #include <signal.h>
 
+#include "chat/chat_internal.h"
 #include "convert/fsutil.h"
-#include "convert/hf_config.h"
 #include "convert/hf_weights.h"
 #include "core/crc32c.h"
 #include "core/error.h"
@@ -55,11 +55,14 @@ static void warn_template_mismatch(const ignis_convert_opts *o, const char *tmpl
                                    const ig_config *c)
 {
     if (tmpl_file[0]) return; /* a user's own template file: nothing to compare */
-    if (!o->chat_template && !ignis_chat_template_for_model(o->model_name))
+    if (!o->chat_template && !ignis_chat_template_for_model(o->model_name)) {
+        char names[256];
+        ig_chat_builtin_names(names, sizeof names);
         ig_log(IGNIS_LOG_WARN,
-               "convert: model name '%s' matches no chat template (known families: internlm2, llama2, llama3, qwen, "
-               "chatml); the workspace gets 'base' (no chat formatting); choose one with --chat-template",
-               o->model_name);
+               "convert: model name '%s' matches no chat template (known families: %s); the workspace gets 'base' (no "
+               "chat formatting); choose one with --chat-template",
+               o->model_name, names);
+    }
     int want = template_arch(tmpl);
     bool vocab_mismatch =
         (!strcmp(tmpl, "llama3") && c->vocab_size < 128000) || (!strcmp(tmpl, "llama2") && c->vocab_size >= 128000);
@@ -169,8 +172,11 @@ static json_t *model_json(const ig_config *c)
                   c->head_dim, "intermediate_size", c->inter, "norm_eps", short_float(c->norm_eps), "rope", rope,
                   "max_position_embeddings", c->max_pos, "tie_word_embeddings", c->tie_embeddings, "qkv_bias",
                   c->qkv_bias, "bos_token_id", c->bos_id, "eos_token_id", eos);
-    /* architecture-specific keys (Qwen's long-context settings) the loader reads back */
-    if (m) ig_config_model_json_extras(c, m);
+    if (m && c->seq_length > 0) { /* Qwen (v1)'s long context; workspace.c reads these back */
+        json_object_set_new(m, "seq_length", json_integer(c->seq_length));
+        json_object_set_new(m, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
+        json_object_set_new(m, "use_logn_attn", json_boolean(c->use_logn_attn));
+    }
     return m;
 }
 

@@ -7,15 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
-
-static const struct {
-    const char *name;
-    ig_arch arch;
-} k_archs[] = {
-    {"LlamaForCausalLM", IG_ARCH_LLAMA},         {"Qwen2ForCausalLM", IG_ARCH_QWEN2},
-    {"InternLM2ForCausalLM", IG_ARCH_INTERNLM2}, {"InternLMForCausalLM", IG_ARCH_INTERNLM},
-    {"QWenLMHeadModel", IG_ARCH_QWEN},
-};
+#include "model/workspace.h"
 
 const char *ig_hf_supported_architectures(void)
 {
@@ -240,24 +232,13 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
     if (!aname)
         return ig_err(IGNIS_E_FORMAT, "%s: no \"architectures\" list (supported: %s)", what,
                       ig_hf_supported_architectures());
-    bool known = false;
-    for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
-        if (strcmp(aname, k_archs[i].name) == 0) {
-            c->arch = k_archs[i].arch;
-            known = true;
-        }
-    if (!known)
+    if (ig_arch_from_hf_name(aname, &c->arch) != 0)
         return ig_err(IGNIS_E_UNSUPPORTED, "%s: architecture %s is not supported (supported: %s)", what, aname,
                       ig_hf_supported_architectures());
     snprintf(c->architecture, sizeof c->architecture, "%s", aname);
     json_t *mt = json_object_get(root, "model_type");
     snprintf(c->model_type, sizeof c->model_type, "%s",
-             json_is_string(mt)             ? json_string_value(mt)
-             : c->arch == IG_ARCH_QWEN2     ? "qwen2"
-             : c->arch == IG_ARCH_INTERNLM2 ? "internlm2"
-             : c->arch == IG_ARCH_INTERNLM  ? "internlm"
-             : c->arch == IG_ARCH_QWEN      ? "qwen"
-                                            : "llama");
+             json_is_string(mt) ? json_string_value(mt) : ig_arch_model_type(c->arch));
     if (c->arch == IG_ARCH_QWEN) return parse_qwen(root, what, c, src_dtype);
 
     json_t *act = json_object_get(root, "hidden_act");
@@ -327,14 +308,6 @@ static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
                           what, json_string_value(td));
     }
     return IGNIS_OK;
-}
-
-void ig_config_model_json_extras(const ig_config *c, json_t *model)
-{
-    if (c->seq_length <= 0) return;
-    json_object_set_new(model, "seq_length", json_integer(c->seq_length));
-    json_object_set_new(model, "use_dynamic_ntk", json_boolean(c->use_dynamic_ntk));
-    json_object_set_new(model, "use_logn_attn", json_boolean(c->use_logn_attn));
 }
 
 ignis_status ig_hf_config_parse(const char *text, const char *what, ig_config *cfg, int *src_dtype)

@@ -472,23 +472,24 @@ static void produce_qkv(const ig_hf_ckpt *ck, const ig_canon *t, int tp, bool bi
             }
         return;
     }
-    if (c->arch == IG_ARCH_QWEN) { /* c_attn rows are [q (nh heads) | k | v], as in the canonical layout */
-        const ig_st_tensor *w = src(ck, t->layer, bias ? S_QKV_FUSED_B : S_QKV_FUSED);
-        int64_t qrows = (int64_t)c->n_heads * hd, kvrows = (int64_t)c->n_kv_heads * hd;
-        copy_block(w, (int64_t)r * nh_r * hd, (int64_t)nh_r * hd, 0, cols, d, t->dtype);
-        d += head_bytes * (size_t)nh_r;
-        copy_block(w, qrows + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
-        d += head_bytes * (size_t)nkv_r;
-        copy_block(w, qrows + kvrows + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
-        return;
+    /* q, k and v each from its own tensor, or (Qwen's c_attn) from one whose rows are
+     * already [q (nh heads) | k | v], at those row offsets */
+    const ig_st_tensor *q, *k, *v;
+    int64_t k0 = 0, v0 = 0;
+    if (c->arch == IG_ARCH_QWEN) {
+        q = k = v = src(ck, t->layer, bias ? S_QKV_FUSED_B : S_QKV_FUSED);
+        k0 = (int64_t)c->n_heads * hd;
+        v0 = k0 + (int64_t)c->n_kv_heads * hd;
+    } else {
+        q = src(ck, t->layer, bias ? S_QB : S_Q);
+        k = src(ck, t->layer, bias ? S_KB : S_K);
+        v = src(ck, t->layer, bias ? S_VB : S_V);
     }
-    const ig_st_tensor *q = src(ck, t->layer, bias ? S_QB : S_Q), *k = src(ck, t->layer, bias ? S_KB : S_K),
-                       *v = src(ck, t->layer, bias ? S_VB : S_V);
     copy_block(q, (int64_t)r * nh_r * hd, (int64_t)nh_r * hd, 0, cols, d, t->dtype);
     d += head_bytes * (size_t)nh_r;
-    copy_block(k, (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
+    copy_block(k, k0 + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
     d += head_bytes * (size_t)nkv_r;
-    copy_block(v, (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
+    copy_block(v, v0 + (int64_t)r * nkv_r * hd, (int64_t)nkv_r * hd, 0, cols, d, t->dtype);
 }
 
 ignis_status ig_hf_produce(const ig_hf_ckpt *ck, int tp, const ig_canon *t, void *dst)

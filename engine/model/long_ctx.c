@@ -24,11 +24,9 @@ double ig_qwen_ntk_alpha(const ig_config *c, int len)
 
 void ig_qwen_inv_freq(const ig_config *c, int len, float *inv_freq)
 {
-    double alpha = ig_qwen_ntk_alpha(c, len);
-    double base = c->rope.theta * pow(alpha, (double)c->head_dim / (c->head_dim - 2));
-    /* Qwen computes inv_freq in fp32: 1 / base^(arange(0, d, 2) / d) */
-    for (int i = 0; i < c->head_dim / 2; i++)
-        inv_freq[i] = (float)(1.0 / pow(base, (double)(2 * i) / c->head_dim));
+    /* Qwen's table is the default RoPE one (fp32 1 / base^(arange(0, d, 2) / d)) over the
+     * NTK-grown base, which ig_rope_inv_freq applies */
+    ig_rope_inv_freq(c, len, inv_freq);
 }
 
 float ig_logn_scale(const ig_config *c, int pos)

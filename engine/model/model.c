@@ -179,6 +179,8 @@ void ig_rope_inv_freq(const ig_config *c, int seq_len, float *inv_freq)
         double f = r->factor * seq_len / c->max_pos - (r->factor - 1.0);
         base = base * pow(f, (double)c->head_dim / (c->head_dim - 2));
     }
+    if (c->use_dynamic_ntk) /* Qwen (v1): the base grows by alpha past seq_length (long_ctx.c) */
+        base = base * pow(ig_qwen_ntk_alpha(c, seq_len), (double)c->head_dim / (c->head_dim - 2));
     for (int i = 0; i < half; i++) {
         double f = 1.0 / pow(base, (double)(2 * i) / c->head_dim);
         if (r->type == IG_ROPE_LINEAR) {

@@ -176,8 +176,9 @@ void ig_engine_cfg_default(ig_engine_cfg *e, const ig_config *cfg);
 
 /* RoPE inverse frequencies: inv_freq[i] for i in [0, head_dim/2), computed in double from
  * the rope config; every variant (default, linear, llama3) is expressed as a table, so
- * kernels take one form. `seq_len` matters only for the dynamic type. Also returns the
- * attention scale multiplier a variant may need (1 for these). */
+ * kernels take one form. `seq_len` matters only for the dynamic type and Qwen's dynamic
+ * NTK (use_dynamic_ntk). Also returns the attention scale multiplier a variant may need
+ * (1 for these). */
 void ig_rope_inv_freq(const ig_config *c, int seq_len, float *inv_freq);
 
 /* Qwen (v1) dynamic NTK: alpha = max(2^ceil(log2(len/seq_length) + 1) - 1, 1) for a sequence
@@ -185,7 +186,7 @@ void ig_rope_inv_freq(const ig_config *c, int seq_len, float *inv_freq);
  * theta * alpha^(head_dim/(head_dim-2)). As in Qwen's modeling code the sequence's length
  * at its forward decides alpha, and every position of that forward uses it. */
 double ig_qwen_ntk_alpha(const ig_config *c, int len);
-/* Qwen RoPE table for a sequence of len tokens (ig_rope_inv_freq with the NTK base). */
+/* Qwen RoPE table for a sequence of len tokens: ig_rope_inv_freq, which applies the NTK base. */
 void ig_qwen_inv_freq(const ig_config *c, int len, float *inv_freq);
 /* Qwen (v1) log-n attention: the query at 0-based position pos is multiplied by
  * log(pos+1)/log(seq_length) past seq_length (1 otherwise, and when disabled). */

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "model/synth_fn.h"
+#include "model/workspace.h"
 
 typedef struct shape {
     const char *name;
@@ -101,12 +102,7 @@ ignis_status ig_synthetic_open(const char *name, ig_dtype dtype, int tp, ig_mode
     memset(&c, 0, sizeof c);
     c.arch = s->arch;
     snprintf(c.architecture, sizeof c.architecture, "%s", s->architecture);
-    snprintf(c.model_type, sizeof c.model_type, "%s",
-             s->arch == IG_ARCH_QWEN2       ? "qwen2"
-             : s->arch == IG_ARCH_INTERNLM2 ? "internlm2"
-             : s->arch == IG_ARCH_INTERNLM  ? "internlm"
-             : s->arch == IG_ARCH_QWEN      ? "qwen"
-                                            : "llama");
+    snprintf(c.model_type, sizeof c.model_type, "%s", ig_arch_model_type(s->arch));
     c.vocab_size = s->vocab;
     c.hidden = s->hidden;
     c.n_layers = s->layers;

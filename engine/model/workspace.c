@@ -43,6 +43,14 @@ const char *ig_arch_hf_name(ig_arch a)
     return (unsigned)a < sizeof k_arch_names / sizeof k_arch_names[0] ? k_arch_names[a] : "?";
 }
 
+/* indexed by ig_arch */
+static const char *const k_model_types[] = {"llama", "qwen2", "internlm2", "internlm", "qwen"};
+
+const char *ig_arch_model_type(ig_arch a)
+{
+    return (unsigned)a < sizeof k_model_types / sizeof k_model_types[0] ? k_model_types[a] : "llama";
+}
+
 int ig_arch_from_hf_name(const char *s, ig_arch *a)
 {
     for (size_t i = 0; i < sizeof k_arch_names / sizeof k_arch_names[0]; i++)

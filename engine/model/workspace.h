@@ -28,5 +28,7 @@ const char *ig_rope_type_name(ig_rope_type t);
 int ig_rope_type_from_name(const char *s, ig_rope_type *t); /* 0 on success */
 const char *ig_arch_hf_name(ig_arch a);
 int ig_arch_from_hf_name(const char *s, ig_arch *a); /* 0 on success */
+/* HF's model_type of an architecture ("llama", "qwen2", ...), for configs that name none. */
+const char *ig_arch_model_type(ig_arch a);
 
 #endif

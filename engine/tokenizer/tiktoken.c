@@ -61,6 +61,17 @@ bool ig_tiktoken_probe(const char *data, size_t n)
     return sp + 1 < nl;
 }
 
+ignis_status ig_tiktoken_load_probed(ignis_tokenizer *t, const char *path)
+{
+    char head[512];
+    FILE *f = fopen(path, "rb");
+    size_t hn = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    if (!ig_tiktoken_probe(head, hn))
+        return ig_err(IGNIS_E_FORMAT, "%s: neither a SentencePiece model nor a tiktoken rank file", path);
+    return ig_tiktoken_load(t, path);
+}
+
 /* tokenization_qwen.py's PAT_STR: Llama-3's, except that digits split one by one */
 #define QWEN_PATTERN                                                                                                   \
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "                                              \

@@ -6,37 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <dirent.h>
 
 #include "core/error.h"
 #include "tokenizer/tok_check.h"
 #include "tokenizer/tok_internal.h"
 
-static bool is_file(const char *dir, const char *name, char *path, size_t cap)
-{
-    snprintf(path, cap, "%s/%s", dir, name);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* An empty tokenizer as ignis_tokenizer_open starts one. */
-static ignis_tokenizer *tok_new(void)
-{
-    ignis_tokenizer *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
-    t->bos = t->eos = t->unk = t->pad = -1;
-    for (int b = 0; b < 256; b++)
-        t->byte_id[b] = -1;
-    return t;
-}
-
 typedef enum { SRC_JSON, SRC_MODEL, SRC_BPE_FILES, SRC_TIKTOKEN } src_kind;
 
 /* Loads one vocabulary source on its own; the loaders' messages name the file. */
 static ignis_status load_source(src_kind kind, const char *path, const char *path2)
 {
-    ignis_tokenizer *t = tok_new();
+    ignis_tokenizer *t = ig_tok_new();
     if (!t) return ig_err(IGNIS_E_NOMEM, "%s: out of memory checking the tokenizer", path);
     ignis_status s = IGNIS_OK;
     if (kind == SRC_JSON) {
@@ -46,14 +27,7 @@ static ignis_status load_source(src_kind kind, const char *path, const char *pat
     } else if (kind == SRC_MODEL && ig_spm_probe(path)) {
         s = ig_spm_load(t, path);
     } else {
-        char head[512];
-        FILE *f = fopen(path, "rb");
-        size_t hn = f ? fread(head, 1, sizeof head, f) : 0;
-        if (f) fclose(f);
-        if (!ig_tiktoken_probe(head, hn))
-            s = ig_err(IGNIS_E_FORMAT, "%s: neither a SentencePiece model nor a tiktoken rank file", path);
-        else
-            s = ig_tiktoken_load(t, path);
+        s = ig_tiktoken_load_probed(t, path);
     }
     if (s == IGNIS_OK && t->n_vocab <= 0) s = ig_err(IGNIS_E_FORMAT, "%s: the vocabulary is empty", path);
     ignis_tokenizer_free(t);
@@ -79,7 +53,7 @@ static ignis_status check_tiktoken_files(const char *dir, bool *any)
         size_t n = strlen(e->d_name);
         if (n <= 9 || strcmp(e->d_name + n - 9, ".tiktoken") != 0) continue;
         char path[8192];
-        if (!is_file(dir, e->d_name, path, sizeof path)) continue;
+        if (!ig_tok_file_in(dir, e->d_name, path, sizeof path)) continue;
         *any = true;
         s = load_source(SRC_TIKTOKEN, path, NULL);
     }
@@ -95,16 +69,17 @@ ignis_status ig_tokenizer_check_dir(const char *dir, int *vocab)
     static const char *const k_json[] = {"tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
                                          "added_tokens.json"};
     for (size_t i = 0; i < sizeof k_json / sizeof k_json[0]; i++)
-        if (is_file(dir, k_json[i], p, sizeof p)) IG_TRY(check_json(p));
-    if (is_file(dir, "tokenizer.json", p, sizeof p)) {
+        if (ig_tok_file_in(dir, k_json[i], p, sizeof p)) IG_TRY(check_json(p));
+    if (ig_tok_file_in(dir, "tokenizer.json", p, sizeof p)) {
         any = true;
         IG_TRY(load_source(SRC_JSON, p, NULL));
     }
-    if (is_file(dir, "tokenizer.model", p, sizeof p)) {
+    if (ig_tok_file_in(dir, "tokenizer.model", p, sizeof p)) {
         any = true;
         IG_TRY(load_source(SRC_MODEL, p, NULL));
     }
-    bool have_vocab = is_file(dir, "vocab.json", p, sizeof p), have_merges = is_file(dir, "merges.txt", p2, sizeof p2);
+    bool have_vocab = ig_tok_file_in(dir, "vocab.json", p, sizeof p),
+         have_merges = ig_tok_file_in(dir, "merges.txt", p2, sizeof p2);
     if (have_vocab || have_merges) {
         any = true;
         if (!have_vocab || !have_merges)

@@ -191,10 +191,17 @@ ignis_status ig_spm_json_encode(const ignis_tokenizer *t, const char *text, size
 ignis_status ig_bpe_files_load(ignis_tokenizer *t, const char *vocab_path, const char *merges_path);
 bool ig_tiktoken_probe(const char *data, size_t n);
 ignis_status ig_tiktoken_load(ignis_tokenizer *t, const char *path);
+/* A rank file that must first prove to be one (a tokenizer.model that is not SentencePiece):
+ * IGNIS_E_FORMAT when its first line is not "base64 rank", else ig_tiktoken_load. */
+ignis_status ig_tiktoken_load_probed(ignis_tokenizer *t, const char *path);
 /* tokenizer_config.json: add_bos/eos, bos/eos names, added_tokens_decoder. Missing file is fine. */
 ignis_status ig_tok_config_load(ignis_tokenizer *t, const char *path);
 
 /* shared construction helpers */
+/* An empty tokenizer (no ids yet: bos/eos/unk/pad and byte_id[] at -1); NULL when out of memory. */
+ignis_tokenizer *ig_tok_new(void);
+/* Is dir/name a regular file? path receives "dir/name" either way. */
+bool ig_tok_file_in(const char *dir, const char *name, char *path, size_t cap);
 ignis_status ig_tok_alloc_vocab(ignis_tokenizer *t, int n);
 ignis_status ig_tok_set_piece(ignis_tokenizer *t, int id, const char *s, size_t len);
 /* Registers an added token (replaces an earlier one with the same content). */

@@ -188,11 +188,21 @@ void ignis_tokenizer_free(ignis_tokenizer *t)
     free(t);
 }
 
-static bool file_exists(const char *dir, const char *name, char *out, size_t cap)
+bool ig_tok_file_in(const char *dir, const char *name, char *path, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", dir, name);
+    snprintf(path, cap, "%s/%s", dir, name);
     struct stat st;
-    return stat(out, &st) == 0 && S_ISREG(st.st_mode);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+ignis_tokenizer *ig_tok_new(void)
+{
+    ignis_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->bos = t->eos = t->unk = t->pad = -1;
+    for (int b = 0; b < 256; b++)
+        t->byte_id[b] = -1;
+    return t;
 }
 
 /* InternLM2 keeps its chat tokens as [UNUSED_TOKEN_n] pieces; its HF tokenizer_config
@@ -219,29 +229,23 @@ static ignis_status open_in(const char *dir, ignis_tokenizer *t, bool *found)
 {
     char p1[4096], p2[4096], cfg[4096];
     *found = true;
-    bool have_cfg = file_exists(dir, "tokenizer_config.json", cfg, sizeof cfg);
-    if (file_exists(dir, "tokenizer.json", p1, sizeof p1)) {
+    bool have_cfg = ig_tok_file_in(dir, "tokenizer_config.json", cfg, sizeof cfg);
+    if (ig_tok_file_in(dir, "tokenizer.json", p1, sizeof p1)) {
         t->source = strdup(p1);
         IG_TRY(ig_bpe_json_load(t, p1));
-    } else if (file_exists(dir, "tokenizer.model", p1, sizeof p1) && ig_spm_probe(p1)) {
+    } else if (ig_tok_file_in(dir, "tokenizer.model", p1, sizeof p1) && ig_spm_probe(p1)) {
         t->source = strdup(p1);
         IG_TRY(ig_spm_load(t, p1));
         IG_TRY(internlm2_aliases(t));
-    } else if (file_exists(dir, "vocab.json", p1, sizeof p1)) {
-        if (!file_exists(dir, "merges.txt", p2, sizeof p2))
+    } else if (ig_tok_file_in(dir, "vocab.json", p1, sizeof p1)) {
+        if (!ig_tok_file_in(dir, "merges.txt", p2, sizeof p2))
             return ig_err(IGNIS_E_NOT_FOUND, "%s: vocab.json is present but merges.txt is missing", dir);
         t->source = strdup(p1);
         IG_TRY(ig_bpe_files_load(t, p1, p2));
-    } else if (file_exists(dir, "tokenizer.model", p1, sizeof p1)) {
-        char head[512];
-        FILE *f = fopen(p1, "rb");
-        size_t hn = f ? fread(head, 1, sizeof head, f) : 0;
-        if (f) fclose(f);
-        if (!ig_tiktoken_probe(head, hn))
-            return ig_err(IGNIS_E_FORMAT, "%s: neither a SentencePiece model nor a tiktoken rank file", p1);
+    } else if (ig_tok_file_in(dir, "tokenizer.model", p1, sizeof p1)) {
         t->source = strdup(p1);
-        IG_TRY(ig_tiktoken_load(t, p1));
-    } else if (file_exists(dir, "qwen.tiktoken", p1, sizeof p1)) { /* Qwen (v1) */
+        IG_TRY(ig_tiktoken_load_probed(t, p1));
+    } else if (ig_tok_file_in(dir, "qwen.tiktoken", p1, sizeof p1)) { /* Qwen (v1) */
         t->source = strdup(p1);
         IG_TRY(ig_tiktoken_load(t, p1));
     } else {
@@ -266,11 +270,8 @@ ignis_status ignis_tokenizer_open(const char *dir, ignis_tokenizer **out)
     cands[1] = sub;
     for (int c = 0; c < 2; c++) {
         if (c == 1 && (stat(sub, &st) != 0 || !S_ISDIR(st.st_mode))) break;
-        ignis_tokenizer *t = calloc(1, sizeof *t);
+        ignis_tokenizer *t = ig_tok_new();
         if (!t) return ig_err(IGNIS_E_NOMEM, "tokenizer: out of memory");
-        t->bos = t->eos = t->unk = t->pad = -1;
-        for (int b = 0; b < 256; b++)
-            t->byte_id[b] = -1;
         bool found;
         ignis_status s = open_in(cands[c], t, &found);
         if (s != IGNIS_OK || !found) {

@@ -4,6 +4,7 @@
  * and Qwen's long-context numbers against values worked out by hand from modeling_qwen.py.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "convert/hf_config.h"

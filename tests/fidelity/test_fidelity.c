@@ -16,7 +16,6 @@
 
 #include <jansson.h>
 
-#include "convert/hf_config.h"
 #include "test_util.h"
 
 #define STORIES_LOGIT_TOL 1e-4f /* issue 2: position-0 logits of stories260K */
@@ -143,6 +142,22 @@ static void test_stories260k_hf_dir_opens_directly(void **state)
 }
 
 /* One fixture through one path (0: in-memory HF, 1: converted workspace, 2: tp 2). */
+/* The prompt's logits ([np][V], malloc'd) from one fresh sequence of m; *V is the model's
+ * vocabulary, which the nl reference logits must cover exactly. */
+static float *prompt_logits(ignis_model *m, const int32_t *prompt, int np, int nl, int *V)
+{
+    ignis_model_info info;
+    TU_CHECK(ignis_model_get_info(m, &info));
+    *V = info.vocab_size;
+    assert_int_equal(nl, np * *V);
+    float *logits = malloc(sizeof(float) * (size_t)np * *V);
+    ignis_seq *s = NULL;
+    TU_CHECK(ignis_seq_create(m, 64, &s));
+    TU_CHECK(ignis_seq_eval(s, prompt, np, logits, true));
+    ignis_seq_destroy(s);
+    return logits;
+}
+
 static void check_fixture(const char *name, int path_kind)
 {
     char dir[4096], p[4200];
@@ -165,22 +180,14 @@ static void check_fixture(const char *name, int path_kind)
     int tp = path_kind == 2 ? 2 : 1;
     const char *path = path_kind == 0 ? dir : convert_to(dir, tag, tp);
     ignis_model *m = open_cpu(path, tp);
-    ignis_model_info info;
-    TU_CHECK(ignis_model_get_info(m, &info));
-    int V = info.vocab_size;
-    assert_int_equal(nl, np * V);
-
-    float *logits = malloc(sizeof(float) * (size_t)np * V);
-    ignis_seq *s = NULL;
-    TU_CHECK(ignis_seq_create(m, 64, &s));
-    TU_CHECK(ignis_seq_eval(s, prompt, np, logits, true));
+    int V;
+    float *logits = prompt_logits(m, prompt, np, nl, &V);
     size_t at = 0;
     float d = max_abs_diff(logits, ref, (size_t)np * V, &at);
     float tol = FIXTURE_LOGIT_TOL;
     if (!(d <= tol))
         fail_msg("%s (path %d): logits max abs error %g at position %zu id %zu (got %g, want %g) > %g", name, path_kind,
                  d, at / V, at % V, logits[at], ref[at], tol);
-    ignis_seq_destroy(s);
 
     int32_t *ids = greedy(m, prompt, np, 16);
     char what[128];
@@ -274,14 +281,8 @@ static void check_qwen_long_ctx(int tp, bool converted)
     snprintf(p, sizeof p, "%s/reference_logits_ntk.txt", src);
     int nl = tu_read_floats(p, &ref);
     ignis_model *m = open_cpu(path, tp);
-    ignis_model_info info;
-    TU_CHECK(ignis_model_get_info(m, &info));
-    int V = info.vocab_size;
-    assert_int_equal(nl, np * V);
-    float *logits = malloc(sizeof(float) * (size_t)np * V);
-    ignis_seq *s = NULL;
-    TU_CHECK(ignis_seq_create(m, 64, &s));
-    TU_CHECK(ignis_seq_eval(s, prompt, np, logits, true));
+    int V;
+    float *logits = prompt_logits(m, prompt, np, nl, &V);
     size_t at = 0;
     float d = max_abs_diff(logits, ref, (size_t)np * V, &at);
     if (!(d <= FIXTURE_LOGIT_TOL))
@@ -289,7 +290,6 @@ static void check_qwen_long_ctx(int tp, bool converted)
                  "%g",
                  tp, converted ? ", converted" : "", d, at / V, at % V, logits[at], ref[at], FIXTURE_LOGIT_TOL);
     print_message("qwen NTK/log-n tp %d%s: max abs logit error %.3g\n", tp, converted ? " converted" : "", d);
-    ignis_seq_destroy(s);
     ignis_model_close(m);
     free(logits);
     free(prompt);

@@ -40,14 +40,18 @@ static void expect_in(const char *what, const char *text, const char *needle)
     if (!text || !strstr(text, needle)) fail_msg("%s: expected '%s' in:\n%s", what, needle, text ? text : "(null)");
 }
 
-/* One chat turn ("Once" then exit) through `ignis chat ARGS`; returns stdout. */
-static char *chat_once(const char *args)
+/* One chat turn ("Once" then exit) through `ignis chat ARGS`; returns stdout, and stderr
+ * in *err_out when it is not NULL. */
+static char *chat_once(const char *args, char **err_out)
 {
     char cmd[9000], *out = NULL, *err = NULL;
     snprintf(cmd, sizeof cmd, "chat %s --backend cpu --threads 1 --max-new-tokens 4 --seed 1", args);
     int rc = tu_run_cli(cmd, "Once\n\nexit\n\n", &out, &err);
     if (rc != 0) fail_msg("ignis %s: exit %d\nstderr: %s", cmd, rc, err ? err : "");
-    free(err);
+    if (err_out)
+        *err_out = err;
+    else
+        free(err);
     return out;
 }
 
@@ -59,10 +63,7 @@ static void test_chat_turbomind_hf_dir_with_model_names(void **state)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char args[4096];
         snprintf(args, sizeof args, "turbomind '%s' --model-name %s --verbose", g_stories, names[i]);
-        char cmd[9000], *out = NULL, *err = NULL;
-        snprintf(cmd, sizeof cmd, "chat %s --backend cpu --threads 1 --max-new-tokens 4 --seed 1", args);
-        int rc = tu_run_cli(cmd, "Once\n\nexit\n\n", &out, &err);
-        if (rc != 0) fail_msg("ignis %s: exit %d\nstderr: %s", cmd, rc, err ? err : "");
+        char *err = NULL, *out = chat_once(args, &err);
         /* --verbose names the template the model name picked */
         const char *want = i == 0   ? "chat template internlm,"
                            : i == 1 ? "chat template qwen,"
@@ -86,7 +87,7 @@ static void test_convert_then_chat_turbomind_workspace(void **state)
     free(err);
     char args[4200];
     snprintf(args, sizeof args, "turbomind '%s'", ws);
-    out = chat_once(args);
+    out = chat_once(args, NULL);
     expect_in("chat turbomind ./workspace", out, "double enter to end input >>> ");
     free(out);
 }
