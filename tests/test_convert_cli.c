@@ -147,6 +147,24 @@ static void test_cli_convert_warns_on_template_of_another_family(void **state)
     if (err && strstr(err, "warning")) fail_msg("expected no warning for a matching template; got: %s", err);
     free(out);
     free(err);
+    /* the seed's first-generation models with their own templates (the tutorial's case) */
+    static const char *const v1[][2] = {{"qwen-7b", "qwen"}, {"internlm-chat-20b", "internlm"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "convert %s '%s/tests/fixtures/%s' --dst-path '%s/ws-v1-%d'", v1[i][0],
+                 getenv("IGNIS_SOURCE_DIR"), v1[i][1], g_root, i);
+        assert_int_equal(run(args, &out, &err), 0);
+        if (err && strstr(err, "warning")) fail_msg("%s: expected no warning; got: %s", v1[i][0], err);
+        free(out);
+        free(err);
+    }
+    /* and InternLM v1's template on a Qwen checkpoint is another family's */
+    snprintf(args, sizeof args, "convert internlm-chat-20b '%s/tests/fixtures/qwen' --dst-path '%s/ws-v1-x'",
+             getenv("IGNIS_SOURCE_DIR"), g_root);
+    assert_int_equal(run(args, &out, &err), 0);
+    if (!err || !strstr(err, "'internlm'") || !strstr(err, "does not match"))
+        fail_msg("expected a template warning; got: %s", err ? err : "(none)");
+    free(out);
+    free(err);
 }
 
 int main(void)

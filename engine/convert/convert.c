@@ -41,12 +41,15 @@ static const char *template_for_name(const char *model_name)
 }
 
 /* The architecture a built-in template's special tokens belong to; -1: any (base, chatml). */
-static int template_arch(const char *tmpl)
+/* Whether a built-in template belongs to the checkpoint's family (true for templates
+ * that name no family). Qwen's template serves Qwen v1 and Qwen2 alike. */
+static bool template_fits(const char *tmpl, ig_arch arch)
 {
-    if (!strcmp(tmpl, "internlm2")) return IG_ARCH_INTERNLM2;
-    if (!strcmp(tmpl, "qwen")) return IG_ARCH_QWEN2;
-    if (!strcmp(tmpl, "llama2") || !strcmp(tmpl, "llama3")) return IG_ARCH_LLAMA;
-    return -1;
+    if (!strcmp(tmpl, "internlm2")) return arch == IG_ARCH_INTERNLM2;
+    if (!strcmp(tmpl, "internlm")) return arch == IG_ARCH_INTERNLM;
+    if (!strcmp(tmpl, "qwen")) return arch == IG_ARCH_QWEN2 || arch == IG_ARCH_QWEN;
+    if (!strcmp(tmpl, "llama2") || !strcmp(tmpl, "llama3")) return arch == IG_ARCH_LLAMA;
+    return true;
 }
 
 /* A template of another family still converts (the user may know better), but chatting
@@ -63,10 +66,9 @@ static void warn_template_mismatch(const ignis_convert_opts *o, const char *tmpl
                "chat formatting); choose one with --chat-template",
                o->model_name, names);
     }
-    int want = template_arch(tmpl);
     bool vocab_mismatch =
         (!strcmp(tmpl, "llama3") && c->vocab_size < 128000) || (!strcmp(tmpl, "llama2") && c->vocab_size >= 128000);
-    if ((want >= 0 && want != (int)c->arch) || vocab_mismatch)
+    if (!template_fits(tmpl, c->arch) || vocab_mismatch)
         ig_log(IGNIS_LOG_WARN,
                "convert: chat template '%s' (%s) does not match the checkpoint (%s, vocabulary %d); "
                "choose the template with --chat-template or the model name",
