@@ -76,6 +76,18 @@ static int reference(const env *v, const int32_t *prompt, int n, int max_new, bo
     return max_new;
 }
 
+/* Ends a session and waits (up to a second) until the engine holds no session. */
+static void end_session_and_wait(env *v, uint64_t session)
+{
+    TU_CHECK(ignis_engine_end_session(v->e, session));
+    for (int i = 0; i < 1000; i++) {
+        ignis_engine_stats se;
+        TU_CHECK(ignis_engine_get_stats(v->e, &se));
+        if (se.sessions == 0) break;
+        usleep(1000);
+    }
+}
+
 static void expect_pool_full(env *v, const char *when)
 {
     rt_wait_idle(v->e);
@@ -458,13 +470,7 @@ static void test_sched_ending_a_busy_session_cancels_its_request(void **st)
     rt_out_free(&o);
     ignis_request_release(r);
     ignis_request_release(r2);
-    TU_CHECK(ignis_engine_end_session(v.e, 7));
-    for (int i = 0; i < 1000; i++) {
-        ignis_engine_stats se;
-        TU_CHECK(ignis_engine_get_stats(v.e, &se));
-        if (se.sessions == 0) break;
-        usleep(1000);
-    }
+    end_session_and_wait(&v, 7);
     expect_pool_full(&v, "after ending a busy session");
     env_close(&v);
 }
@@ -656,13 +662,7 @@ static void test_sched_session_rewind_drops_the_history_tail(void **st)
         rt_out_free(&o1);
         rt_out_free(&o2);
         rt_out_free(&o3);
-        TU_CHECK(ignis_engine_end_session(v.e, 7));
-        for (int i = 0; i < 1000; i++) {
-            ignis_engine_stats se;
-            TU_CHECK(ignis_engine_get_stats(v.e, &se));
-            if (se.sessions == 0) break;
-            usleep(1000);
-        }
+        end_session_and_wait(&v, 7);
         expect_pool_full(&v, "after the rewound session ended");
         env_close(&v);
     }
