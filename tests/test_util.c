@@ -151,3 +151,21 @@ int tu_run_cli(const char *args, const char *stdin_text, char **out, char **err)
     if (st == -1) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+bool tu_make_qwen_ntk_dir(const char *tag, char *dir, size_t cap)
+{
+    char src[4096], p[4200], q[8400];
+    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
+    snprintf(dir, cap, "%s", tu_tmpdir(tag));
+    snprintf(p, sizeof p, "%s/config_ntk.json", src);
+    char *cfg = tu_read_file(p, NULL);
+    if (!cfg) return false;
+    snprintf(q, sizeof q, "%s/config.json", dir);
+    FILE *f = fopen(q, "wb");
+    bool ok = f && fputs(cfg, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(cfg);
+    snprintf(p, sizeof p, "%s/model.safetensors", src);
+    snprintf(q, sizeof q, "%s/model.safetensors", dir);
+    return ok && symlink(p, q) == 0;
+}

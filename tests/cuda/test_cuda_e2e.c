@@ -482,22 +482,11 @@ static void step_logits(ignis_model *m, const int32_t *ids, int n, int V, float 
 static void test_cuda_qwen_ntk_logn_past_seq_length_matches_cpu(void **state)
 {
     (void)state;
-    char src[4096], dir[4096], p[4200], q[8400];
-    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir("cuda-qwen-ntk"));
-    snprintf(p, sizeof p, "%s/config_ntk.json", src);
+    char dir[4096], p[4200];
+    snprintf(p, sizeof p, "%s/config_ntk.json", tu_src("tests/fixtures/qwen"));
     if (!tu_exists(p)) skip();
-    char *cfg = tu_read_file(p, NULL);
-    snprintf(q, sizeof q, "%s/config.json", dir);
-    FILE *f = fopen(q, "wb");
-    assert_non_null(f);
-    fputs(cfg, f);
-    fclose(f);
-    free(cfg);
-    snprintf(p, sizeof p, "%s/model.safetensors", src);
-    snprintf(q, sizeof q, "%s/model.safetensors", dir);
-    assert_int_equal(symlink(p, q), 0);
-    snprintf(p, sizeof p, "%s/prompt_ids.txt", src);
+    assert_true(tu_make_qwen_ntk_dir("cuda-qwen-ntk", dir, sizeof dir));
+    snprintf(p, sizeof p, "%s/prompt_ids.txt", tu_src("tests/fixtures/qwen"));
     int32_t *prompt = NULL;
     int n = tu_read_ints(p, &prompt);
     ignis_model *g = open_model(dir, IGNIS_BACKEND_CUDA), *c = open_model(dir, IGNIS_BACKEND_CPU);

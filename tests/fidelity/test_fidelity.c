@@ -229,27 +229,6 @@ FIXTURE_TESTS(qwen)
  * the 16-token prompt runs with dynamic-NTK alpha 7 and log-n query scaling from position
  * 6; the reference is make_fixtures.py's numpy forward from Qwen's formulas (plain RoPE
  * differs from it by up to 2.1). */
-/* Writes the seq_length-6 Qwen checkpoint into a fresh directory (config_ntk.json as its
- * config.json, the fixture's weights linked); returns it in dir. */
-static void make_qwen_ntk_dir(const char *tag, char *dir, size_t cap)
-{
-    char src[4096], p[4200], q[8400];
-    snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
-    snprintf(dir, cap, "%s", tu_tmpdir(tag));
-    snprintf(p, sizeof p, "%s/config_ntk.json", src);
-    snprintf(q, sizeof q, "%s/config.json", dir);
-    char *cfg = tu_read_file(p, NULL);
-    assert_non_null(cfg);
-    FILE *f = fopen(q, "wb");
-    assert_non_null(f);
-    fputs(cfg, f);
-    fclose(f);
-    free(cfg);
-    snprintf(p, sizeof p, "%s/model.safetensors", src);
-    snprintf(q, sizeof q, "%s/model.safetensors", dir);
-    assert_int_equal(symlink(p, q), 0);
-}
-
 /* Converts the seq_length-6 checkpoint; the workspace's ignis.json must carry Qwen's
  * long-context keys as convert wrote them (no patching here): without them the loader
  * would compute plain RoPE past seq_length and the logits check below fails. */
@@ -271,7 +250,8 @@ static void check_qwen_long_ctx(int tp, bool converted)
 {
     char src[4096], p[4200], dir[4096];
     snprintf(src, sizeof src, "%s", tu_src("tests/fixtures/qwen"));
-    make_qwen_ntk_dir(tp == 1 ? (converted ? "qwen-ntk-c" : "qwen-ntk-1") : "qwen-ntk-2", dir, sizeof dir);
+    assert_true(
+        tu_make_qwen_ntk_dir(tp == 1 ? (converted ? "qwen-ntk-c" : "qwen-ntk-1") : "qwen-ntk-2", dir, sizeof dir));
     const char *path = converted ? convert_qwen_ntk(dir) : dir;
 
     int32_t *prompt;
