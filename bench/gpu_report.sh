@@ -8,6 +8,7 @@
 #                                   # `ignis serve` at concurrency 8, 64, 256, three times each
 #   bash bench/gpu_report.sh llama  # the same replay against llama-server (same model shape,
 #                                   # same token ids), three times (see the stage for its slots)
+#   bash bench/gpu_report.sh build         # only ignis' build (JOBS, default 16)
 #   bash bench/gpu_report.sh llama-build   # only llama.cpp's build and the GGUF
 #   bash bench/gpu_report.sh ceiling       # the HTTP client's ceiling against the stand-in
 #   bash bench/gpu_report.sh profile       # bench/profile_gpu.sh (the profiling issue's checks)
@@ -23,7 +24,7 @@
 # SNAP (a tarball of $R refreshed after each llama point).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: bench/gpu_report.sh prep|ignis|llama|profile}
+stage=${1:?usage: bench/gpu_report.sh STAGE (see the header)}
 B=${B:-build-gpu}
 R=${R:-reports/gpu}
 A=${IGNIS_ASSETS:-../shared/assets}
@@ -86,8 +87,13 @@ write_gguf() {
     "$A/llama.cpp-vocab/ggml-vocab-llama-spm.gguf" "$GGUF.tmp" && mv "$GGUF.tmp" "$GGUF"
 }
 
+# --cache-ram 0: llama-server's host-RAM prompt cache (on by default, 8 GiB) copies a finished
+# slot's KV (70-575 MiB here) to host memory on the main loop before the slot takes its next
+# request; with distinct prompts that only stalls every running stream (the first H200 runs
+# with it: 744 tok/s at concurrency 64, where llama-batched-bench decodes 6,868 tok/s at 64).
+# Prefix reuse inside a slot's KV (--cache-prompt, as ignis' prefix cache) stays on.
 start_llama_server() { # SLOTS CTX
-  "$LCPP/llama-server" -m "$GGUF" -ngl 99 -fa on -np "$1" -c "$2" --metrics --host 127.0.0.1 --port 8080 \
+  "$LCPP/llama-server" -m "$GGUF" -ngl 99 -fa on -np "$1" -c "$2" --cache-ram 0 --metrics --host 127.0.0.1 --port 8080 \
     >"$R/llama-server-np$1.log" 2>&1 &
   server=$!
   wait_health http://127.0.0.1:8080/health
@@ -145,6 +151,9 @@ ignis)
       --requests-csv "$R/inproc-r$k-req.csv" --timeline-csv "$R/inproc-r$k-tl.csv" | grep -E "^(==|Output token)"
   done
   replay_ignis_server ignis-server || exit 1
+  ;;
+build)
+  build_ignis "${JOBS:-16}" || exit 1
   ;;
 llama-build)
   # llama.cpp and the GGUF only (to overlap with other work of the same call)
