@@ -148,6 +148,11 @@ typedef struct bench_run {
 } bench_run;
 void bench_run_free(bench_run *r);
 int bench_run_add_sample(bench_run *r, const bench_sample *s);
+/* Sets every sample's tokens_per_s from the records' token times: the tokens that arrived
+ * after the previous sample and up to this one, over that interval. For a replay over HTTP,
+ * where only the client sees tokens (a chunk may carry several; they are split only once
+ * the stream is tokenized), and whether or not /metrics was scraped. */
+int bench_run_token_rates(bench_run *r);
 
 /* ----------------------------------------------------------------- replay */
 typedef struct bench_replay_opts {

@@ -27,6 +27,41 @@ int bench_run_add_sample(bench_run *r, const bench_sample *s)
     return 0;
 }
 
+/* Index of the first sample at or after t (n when none): samples are in time order. */
+static int sample_at_or_after(const bench_sample *s, int n, double t)
+{
+    int lo = 0, hi = n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (s[mid].t < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int bench_run_token_rates(bench_run *r)
+{
+    int n = r->n_samples;
+    if (n == 0) return 0;
+    long long *count = calloc((size_t)n, sizeof *count);
+    if (!count) return bench_err("timeline: out of memory"), -1;
+    for (int i = 0; i < r->n; i++) {
+        const bench_record *q = &r->recs[i];
+        for (int k = 0; q->ok && q->token_times && k < q->output_tokens; k++) {
+            int j = sample_at_or_after(r->samples, n, q->ready + q->token_times[k]);
+            if (j < n) count[j]++;
+        }
+    }
+    for (int j = 0; j < n; j++) {
+        double dt = r->samples[j].t - (j ? r->samples[j - 1].t : 0);
+        r->samples[j].tokens_per_s = dt > 0 ? (double)count[j] / dt : 0;
+    }
+    free(count);
+    return 0;
+}
+
 int bench_slo_parse(const char *s, bench_slo *out)
 {
     memset(out, 0, sizeof *out);

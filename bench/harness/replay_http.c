@@ -427,7 +427,6 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     int conc = o->concurrency > 0 ? o->concurrency : n + 1, in_flight = 0, done = 0, rc = 0;
     double last_free = 0, next_sample = 0,
            every = o->scrape_metrics ? 0.5 : (o->sample_every_s > 0 ? o->sample_every_s : 0.05);
-    long long last_tok = 0;
     bench_progress pg;
     bench_progress_init(&pg, o->progress ? n : 0);
     c.t0 = bench_now();
@@ -523,10 +522,8 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             else {
                 bench_sample s = {
                     .t = now, .kv_usage = -1, .running = -1, .waiting = -1, .batch_size = -1, .in_flight = in_flight};
-                if (next_sample > 0) s.tokens_per_s = (double)(c.tokens_seen - last_tok) / every;
                 bench_run_add_sample(out, &s);
             }
-            last_tok = c.tokens_seen;
             next_sample = now + every;
             bench_progress_update(&pg, done, c.tokens_seen);
         }
@@ -593,6 +590,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     out->duration = last;
     out->preemptions = -1;
     if (c.scr.h) scrape_end(&c, mh, out, false); /* still out when the last stream ended */
+    if (rc == 0 && bench_run_token_rates(out) != 0) rc = -1;
     curl_multi_cleanup(mh);
     free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
     return rc;

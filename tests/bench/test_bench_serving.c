@@ -209,6 +209,66 @@ static void test_serving_slow_metrics_never_stall_the_streams(void **st)
     bench_table_free(&t);
 }
 
+/* Tokens of the requests CSV (ready + TTFT + the ITLs) that arrived in (t0, t1]. */
+static int tokens_between(const bench_table *req, double t0, double t1)
+{
+    int n = 0;
+    for (int r = 0; r < req->nrows; r++) {
+        double t = bt_num(req, r, "ready_s") + bt_num(req, r, "ttft_ms") / 1e3;
+        n += t > t0 && t <= t1;
+        const char *l = bench_table_get(req, r, "itl_ms_list");
+        char *e;
+        for (double v = strtod(l, &e); e != l; l = e, v = strtod(l, &e)) {
+            t += v / 1e3;
+            n += t > t0 && t <= t1;
+        }
+    }
+    return n;
+}
+
+/* The timeline's tok/s over HTTP comes from the tokens the client received (a /metrics
+ * scrape carries no token counter): each interval's rate times its length is the number of
+ * tokens the requests CSV puts in it, give or take one 4-token chunk at an edge (the CSVs'
+ * printed precision). The stand-in paces chunks 50 ms apart, so the run spans 3 samples. */
+static void test_serving_timeline_tok_s_counts_the_tokens_received(void **st)
+{
+    (void)st;
+    const char *const opts[] = {"--tokens-per-chunk", "4", "--delay-us", "50000", NULL};
+    int port;
+    pid_t pid = bt_spawn_standin(opts, &port);
+    assert_true(pid > 0);
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench serving --base-url http://127.0.0.1:%d --model standin --num-prompts 12 --random-input-len 16 "
+             "--output-len 32 --concurrency 3 --scrape-metrics --no-progress --output '%s/paced.csv' "
+             "--requests-csv '%s/paced-req.csv' --timeline-csv '%s/paced-tl.csv'",
+             port, g_tmp, g_tmp, g_tmp);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    bt_stop(pid);
+    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
+    free(out), free(err);
+    char p[600];
+    bench_table req, tl;
+    snprintf(p, sizeof p, "%s/paced-req.csv", g_tmp);
+    bt_read_csv(p, &req);
+    snprintf(p, sizeof p, "%s/paced-tl.csv", g_tmp);
+    bt_read_csv(p, &tl);
+    assert_int_equal(tokens_between(&req, -1, 1e9), 12 * 32);
+    int busy = 0;
+    for (int j = 0; j < tl.nrows; j++) {
+        double t0 = j ? bt_num(&tl, j - 1, "t_s") : 0, t1 = bt_num(&tl, j, "t_s");
+        double got = bt_num(&tl, j, "tok_s") * (t1 - t0);
+        int want = tokens_between(&req, t0, t1);
+        if (fabs(got - want) > 4.01)
+            fail_msg("interval %d (%.4f, %.4f] s: tok_s says %.1f tokens, the requests CSV %d", j, t0, t1, got, want);
+        busy += want > 0;
+    }
+    if (busy < 2) fail_msg("only %d timeline intervals saw tokens: the run was meant to span several", busy);
+    bench_table_free(&req);
+    bench_table_free(&tl);
+}
+
 static void test_serving_unreachable_server_marks_the_run_invalid(void **st)
 {
     (void)st;
@@ -241,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_serving_ids_to_a_server_without_text),
         cmocka_unit_test(test_serving_open_loop_schedule_and_metrics_scrape),
         cmocka_unit_test(test_serving_slow_metrics_never_stall_the_streams),
+        cmocka_unit_test(test_serving_timeline_tok_s_counts_the_tokens_received),
         cmocka_unit_test(test_serving_unreachable_server_marks_the_run_invalid),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
