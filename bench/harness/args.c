@@ -47,6 +47,7 @@ static void usage(FILE *f, const char *mode, const char *engine_help)
             "  serving       the same replay over HTTP against any OpenAI-compatible server\n"
             "  compare BASE.csv NEW.csv [--tolerance PCT] [--metrics a,b]   regression gate (exit 0/1/2/3)\n"
             "  plot REPORT.csv [--output DIR]                                 PNG+SVG plots and an HTML page\n"
+            "  plot A.csv B.csv [...] [--output DIR]                          the reports' sweeps compared\n"
             "\n"
             "common options:\n"
             "  --model MODEL           workspace, HF directory or synthetic:SHAPE (serving: the served name)\n"

@@ -312,6 +312,9 @@ void bench_progress_end(bench_progress *p);
 
 /* Plots of a report (PNG + SVG via gnuplot) and its HTML page into dir. */
 int bench_plot_report(const char *report_csv, const char *dir);
+/* Several reports compared (their sweeps' tok/s and p99 TTFT on one axis: compare.png/.svg)
+ * and the comparison's HTML page into dir. Reports sweeping different axes are refused. */
+int bench_plot_compare(char *const *reports, int n, const char *dir);
 
 /* ------------------------------------------------------------------ modes */
 typedef int (*bench_engine_flag_fn)(const char *cmd, int argc, char **argv, int *i, ignis_engine_opts *o);

@@ -1,5 +1,5 @@
 /*
- * ignis bench plot REPORT.csv [--output DIR]: gnuplot figures (PNG and SVG) and one
+ * ignis bench plot REPORT.csv [REPORT.csv ...] [--output DIR]: gnuplot figures (PNG and SVG) and one
  * self-contained HTML page (tables + the SVGs inlined) per report. No Python needed.
  *
  * Figures (each only when its data exists):
@@ -8,6 +8,9 @@
  *   timeline     KV-cache usage and batch size (or in-flight requests) over time
  *   requests     per-request timeline: send -> first token -> end, one line per request
  *   generation   decode and prefill tok/s per configuration of a generation grid
+ *
+ * Several reports (engines, commits, settings) give one comparison instead: compare.png/.svg
+ * (every report's tok/s and p99 TTFT against the shared sweep axis) and its page.
  */
 #include <errno.h>
 #include <math.h>
@@ -124,12 +127,14 @@ static int plot_cdfs(const char *report, const bench_table *t, const char *dir, 
     return 0;
 }
 
-static int plot_throughput(const bench_table *t, const char *dir, int *made)
+/* The sweep's points of a report, one line each in x order: "x tok/s TTFT-p99 E2E-p99
+ * tok/s-min tok/s-max". The x axis is what the sweep varied: the request rate when the
+ * concurrency stayed the same, else the concurrency; an unlimited value is drawn at its
+ * measured figure. Repeated runs of a point (rows with the same x) become one point: the
+ * medians, with tok/s' min and max as a bar. Returns the rows used (generation rows are
+ * not sweep points), or -1. */
+static int throughput_points(const bench_table *t, FILE *f, bool *by_rate_out)
 {
-    FILE *f = dat(dir, "throughput.dat");
-    if (!f) return -1;
-    /* the x axis is what the sweep varied: the request rate when concurrency stayed the
-     * same, else the concurrency; an unlimited value is drawn at its measured figure */
     int n = 0;
     bool rate_varies = false, conc_varies = false;
     double c0 = NAN, r0 = NAN;
@@ -143,13 +148,9 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
         n++;
     }
     bool by_rate = rate_varies && !conc_varies;
-    /* (x, tok/s, TTFT p99, E2E p99) per row, in x order; repeated runs of a point (rows
-     * with the same x) become one point: the medians, with tok/s' min and max as a bar */
+    *by_rate_out = by_rate;
     double(*pt)[4] = calloc((size_t)(n ? n : 1), sizeof *pt);
-    if (!pt) {
-        fclose(f);
-        return bench_err("plot: out of memory"), -1;
-    }
+    if (!pt) return bench_err("plot: out of memory"), -1;
     int m = 0;
     for (int r = 0; r < t->nrows; r++) {
         const char *mode = bench_table_get(t, r, "mode");
@@ -180,8 +181,19 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
         i = j;
     }
     free(pt);
+    return n;
+}
+
+static const char *axis_label(bool by_rate) { return by_rate ? "request rate (req/s)" : "concurrency"; }
+
+static int plot_throughput(const bench_table *t, const char *dir, int *made)
+{
+    FILE *f = dat(dir, "throughput.dat");
+    if (!f) return -1;
+    bool by_rate;
+    int n = throughput_points(t, f, &by_rate);
     fclose(f);
-    if (!n) return 0;
+    if (n <= 0) return n;
     char body[2048];
     snprintf(body, sizeof body,
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
@@ -191,7 +203,7 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
              "min-max)', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
-             by_rate ? "request rate (req/s)" : "concurrency", dir);
+             axis_label(by_rate), dir);
     if (n < 2) /* one point: no log axis */
         memcpy(strstr(body, "set logscale x 2"), "                ", 16);
     made[1] = 1;
@@ -347,38 +359,62 @@ static const char *const k_html_cols[] = {
     "total_tok_s",   "ttft_ms_p50",  "ttft_ms_p99",   "tpot_ms_p50", "itl_ms_p50", "itl_ms_p99", "e2e_ms_p99",
     "prefill_tok_s", "decode_tok_s", "kv_usage_peak", "preemptions", "valid",      NULL};
 
-static int write_html(const char *report, const bench_table *t, const char *dir, const int *made)
+/* Opens DIR/index.html's temporary twin and writes the page's head (title: what, escaped);
+ * html_end renames it into place. */
+static FILE *html_begin(const char *dir, const char *what, char *path, size_t np, char *tmp, size_t nt)
 {
-    char path[1024], tmp[1100];
-    snprintf(path, sizeof path, "%s/index.html", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(path, np, "%s/index.html", dir);
+    snprintf(tmp, nt, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
-    if (!f) return bench_err("cannot write %s: %s", tmp, strerror(errno)), -1;
+    if (!f) return bench_err("cannot write %s: %s", tmp, strerror(errno)), NULL;
     fprintf(f, "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>ignis bench: ");
-    html_escape(f, report);
+    html_escape(f, what);
     fprintf(f, "</title>\n<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fff}"
                "table{border-collapse:collapse;font-size:13px;margin:12px 0}td,th{border:1px solid #bbb;padding:4px "
                "8px;text-align:right}th{background:#e8eef7}td:nth-child(2),td:first-child{text-align:left}"
                "figure{margin:16px 0}svg{max-width:100%%;height:auto}.bad{background:#fdd}</style></head><body>\n");
+    return f;
+}
+
+static int html_end(FILE *f, const char *path, const char *tmp)
+{
+    fprintf(f, "</body></html>\n");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return bench_err("cannot write %s: %s", path, strerror(errno)), -1;
+    }
+    return 0;
+}
+
+/* The run's identity as one line: model, backend, ignis version and commit, GPU, host, date. */
+static void html_identity(FILE *f, const bench_table *t)
+{
+    if (!t->nrows) return;
+    fprintf(f, " &mdash; model <b>");
+    html_escape(f, bench_table_get(t, 0, "model"));
+    fprintf(f, "</b>, backend ");
+    html_escape(f, bench_table_get(t, 0, "backend"));
+    fprintf(f, ", ignis ");
+    html_escape(f, bench_table_get(t, 0, "ignis_version"));
+    fprintf(f, " (");
+    html_escape(f, bench_table_get(t, 0, "git_commit"));
+    fprintf(f, "), GPU ");
+    const char *g = bench_table_get(t, 0, "gpu_name");
+    html_escape(f, g && *g ? g : "none");
+    fprintf(f, ", host ");
+    html_escape(f, bench_table_get(t, 0, "host"));
+    fprintf(f, ", ");
+    html_escape(f, bench_table_get(t, 0, "date"));
+}
+
+static int write_html(const char *report, const bench_table *t, const char *dir, const int *made)
+{
+    char path[1024], tmp[1100];
+    FILE *f = html_begin(dir, report, path, sizeof path, tmp, sizeof tmp);
+    if (!f) return -1;
     fprintf(f, "<h1>ignis bench report</h1>\n<p>");
     html_escape(f, report);
-    if (t->nrows) {
-        fprintf(f, " &mdash; model <b>");
-        html_escape(f, bench_table_get(t, 0, "model"));
-        fprintf(f, "</b>, backend ");
-        html_escape(f, bench_table_get(t, 0, "backend"));
-        fprintf(f, ", ignis ");
-        html_escape(f, bench_table_get(t, 0, "ignis_version"));
-        fprintf(f, " (");
-        html_escape(f, bench_table_get(t, 0, "git_commit"));
-        fprintf(f, "), GPU ");
-        const char *g = bench_table_get(t, 0, "gpu_name");
-        html_escape(f, g && *g ? g : "none");
-        fprintf(f, ", host ");
-        html_escape(f, bench_table_get(t, 0, "host"));
-        fprintf(f, ", ");
-        html_escape(f, bench_table_get(t, 0, "date"));
-    }
+    html_identity(f, t);
     fprintf(f, "</p>\n<table><tr>");
     for (int c = 0; k_html_cols[c]; c++)
         fprintf(f, "<th>%s</th>", k_html_cols[c]);
@@ -405,12 +441,7 @@ static int write_html(const char *report, const bench_table *t, const char *dir,
     static const char *const names[5] = {"cdf", "throughput", "timeline", "requests", "generation"};
     for (int i = 0; i < 5; i++)
         if (made[i]) inline_svg(f, dir, names[i]);
-    fprintf(f, "</body></html>\n");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return bench_err("cannot write %s: %s", path, strerror(errno)), -1;
-    }
-    return 0;
+    return html_end(f, path, tmp);
 }
 
 /* mkdir -p: the output folder and any missing parents. */
@@ -450,39 +481,179 @@ int bench_plot_report(const char *report, const char *dir)
     return rc;
 }
 
+/* A report's name in a legend: its file name without folder and .csv (quotes dropped: the
+ * name goes into a gnuplot string). */
+static void report_label(const char *report, char *out, size_t n)
+{
+    const char *b = strrchr(report, '/');
+    snprintf(out, n, "%s", b ? b + 1 : report);
+    char *dot = strrchr(out, '.');
+    if (dot && !strcmp(dot, ".csv")) *dot = 0;
+    for (char *c = out; *c; c++)
+        if (*c == '\'' || *c == '"') *c = '_';
+}
+
+/* Writes DIR/compare-I.dat for every report (its sweep points) and checks that they share
+ * one axis; returns 0, and by_rate. */
+static int compare_points(char *const *reports, const bench_table *t, int n, const char *dir, bool *by_rate)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "compare-%d.dat", i);
+        FILE *f = dat(dir, name);
+        if (!f) return -1;
+        bool br;
+        int rows = throughput_points(&t[i], f, &br);
+        fclose(f);
+        if (rows < 0) return -1;
+        if (rows == 0)
+            return bench_err("%s has no throughput or serving rows: only sweeps can be compared", reports[i]), -1;
+        if (i > 0 && br != *by_rate)
+            return bench_err("%s varies the %s and %s the %s: they share no axis", reports[0], axis_label(*by_rate),
+                             reports[i], axis_label(br)),
+                   -1;
+        *by_rate = br;
+    }
+    return 0;
+}
+
+/* compare.png/.svg: output tok/s (median, min-max) and p99 TTFT against the sweep's axis,
+ * one line per report. */
+static int plot_compare(char *const *reports, int n, const char *dir, bool by_rate)
+{
+    static const char *const panel[2][3] = {{"output tok/s (median, min-max)", "output tok/s", "1:2:5:6"},
+                                            {"TTFT p99", "TTFT p99 (ms)", "1:3"}};
+    char body[16384];
+    size_t k = (size_t)snprintf(body, sizeof body,
+                                "set multiplot layout 1,2\nset grid\nset xlabel '%s'\nset logscale x 2\n"
+                                "set yrange [0:*]\nset key top left\n",
+                                axis_label(by_rate));
+    for (int p = 0; p < 2; p++) {
+        k += (size_t)snprintf(body + k, sizeof body - k, "set title '%s'\nset ylabel '%s'\nplot ", panel[p][0],
+                              panel[p][1]);
+        for (int i = 0; i < n && k < sizeof body; i++) {
+            char label[256];
+            report_label(reports[i], label, sizeof label);
+            k += (size_t)snprintf(body + k, sizeof body - k,
+                                  "%s'%s/compare-%d.dat' using %s with %s lw 2 pt %d title '%s'", i ? ", " : "", dir, i,
+                                  panel[p][2], p ? "linespoints" : "yerrorlines", 5 + 2 * (i % 5), label);
+        }
+        if (k < sizeof body) k += (size_t)snprintf(body + k, sizeof body - k, "\n");
+    }
+    if (k >= sizeof body - 32) return bench_err("plot: too many reports to compare in one figure"), -1;
+    snprintf(body + k, sizeof body - k, "unset multiplot\n");
+    return gnuplot_sized(dir, "compare", 1200, 480, body);
+}
+
+/* index.html of a comparison: every report's points and identity, then the figure. */
+static int write_compare_html(char *const *reports, const bench_table *t, int n, const char *dir, bool by_rate)
+{
+    char path[1024], tmp[1100];
+    FILE *f = html_begin(dir, "comparison", path, sizeof path, tmp, sizeof tmp);
+    if (!f) return -1;
+    fprintf(f, "<h1>ignis bench: %d reports compared</h1>\n", n);
+    fprintf(f,
+            "<table><tr><th>report</th><th>%s</th><th>output tok/s (median)</th><th>min</th><th>max</th>"
+            "<th>TTFT p99 ms</th><th>E2E p99 ms</th></tr>\n",
+            axis_label(by_rate));
+    for (int i = 0; i < n; i++) {
+        char p[1100];
+        snprintf(p, sizeof p, "%s/compare-%d.dat", dir, i);
+        FILE *d = fopen(p, "r");
+        double v[6];
+        while (d && fscanf(d, "%lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6) {
+            fprintf(f, "<tr><td>");
+            html_escape(f, reports[i]);
+            fprintf(f, "</td><td>%g</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td></tr>\n", v[0],
+                    v[1], v[4], v[5], v[2], v[3]);
+        }
+        if (d) fclose(d);
+    }
+    fprintf(f, "</table>\n<ul>\n");
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "<li>");
+        html_escape(f, reports[i]);
+        html_identity(f, &t[i]);
+        fprintf(f, "</li>\n");
+    }
+    fprintf(f, "</ul>\n");
+    inline_svg(f, dir, "compare");
+    return html_end(f, path, tmp);
+}
+
+int bench_plot_compare(char *const *reports, int n, const char *dir)
+{
+    bench_table *t = calloc((size_t)n, sizeof *t);
+    if (!t) return bench_err("plot: out of memory"), -1;
+    int rc = 0, loaded = 0;
+    for (; loaded < n && !rc; loaded++) {
+        rc = bench_csv_read(reports[loaded], &t[loaded]);
+        if (!rc && !bench_table_get(&t[loaded], 0, "schema_version")) {
+            bench_err("%s is not an ignis bench report (no schema_version column)", reports[loaded]);
+            rc = -1;
+        }
+    }
+    if (!rc && make_dirs(dir) != 0) {
+        bench_err("cannot create %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    bool by_rate = false;
+    if (!rc) rc = compare_points(reports, t, n, dir, &by_rate);
+    if (!rc) rc = plot_compare(reports, n, dir, by_rate);
+    if (!rc) rc = write_compare_html(reports, t, n, dir, by_rate);
+    for (int i = 0; i < loaded; i++)
+        bench_table_free(&t[i]);
+    free(t);
+    return rc;
+}
+
 int bench_plot_cmd(int argc, char **argv)
 {
-    const char *report = NULL, *dir = NULL;
+    static const char usage[] = "usage: ignis bench plot REPORT.csv [REPORT.csv ...] [--output DIR]\n";
+    const char *dir = NULL;
+    char **reports = calloc((size_t)argc, sizeof *reports);
+    int n = 0;
+    if (!reports) return fprintf(stderr, "ignis bench plot: out of memory\n"), 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: ignis bench plot REPORT.csv [--output DIR]\n"
-                   "writes PNG+SVG figures and index.html (default DIR: the report's name without .csv)\n");
+            printf("%s"
+                   "one report: PNG+SVG figures and index.html (default DIR: the report's name without .csv)\n"
+                   "several: compare.png/.svg (tok/s and p99 TTFT of every report's sweep on one axis) and\n"
+                   "index.html (default DIR: compare/ beside the first report)\n",
+                   usage);
+            free(reports);
             return 0;
         }
         if (!strcmp(argv[i], "--output") && i + 1 < argc)
             dir = argv[++i];
-        else if (argv[i][0] != '-' && !report)
-            report = argv[i];
+        else if (argv[i][0] != '-')
+            reports[n++] = argv[i];
         else {
-            fprintf(stderr, "ignis bench plot: unexpected argument '%s'\n", argv[i]);
+            fprintf(stderr, "ignis bench plot: unexpected argument '%s'\n%s", argv[i], usage);
+            free(reports);
             return 2;
         }
     }
-    if (!report) {
-        fprintf(stderr, "usage: ignis bench plot REPORT.csv [--output DIR]\n");
+    if (!n) {
+        fprintf(stderr, "%s", usage);
+        free(reports);
         return 2;
     }
     char def[1024];
     if (!dir) {
-        snprintf(def, sizeof def, "%s", report);
-        char *dot = strrchr(def, '.');
-        if (dot && !strcmp(dot, ".csv"))
+        snprintf(def, sizeof def, "%s", reports[0]);
+        char *dot = strrchr(def, '.'), *slash = strrchr(def, '/');
+        if (n > 1)
+            snprintf(slash ? slash + 1 : def, sizeof def - (size_t)(slash ? slash + 1 - def : 0), "compare");
+        else if (dot && !strcmp(dot, ".csv"))
             *dot = 0;
         else
             strncat(def, ".plots", sizeof def - strlen(def) - 1);
         dir = def;
     }
-    if (bench_plot_report(report, dir) != 0) {
+    int rc = n > 1 ? bench_plot_compare(reports, n, dir) : bench_plot_report(reports[0], dir);
+    free(reports);
+    if (rc != 0) {
         fprintf(stderr, "ignis bench plot: %s\n", bench_errmsg());
         return 1;
     }

@@ -1,6 +1,6 @@
 /* `ignis bench` modes end to end on synthetic:tiny (CPU): throughput sweeps, multi-turn
- * sessions, the generation grid, the embedded default with its plots and HTML page, and
- * that page rendered by headless Chromium. */
+ * sessions, the generation grid, reports compared in one plot, the embedded default with its
+ * plots and HTML page, and that page rendered by headless Chromium. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -158,16 +158,105 @@ static const char *chromium(void)
     return NULL;
 }
 
-static size_t screenshot(const char *browser, const char *html, const char *png)
+static size_t screenshot(const char *browser, const char *html, const char *png, int height)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "'%s' --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2000 "
+             "'%s' --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,%d "
              "--screenshot='%s' 'file://%s' >/dev/null 2>&1",
-             browser, png, html);
+             browser, height, png, html);
     if (system(cmd) != 0) return 0;
     struct stat s;
     return stat(png, &s) == 0 ? (size_t)s.st_size : 0;
+}
+
+/* Rendered by headless Chromium in a window of the page's height, the page's screenshot is
+ * far from a blank page's (PNG compresses a blank page to almost nothing). */
+static void expect_renders(const char *html, int height)
+{
+    const char *browser = chromium();
+    if (!browser) {
+        if (tu_assets_required()) fail_msg("chromium not installed (.ci/setup installs it)");
+        print_message("skipping the render check: no chromium\n");
+        return;
+    }
+    const char *blank = bt_write(g_tmp, "blank.html", "<!DOCTYPE html><html><body></body></html>\n");
+    char shot[800], shot0[800];
+    snprintf(shot, sizeof shot, "%s.png", html);
+    snprintf(shot0, sizeof shot0, "%s/blank.png", g_tmp);
+    size_t s_page = screenshot(browser, html, shot, height), s_blank = screenshot(browser, blank, shot0, height);
+    print_message("screenshot %s: %zu bytes (blank page: %zu)\n", shot, s_page, s_blank);
+    assert_true(s_blank > 0);
+    if (s_page < 10 * s_blank) fail_msg("%s renders almost blank: %zu bytes vs %zu blank", html, s_page, s_blank);
+}
+
+/* The x values of a compare-I.dat, in order (its lines: "x tok/s ttft e2e min max"). */
+static int dat_xs(const char *dir, int i, double *x, int cap)
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/compare-%d.dat", dir, i);
+    FILE *f = fopen(p, "r");
+    if (!f) fail_msg("%s was not written", p);
+    double v[6];
+    int n = 0;
+    while (n < cap && fscanf(f, "%lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) == 6)
+        x[n++] = v[0];
+    fclose(f);
+    return n;
+}
+
+/* Several reports give one comparison: each report's sweep (repeated points merged) on the
+ * shared axis, the figure and a page naming every report. Reports that share no axis, or
+ * hold no sweep at all, get exit 1 and say why. */
+static void test_plot_compares_reports_on_one_axis(void **st)
+{
+    (void)st;
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench throughput --model synthetic:tiny --threads 2 --num-prompts 8 --random-input-len 16 "
+             "--random-output-len 8 --concurrency 1,4 --max-batch-size 2 --no-progress --output '%s/b.csv'",
+             g_tmp);
+    assert_int_equal(run(args), 0);
+    snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/b.csv' --output '%s/cmp'", g_tmp, g_tmp, g_tmp);
+    assert_int_equal(run(args), 0);
+    char d[700];
+    snprintf(d, sizeof d, "%s/cmp", g_tmp);
+    expect_file(d, "compare.png", "PNG");
+    expect_file(d, "compare.svg", "<svg");
+    double x[8];
+    assert_int_equal(dat_xs(d, 0, x, 8), 2); /* t.csv: two runs of concurrency 2 and 6 */
+    assert_true(x[0] == 2 && x[1] == 6);
+    assert_int_equal(dat_xs(d, 1, x, 8), 2);
+    assert_true(x[0] == 1 && x[1] == 4);
+    char p[800];
+    snprintf(p, sizeof p, "%s/index.html", d);
+    char *html = tu_read_file(p, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<svg"));
+    assert_non_null(strstr(html, "/t.csv"));
+    assert_non_null(strstr(html, "/b.csv"));
+    free(html);
+    expect_renders(p, 900); /* a table and one figure */
+    /* without --output: compare/ beside the first report */
+    snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/b.csv'", g_tmp, g_tmp);
+    assert_int_equal(run(args), 0);
+    snprintf(d, sizeof d, "%s/compare", g_tmp);
+    expect_file(d, "index.html", "<table>");
+
+    snprintf(args, sizeof args,
+             "bench throughput --model synthetic:tiny --threads 2 --num-prompts 6 --random-input-len 16 "
+             "--random-output-len 8 --request-rate 200,400 --concurrency 4 --no-progress --output '%s/r.csv'",
+             g_tmp);
+    assert_int_equal(run(args), 0);
+    char *err = NULL;
+    snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/r.csv' --output '%s/cmp2'", g_tmp, g_tmp, g_tmp);
+    assert_int_equal(tu_run_cli(args, NULL, NULL, &err), 1);
+    if (!strstr(err, "share no axis")) fail_msg("unexpected message: %s", err);
+    free(err);
+    snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/g.csv' --output '%s/cmp3'", g_tmp, g_tmp, g_tmp);
+    assert_int_equal(tu_run_cli(args, NULL, NULL, &err), 1);
+    if (!strstr(err, "g.csv has no throughput or serving rows")) fail_msg("unexpected message: %s", err);
+    free(err);
 }
 
 static void test_default_bench_writes_report_plots_and_page(void **st)
@@ -219,22 +308,7 @@ static void test_default_bench_writes_report_plots_and_page(void **st)
     assert_null(strstr(html, "<img"));
     free(html);
 
-    /* rendered: the page's screenshot is far from a blank page's (PNG compresses a blank
-     * page to almost nothing) */
-    const char *browser = chromium();
-    if (!browser) {
-        if (tu_assets_required()) fail_msg("chromium not installed (.ci/setup installs it)");
-        print_message("skipping the render check: no chromium\n");
-        return;
-    }
-    const char *blank = bt_write(g_tmp, "blank.html", "<!DOCTYPE html><html><body></body></html>\n");
-    char shot[800], shot0[800];
-    snprintf(shot, sizeof shot, "%s/page.png", g_tmp);
-    snprintf(shot0, sizeof shot0, "%s/blank.png", g_tmp);
-    size_t s_page = screenshot(browser, p, shot), s_blank = screenshot(browser, blank, shot0);
-    print_message("screenshot %s: %zu bytes (blank page: %zu)\n", shot, s_page, s_blank);
-    assert_true(s_blank > 0);
-    if (s_page < 10 * s_blank) fail_msg("the page renders almost blank: %zu bytes vs %zu blank", s_page, s_blank);
+    expect_renders(p, 2000); /* a table and four figures */
 }
 
 static void test_bad_usage_exits_2_and_bad_files_1(void **st)
@@ -261,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_throughput_sweep_writes_a_row_per_point),
         cmocka_unit_test(test_multiturn_replays_sessions_in_process),
         cmocka_unit_test(test_generation_grid_reports_mean_and_stddev),
+        cmocka_unit_test(test_plot_compares_reports_on_one_axis),
         cmocka_unit_test(test_default_bench_writes_report_plots_and_page),
         cmocka_unit_test(test_bad_usage_exits_2_and_bad_files_1),
     };
