@@ -211,9 +211,11 @@ ceiling)
   server=$!
   sleep 1
   port=$(awk '/^port/ {print $2; exit}' "$R/standin.port")
-  run timeout 120 "$I" bench serving --base-url "http://127.0.0.1:$port" --tokenizer "$A/tokenizers/llama2" \
-    --num-prompts 2000 --random-input-len 16 --output-len 256 --concurrency 256 --no-progress \
-    --output "$R/client-ceiling.csv" | grep -E "^(==|Output token|Request)"
+  for k in $(seq "$REPS"); do
+    run timeout 120 "$I" bench serving --base-url "http://127.0.0.1:$port" --tokenizer "$A/tokenizers/llama2" \
+      --num-prompts 4000 --random-input-len 16 --output-len 256 --concurrency 256 --no-progress \
+      --output "$R/client-ceiling.csv" | grep -E "^(==|Output token|Request)"
+  done
   kill $server
   wait $server 2>/dev/null
   ;;
