@@ -117,6 +117,22 @@ static void test_serving_without_tokenizer_uses_usage(void **st)
     check_itls("nouse");
 }
 
+/* `ignis bench serving --base-url <a fresh stand-in started with opts> ARGS`; the stand-in
+ * is stopped after, and a non-zero exit fails the test. */
+static void serving_against(const char *const opts[], const char *args)
+{
+    int port;
+    pid_t pid = bt_spawn_standin(opts, &port);
+    assert_true(pid > 0);
+    char full[3072];
+    snprintf(full, sizeof full, "bench serving --base-url http://127.0.0.1:%d %s", port, args);
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(full, NULL, &out, &err);
+    bt_stop(pid);
+    if (rc != 0) fail_msg("ignis %s\nexit %d\n%s\n%s", full, rc, out, err);
+    free(out), free(err);
+}
+
 static void test_serving_ids_to_a_server_without_text(void **st)
 {
     (void)st;
@@ -125,21 +141,13 @@ static void test_serving_ids_to_a_server_without_text(void **st)
     TU_ASSET_OR_SKIP(tok_s, "tokenizers/llama2");
     char *tok = strdup(tok_s);
     const char *const opts[] = {"--no-text", NULL};
-    int port;
-    pid_t pid = bt_spawn_standin(opts, &port);
-    assert_true(pid > 0);
     char args[2048];
     snprintf(args, sizeof args,
-             "bench serving --base-url http://127.0.0.1:%d --tokenizer '%s' --send-ids --num-prompts 12 "
-             "--random-input-len 16 --output-len 30 --concurrency 3 --no-progress --output '%s/notext.csv' "
-             "--requests-csv '%s/notext-req.csv'",
-             port, tok, g_tmp, g_tmp);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
-    bt_stop(pid);
+             "--tokenizer '%s' --send-ids --num-prompts 12 --random-input-len 16 --output-len 30 --concurrency 3 "
+             "--no-progress --output '%s/notext.csv' --requests-csv '%s/notext-req.csv'",
+             tok, g_tmp, g_tmp);
     free(tok);
-    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
-    free(out), free(err);
+    serving_against(opts, args);
     check_report("notext", 12);
     char p[600];
     snprintf(p, sizeof p, "%s/notext-req.csv", g_tmp);
@@ -186,19 +194,12 @@ static void test_serving_slow_metrics_never_stall_the_streams(void **st)
 {
     (void)st;
     const char *const opts[] = {"--metrics-delay-ms", "8000", NULL};
-    int port;
-    pid_t pid = bt_spawn_standin(opts, &port);
-    assert_true(pid > 0);
     char args[2048];
     snprintf(args, sizeof args,
-             "bench serving --base-url http://127.0.0.1:%d --model standin --num-prompts 12 --random-input-len 16 "
-             "--output-len 30 --concurrency 3 --scrape-metrics --no-progress --output '%s/slowmetrics.csv'",
-             port, g_tmp);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
-    bt_stop(pid);
-    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
-    free(out), free(err);
+             "--model standin --num-prompts 12 --random-input-len 16 --output-len 30 --concurrency 3 "
+             "--scrape-metrics --no-progress --output '%s/slowmetrics.csv'",
+             g_tmp);
+    serving_against(opts, args);
     char p[600];
     snprintf(p, sizeof p, "%s/slowmetrics.csv", g_tmp);
     bench_table t;
@@ -234,20 +235,12 @@ static void test_serving_timeline_tok_s_counts_the_tokens_received(void **st)
 {
     (void)st;
     const char *const opts[] = {"--tokens-per-chunk", "4", "--delay-us", "50000", NULL};
-    int port;
-    pid_t pid = bt_spawn_standin(opts, &port);
-    assert_true(pid > 0);
     char args[2048];
     snprintf(args, sizeof args,
-             "bench serving --base-url http://127.0.0.1:%d --model standin --num-prompts 12 --random-input-len 16 "
-             "--output-len 32 --concurrency 3 --scrape-metrics --no-progress --output '%s/paced.csv' "
-             "--requests-csv '%s/paced-req.csv' --timeline-csv '%s/paced-tl.csv'",
-             port, g_tmp, g_tmp, g_tmp);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
-    bt_stop(pid);
-    if (rc != 0) fail_msg("exit %d\n%s\n%s", rc, out, err);
-    free(out), free(err);
+             "--model standin --num-prompts 12 --random-input-len 16 --output-len 32 --concurrency 3 --scrape-metrics "
+             "--no-progress --output '%s/paced.csv' --requests-csv '%s/paced-req.csv' --timeline-csv '%s/paced-tl.csv'",
+             g_tmp, g_tmp, g_tmp);
+    serving_against(opts, args);
     char p[600];
     bench_table req, tl;
     snprintf(p, sizeof p, "%s/paced-req.csv", g_tmp);
