@@ -227,6 +227,8 @@ static int ncu_target(void)
     ignis_engine_opts_init(&eo);
     eo.backend = IGNIS_BACKEND_CUDA;
     eo.cache_max_entry_count = 0.3;
+    /* ncu_nvtx.sh's diagnosis run: eager launches instead of replayed CUDA graphs */
+    if (!strcmp(env_or("IGNIS_CUDA_GRAPHS", "1"), "0")) eo.cuda.graphs = -1;
     ignis_model *m = NULL;
     ignis_engine *e = NULL;
     if (ignis_model_open(env_or("IGNIS_PROFILE_NCU_MODEL", "synthetic:tiny"), &eo, &m) != IGNIS_OK) die("model");
