@@ -193,21 +193,6 @@ static int common_prefix(const int32_t *a, int na, const int32_t *b, int nb)
     return i;
 }
 
-/* Encodes the rendered conversation. Built-in templates get the tokenizer's BOS (as
- * LMDeploy encodes with add_bos), Jinja templates write it themselves. */
-static ignis_status encode(chat *c, const char *s, int32_t **ids, int *n)
-{
-    bool bos = ignis_chat_template_wants_bos(c->tmpl);
-    ignis_status st = ignis_tokenize(c->tok, s, strlen(s), bos, true, ids, n);
-    if (st != IGNIS_OK) return st;
-    int32_t b = ignis_tokenizer_bos(c->tok);
-    if (*n >= 2 && b >= 0 && (*ids)[0] == b && (*ids)[1] == b) {
-        memmove(*ids, *ids + 1, sizeof(int32_t) * (size_t)(*n - 1));
-        (*n)--;
-    }
-    return IGNIS_OK;
-}
-
 static void print_session_full(const chat *c, int need)
 {
     fprintf(stderr,
@@ -241,7 +226,7 @@ static int run_turn(chat *c, const char *input, size_t len)
     }
     int32_t *ids = NULL;
     int n = 0;
-    st = encode(c, prompt, &ids, &n);
+    st = ignis_chat_encode(c->tmpl, c->tok, prompt, &ids, &n); /* as the server encodes it */
     free(prompt);
     if (st != IGNIS_OK) {
         pop_msg(c);
@@ -376,22 +361,18 @@ static bool is_word(const text *in, const char *w)
 
 /* ------------------------------------------------------------------ setup */
 
+/* The template's stop words split as the server splits them (ignis_chat_stops), plus the
+ * tokenizer's EOS. */
 static int setup_stops(chat *c)
 {
-    const char *const *words;
-    int nw = ignis_chat_stop_words(c->tmpl, &words);
-    c->stop_ids = malloc(sizeof(int32_t) * (size_t)(nw + 1));
-    c->stop_words = malloc(sizeof(char *) * (size_t)(nw + 1));
-    if (!c->stop_ids || !c->stop_words) return fprintf(stderr, "ignis chat: out of memory\n"), 1;
-    for (int i = 0; i < nw; i++) {
-        int32_t id = ignis_token_id(c->tok, words[i]);
-        if (id >= 0)
-            c->stop_ids[c->n_stop_ids++] = id;
-        else
-            c->stop_words[c->n_stop_words++] = words[i];
-    }
+    if (ignis_chat_stops(c->tmpl, c->tok, &c->stop_ids, &c->n_stop_ids, &c->stop_words, &c->n_stop_words) != IGNIS_OK)
+        return fprintf(stderr, "ignis chat: %s\n", ignis_last_error()), 1;
     int32_t eos = ignis_tokenizer_eos(c->tok);
-    if (eos >= 0) c->stop_ids[c->n_stop_ids++] = eos;
+    if (eos < 0) return 0;
+    int32_t *ids = realloc(c->stop_ids, sizeof(int32_t) * (size_t)(c->n_stop_ids + 1));
+    if (!ids) return fprintf(stderr, "ignis chat: out of memory\n"), 1;
+    c->stop_ids = ids;
+    c->stop_ids[c->n_stop_ids++] = eos;
     return 0;
 }
 

@@ -509,6 +509,17 @@ int ignis_chat_stop_words(const ignis_chat_template *t, const char *const **word
 /* True when the rendered text should be encoded with the tokenizer's BOS (built-ins, as
  * LMDeploy does); false for Jinja templates, which write bos_token themselves. */
 bool ignis_chat_template_wants_bos(const ignis_chat_template *t);
+/* Encodes a rendered conversation as the model sees it: with the tokenizer's BOS when the
+ * template wants it, special-token text parsed, and never two BOS in a row (a template that
+ * writes BOS itself, as llama3's <|begin_of_text|> prefix, would otherwise get a second). */
+ignis_status ignis_chat_encode(const ignis_chat_template *t, const ignis_tokenizer *tok, const char *text,
+                               int32_t **ids, int *n);
+/* The template's stop words for a request on tok: a word that is one special token becomes
+ * a stop id (with special tokens skipped in the output it leaves no text to match), every
+ * other word stays a stop word matched in the text. *ids and *words are malloc'd (free
+ * both); the words point into t. */
+ignis_status ignis_chat_stops(const ignis_chat_template *t, const ignis_tokenizer *tok, int32_t **ids, int *n_ids,
+                              const char ***words, int *n_words);
 
 /* The template a model chats with: `override` (name or file, e.g. --chat-template) when
  * given; else the built-in for `model_name` (e.g. --model-name); else a workspace's stored

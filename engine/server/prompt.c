@@ -10,8 +10,12 @@
 
 #include "server/server_internal.h"
 
+/* The template's stops join the request's: its special tokens by id (the server's array,
+ * copied by the engine at submit), its other words with the request's `stop`. */
 static bool add_template_stops(ignis_server *s, srv_gen *g)
 {
+    g->p.stop_ids = s->tmpl_stop_ids;
+    g->p.n_stop_ids = s->n_tmpl_stop_ids;
     if (s->n_tmpl_stops <= 0) return true;
     char **w = realloc(g->stops, sizeof(char *) * (size_t)(g->n_stops + s->n_tmpl_stops));
     if (!w) return false;
@@ -70,7 +74,6 @@ bool srv_build_prompt(ignis_server *s, srv_gen *g, int history_tokens, srv_error
         if (!add_template_stops(s, g)) return srv_fail(e, 500, NULL, NULL, "out of memory");
         if (!(rendered = render_chat(s, g, e))) return false;
         text = rendered;
-        bos = ignis_chat_template_wants_bos(s->tmpl);
     }
     if (text) {
         if (!s->tok) {
@@ -78,7 +81,9 @@ bool srv_build_prompt(ignis_server *s, srv_gen *g, int history_tokens, srv_error
             return srv_fail(e, 400, g->kind == SRV_CHAT ? "messages" : "prompt", NULL,
                             "this model has no tokenizer: give the prompt as an array of token ids");
         }
-        ignis_status st = ignis_tokenize(s->tok, text, strlen(text), bos, true, &g->ids, &g->n_ids);
+        /* a conversation is encoded as `ignis chat` encodes it */
+        ignis_status st = rendered ? ignis_chat_encode(s->tmpl, s->tok, text, &g->ids, &g->n_ids)
+                                   : ignis_tokenize(s->tok, text, strlen(text), bos, true, &g->ids, &g->n_ids);
         free(rendered);
         if (st != IGNIS_OK) return srv_fail(e, 400, "prompt", NULL, "%s", ignis_last_error());
     }

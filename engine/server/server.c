@@ -37,6 +37,8 @@ static void server_free(ignis_server *s)
 {
     if (s->engine) ignis_engine_destroy(s->engine);
     ignis_chat_template_free(s->tmpl);
+    free(s->tmpl_stop_ids);
+    free(s->tmpl_stops);
     srv_sessions_free(s->sessions);
     srv_metrics_destroy(&s->metrics);
     pthread_mutex_destroy(&s->jobs_mu);
@@ -142,11 +144,19 @@ ignis_status ignis_server_attach(ignis_server *s, ignis_model *m, const ignis_en
     if (s->name_given && !s->chat_template) st = ignis_chat_template_for_path(path, NULL, s->model_name, &s->tmpl);
     if (st != IGNIS_OK) st = ignis_chat_template_for_path(path, s->chat_template, NULL, &s->tmpl);
     if (st != IGNIS_OK) return ig_err_prefix(st, "server: chat template: ");
-    s->n_tmpl_stops = ignis_chat_stop_words(s->tmpl, &s->tmpl_stops);
-    st = ignis_engine_create(m, eo, &s->engine);
+    s->tok = ignis_model_tokenizer(m);
+    /* without a tokenizer there is no chat (it needs text): no stops either */
+    if (s->tok)
+        st =
+            ignis_chat_stops(s->tmpl, s->tok, &s->tmpl_stop_ids, &s->n_tmpl_stop_ids, &s->tmpl_stops, &s->n_tmpl_stops);
+    if (st == IGNIS_OK) st = ignis_engine_create(m, eo, &s->engine);
     if (st != IGNIS_OK) {
+        free(s->tmpl_stop_ids), free(s->tmpl_stops);
+        s->tmpl_stop_ids = NULL, s->tmpl_stops = NULL;
+        s->n_tmpl_stop_ids = s->n_tmpl_stops = 0;
         ignis_chat_template_free(s->tmpl);
         s->tmpl = NULL;
+        s->tok = NULL;
         return st;
     }
     ignis_engine_stats es;
@@ -154,7 +164,6 @@ ignis_status ignis_server_attach(ignis_server *s, ignis_model *m, const ignis_en
     s->session_len = es.session_len;
     s->max_batch_size = es.max_batch_size;
     s->model = m;
-    s->tok = ignis_model_tokenizer(m);
     atomic_store(&s->ready, true);
     return IGNIS_OK;
 }

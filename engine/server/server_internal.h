@@ -41,7 +41,10 @@ struct ignis_server {
     ignis_engine *engine;
     const ignis_tokenizer *tok;
     ignis_chat_template *tmpl;
-    const char *const *tmpl_stops;
+    /* the template's stop words (ignis_chat_stops): special tokens by id, the rest as text */
+    int32_t *tmpl_stop_ids;
+    int n_tmpl_stop_ids;
+    const char **tmpl_stops;
     int n_tmpl_stops;
     ignis_model_info info;
     int session_len, max_batch_size; /* the engine's configuration */

@@ -374,6 +374,40 @@ static void test_api_keys_guard_v1_but_not_health(void **st)
     su_stop(&f);
 }
 
+/* A chat template that writes BOS itself (a config whose user turn opens with "<s>"): the
+ * server encodes the conversation as `ignis chat` does (ignis_chat_encode), with one BOS
+ * where tokenizing the rendered text with BOS added gives two. */
+static void test_chat_prompt_gets_one_bos_when_the_template_writes_it(void **st)
+{
+    (void)st;
+    char path[600];
+    snprintf(path, sizeof path, "%s/bos.json", tu_tmpdir("srv-bos"));
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\"model_name\": \"base\", \"user\": \"<s>\"}", fp);
+    fclose(fp);
+    srv_fixture f;
+    ignis_server_opts o;
+    ignis_server_opts_init(&o);
+    o.chat_template = path;
+    su_start(&f, &o, NULL);
+    const ignis_tokenizer *tok = ignis_model_tokenizer(f.model);
+    static const char text[] = "<s>Once upon a time";
+    int32_t *ids;
+    int n;
+    TU_CHECK(ignis_tokenize(tok, text, strlen(text), true, true, &ids, &n));
+    int32_t bos = ignis_tokenizer_bos(tok);
+    assert_true(n >= 2 && ids[0] == bos && ids[1] == bos); /* the doubled BOS to avoid */
+    free(ids);
+    su_resp r = su_http(f.port, "POST", "/v1/chat/completions",
+                        "{\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],\"max_tokens\":2}", NULL);
+    assert_int_equal(r.status, 200);
+    int prompt = (int)json_integer_value(json_object_get(json_object_get(r.json, "usage"), "prompt_tokens"));
+    if (prompt != n - 1) fail_msg("prompt_tokens %d, expected %d (one BOS): %s", prompt, n - 1, r.body);
+    su_resp_free(&r);
+    su_stop(&f);
+}
+
 /* A raw client connection: the request is written at once; the test reads from it when
  * it wants and closes it to hang up (libcurl's multi interface stalled here under load). */
 static int raw_request(int port, const char *body)
@@ -494,6 +528,7 @@ int main(void)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_api_keys_guard_v1_but_not_health),
+        cmocka_unit_test(test_chat_prompt_gets_one_bos_when_the_template_writes_it),
         cmocka_unit_test(test_full_queue_is_503_and_disconnects_free_kv),
     };
     int rc = cmocka_run_group_tests_name("server", shared, setup_default, teardown_default);
