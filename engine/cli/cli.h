@@ -25,6 +25,9 @@ int cli_fail(ignis_status s, const char *what);
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 /* Parses an integer option value or reports which flag was bad. */
 bool cli_int(const char *flag, const char *v, long lo, long hi, long *out);
+/* Token ids from "1 2 3", "1,2,3" or "[1, 2, 3]" into a malloc'd *ids. 0; -1 when a word
+ * is no id in [0, 2^31) (*bad points at it); -2 out of memory. */
+int cli_parse_ids(const char *s, int32_t **ids, int *n, const char **bad);
 /* Prints usage, then the lines of `more` (shared option help) for options usage does not
  * already document, so each option is listed once. */
 void cli_print_help(const char *usage, const char *more);

@@ -45,38 +45,6 @@ static const char *k_usage =
     "ttft_ms, e2e_ms — or index, id, error (\"line N: ...\"); a summary line on stderr.\n"
     "Exit status 1 when any request failed (the others still ran).\n";
 
-static int parse_ids(const char *s, int32_t **out, int *n)
-{
-    int cap = 16, k = 0;
-    int32_t *v = malloc(sizeof(int32_t) * (size_t)cap);
-    if (!v) return -2;
-    const char *p = s;
-    while (*p) {
-        while (*p == ' ' || *p == ',' || *p == '\t' || *p == '\n')
-            p++;
-        if (!*p) break;
-        char *end;
-        long x = strtol(p, &end, 10);
-        if (end == p || x < 0 || x > 0x7fffffff) {
-            free(v);
-            return -1;
-        }
-        if (k == cap) {
-            int32_t *nv = realloc(v, sizeof(int32_t) * (size_t)(cap *= 2));
-            if (!nv) {
-                free(v);
-                return -2;
-            }
-            v = nv;
-        }
-        v[k++] = (int32_t)x;
-        p = end;
-    }
-    *out = v;
-    *n = k;
-    return 0;
-}
-
 /* Streams one request's output: text as it becomes final (or ids with --ids, or when the
  * model has no tokenizer). Returns the finish event's reason, or IGNIS_FINISH_ERROR after
  * printing the failure. */
@@ -236,7 +204,7 @@ int cmd_generate(int argc, char **argv)
     int32_t *pids = NULL;
     int np = 0;
     if (prompt_ids) {
-        int r = parse_ids(prompt_ids, &pids, &np);
+        int r = cli_parse_ids(prompt_ids, &pids, &np, NULL);
         if (r == -2) {
             fprintf(stderr, "ignis: generate: out of memory reading --prompt-ids\n");
             return 1;

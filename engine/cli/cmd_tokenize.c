@@ -49,41 +49,6 @@ static char *read_stdin(size_t *len)
     return p;
 }
 
-/* ids from "1 2 3", "1,2,3" or "[1, 2, 3]" */
-static int parse_ids(const char *s, int32_t **ids, int *n)
-{
-    int cap = 64, k = 0;
-    int32_t *v = malloc((size_t)cap * sizeof *v);
-    if (!v) return fprintf(stderr, "ignis tokenize: out of memory\n"), -1;
-    const char *p = s;
-    while (*p) {
-        if (strchr(" \t\r\n,[]", *p)) {
-            p++;
-            continue;
-        }
-        char *end;
-        long x = strtol(p, &end, 10);
-        if (end == p || x < 0 || x > INT32_MAX) {
-            fprintf(stderr, "ignis tokenize: --decode expects token ids, got '%.20s'\n", p);
-            free(v);
-            return -1;
-        }
-        if (k == cap) {
-            int32_t *q = realloc(v, (size_t)(cap *= 2) * sizeof *q);
-            if (!q) {
-                free(v);
-                return fprintf(stderr, "ignis tokenize: out of memory for %d ids\n", cap), -1;
-            }
-            v = q;
-        }
-        v[k++] = (int32_t)x;
-        p = end;
-    }
-    *ids = v;
-    *n = k;
-    return 0;
-}
-
 static void print_ids(const int32_t *ids, int n, bool json)
 {
     if (json) putchar('[');
@@ -262,9 +227,15 @@ int cmd_tokenize(int argc, char **argv)
     if (decode) {
         int32_t *ids;
         int n;
-        if (parse_ids(text, &ids, &n) != 0)
-            rc = 2; /* parse_ids said why */
-        else {
+        const char *bad = "";
+        int r = cli_parse_ids(text, &ids, &n, &bad);
+        if (r == -2) {
+            fprintf(stderr, "ignis tokenize: out of memory reading the ids\n");
+            rc = 1;
+        } else if (r != 0) {
+            fprintf(stderr, "ignis tokenize: --decode expects token ids, got '%.20s'\n", bad);
+            rc = 2;
+        } else {
             char *out;
             size_t ol;
             s = ignis_detokenize(t, ids, n, skip_special, &out, &ol);

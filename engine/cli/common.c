@@ -74,6 +74,39 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
+int cli_parse_ids(const char *s, int32_t **ids, int *n, const char **bad)
+{
+    int cap = 64, k = 0;
+    int32_t *v = malloc((size_t)cap * sizeof *v);
+    if (!v) return -2;
+    for (const char *p = s; *p;) {
+        if (strchr(" \t\r\n,[]", *p)) {
+            p++;
+            continue;
+        }
+        char *end;
+        long x = strtol(p, &end, 10);
+        if (end == p || x < 0 || x > INT32_MAX) {
+            if (bad) *bad = p;
+            free(v);
+            return -1;
+        }
+        if (k == cap) {
+            int32_t *q = realloc(v, (size_t)(cap *= 2) * sizeof *q);
+            if (!q) {
+                free(v);
+                return -2;
+            }
+            v = q;
+        }
+        v[k++] = (int32_t)x;
+        p = end;
+    }
+    *ids = v;
+    *n = k;
+    return 0;
+}
+
 bool cli_int(const char *flag, const char *v, long lo, long hi, long *out)
 {
     char *end;
