@@ -41,9 +41,10 @@ GGUF=$W/llama2-7b-random.gguf
 LCPP=$W/lcpp/build/bin
 mkdir -p "$R" "$W"
 
-# ShareGPT prompts (tokenized with Llama-2's tokenizer, sent as ids), 128 output tokens each
+# ShareGPT prompts (tokenized with Llama-2's tokenizer, sent as ids), 128 output tokens each;
+# 8 unmeasured requests first (the first run after a server start was the slowest of three)
 WL=(--dataset sharegpt --dataset-path "$A/workloads/ShareGPT_V3_with_answers_1489.json" --tokenizer "$A/tokenizers/llama2"
-  --num-prompts "$N" --output-len 128 --concurrency "$CONC" --no-progress)
+  --num-prompts "$N" --output-len 128 --concurrency "$CONC" --warmup 8 --no-progress)
 
 run() {
   echo "+ $*" >&2
