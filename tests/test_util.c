@@ -65,6 +65,19 @@ const char *tu_tmpdir(const char *tag)
     return tl_path;
 }
 
+const char *tu_write_file(const char *dir, const char *name, const char *text)
+{
+    static char bufs[8][1024];
+    static int k;
+    char *p = bufs[k++ % 8];
+    snprintf(p, 1024, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
 char *tu_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -40,6 +40,9 @@ int tu_run_cli(const char *args, const char *stdin_text, char **out, char **err)
 int tu_read_floats(const char *path, float **vals);
 int tu_read_ints(const char *path, int32_t **vals);
 char *tu_read_file(const char *path, size_t *len);
+/* Writes text to dir/name (failing the test when it cannot) and returns the path, valid
+ * until eight more calls. */
+const char *tu_write_file(const char *dir, const char *name, const char *text);
 /* The Qwen fixture with seq_length 6 (tests/fixtures/qwen's config_ntk.json as config.json,
  * its weights linked) in a fresh temp directory, returned in dir; false when the fixture
  * has no config_ntk.json. Shared by the CPU fidelity and the CUDA long-context tests. */

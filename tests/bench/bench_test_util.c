@@ -14,19 +14,6 @@
 
 #include "bench_test_util.h"
 
-const char *bt_write(const char *dir, const char *name, const char *text)
-{
-    static char bufs[8][1024];
-    static int k;
-    char *p = bufs[k++ % 8];
-    snprintf(p, 1024, "%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    return p;
-}
-
 pid_t bt_spawn(char *const argv[], int *stdout_fd)
 {
     int fd[2];

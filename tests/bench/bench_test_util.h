@@ -8,8 +8,6 @@
 #include "bench.h"
 #include "test_util.h"
 
-/* Writes text to dir/name; returns the path (static buffer rotation of 8). */
-const char *bt_write(const char *dir, const char *name, const char *text);
 /* Starts argv (argv[0] a path) with stdout to a pipe; returns the pid (-1 on failure). */
 pid_t bt_spawn(char *const argv[], int *stdout_fd);
 /* Starts the stand-in server (IGNIS_STANDIN) with its options after "--port 0"; sets *port

@@ -180,7 +180,7 @@ static void expect_renders(const char *html, int height)
         print_message("skipping the render check: no chromium\n");
         return;
     }
-    const char *blank = bt_write(g_tmp, "blank.html", "<!DOCTYPE html><html><body></body></html>\n");
+    const char *blank = tu_write_file(g_tmp, "blank.html", "<!DOCTYPE html><html><body></body></html>\n");
     char shot[800], shot0[800];
     snprintf(shot, sizeof shot, "%s.png", html);
     snprintf(shot0, sizeof shot0, "%s/blank.png", g_tmp);

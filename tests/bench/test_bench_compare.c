@@ -148,7 +148,7 @@ static void test_compare_invalid_or_unmatched_exits_3_and_bad_input_2(void **st)
     assert_int_equal(bench_csv_write_atomic(p, hdr, 2, cells, 1), 0);
     assert_int_equal(compare("base", "other", NULL, &out), 3);
     free(out);
-    bt_write(g_tmp, "garbage.csv", "a,b\n1,\"2\n");
+    tu_write_file(g_tmp, "garbage.csv", "a,b\n1,\"2\n");
     assert_int_equal(compare("base", "garbage", NULL, &out), 2);
     free(out);
     assert_int_equal(compare("base", "missing", NULL, &out), 2);

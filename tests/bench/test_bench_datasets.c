@@ -97,9 +97,9 @@ static void test_sharegpt_bad_json_names_the_line(void **st)
     bench_ds_opts_init(&o);
     o.kind = BENCH_DS_SHAREGPT;
     o.output_fixed = true;
-    o.path = bt_write(g_tmp, "bad.json", "[\n {\"id\": \"a\", \"conversations\": []},\n {\"id\": oops}\n]\n");
+    o.path = tu_write_file(g_tmp, "bad.json", "[\n {\"id\": \"a\", \"conversations\": []},\n {\"id\": oops}\n]\n");
     expect_error(&o, "bad.json:3:");
-    o.path = bt_write(g_tmp, "notlist.json", "{\"id\": 1}\n");
+    o.path = tu_write_file(g_tmp, "notlist.json", "{\"id\": 1}\n");
     expect_error(&o, "expected a JSON list");
     o.path = "/nonexistent/x.json";
     expect_error(&o, "/nonexistent/x.json");
@@ -112,10 +112,10 @@ static void test_jsonl_workload_reads_generate_batch_lines(void **st)
     bench_ds_opts_init(&o);
     o.kind = BENCH_DS_JSONL;
     o.vocab = 32000;
-    o.path = bt_write(g_tmp, "w.jsonl",
-                      "{\"id\": \"a\", \"prompt_ids\": [1, 5, 9], \"max_new_tokens\": 7, \"ignore_eos\": true}\n"
-                      "\n"
-                      "{\"prompt_ids\": [2, 3], \"max_new_tokens\": 4, \"temperature\": 0.5}\n");
+    o.path = tu_write_file(g_tmp, "w.jsonl",
+                           "{\"id\": \"a\", \"prompt_ids\": [1, 5, 9], \"max_new_tokens\": 7, \"ignore_eos\": true}\n"
+                           "\n"
+                           "{\"prompt_ids\": [2, 3], \"max_new_tokens\": 4, \"temperature\": 0.5}\n");
     bench_workload w;
     assert_int_equal(bench_workload_load(&o, &w), 0);
     assert_int_equal(w.n, 2);
@@ -140,19 +140,19 @@ static void test_jsonl_errors_name_file_and_line(void **st)
     bench_ds_opts o;
     bench_ds_opts_init(&o);
     o.kind = BENCH_DS_JSONL;
-    o.path = bt_write(g_tmp, "e1.jsonl",
-                      "{\"prompt_ids\": [1], \"max_new_tokens\": 2}\n\n{\"prompt_ids\": [1], "
-                      "\"max_new_tokens\": 2, \"colour\": 1}\n");
+    o.path = tu_write_file(g_tmp, "e1.jsonl",
+                           "{\"prompt_ids\": [1], \"max_new_tokens\": 2}\n\n{\"prompt_ids\": [1], "
+                           "\"max_new_tokens\": 2, \"colour\": 1}\n");
     expect_error(&o, "e1.jsonl:3: unknown field \"colour\"");
-    o.path = bt_write(g_tmp, "e2.jsonl", "{\"prompt_ids\": [1], \"max_new_tokens\": 2}\n{\"prompt_ids\": [1, \n");
+    o.path = tu_write_file(g_tmp, "e2.jsonl", "{\"prompt_ids\": [1], \"max_new_tokens\": 2}\n{\"prompt_ids\": [1, \n");
     expect_error(&o, "e2.jsonl:2:");
-    o.path = bt_write(g_tmp, "e3.jsonl", "{\"prompt_ids\": [1]}\n");
+    o.path = tu_write_file(g_tmp, "e3.jsonl", "{\"prompt_ids\": [1]}\n");
     expect_error(&o, "e3.jsonl:1: no \"max_new_tokens\"");
-    o.path = bt_write(g_tmp, "e4.jsonl", "{\"prompt_ids\": [1, -4], \"max_new_tokens\": 2}\n");
+    o.path = tu_write_file(g_tmp, "e4.jsonl", "{\"prompt_ids\": [1, -4], \"max_new_tokens\": 2}\n");
     expect_error(&o, "e4.jsonl:1: \"prompt_ids\"[1]");
-    o.path = bt_write(g_tmp, "e5.jsonl", "[1, 2]\n");
+    o.path = tu_write_file(g_tmp, "e5.jsonl", "[1, 2]\n");
     expect_error(&o, "e5.jsonl:1: expected a JSON object");
-    o.path = bt_write(g_tmp, "e6.jsonl", "{\"prompt\": \"x\", \"prompt_ids\": [1], \"max_new_tokens\": 2}\n");
+    o.path = tu_write_file(g_tmp, "e6.jsonl", "{\"prompt\": \"x\", \"prompt_ids\": [1], \"max_new_tokens\": 2}\n");
     expect_error(&o, "e6.jsonl:1: give exactly one");
     o.path = g_tmp; /* a directory opens but cannot be read */
     expect_error(&o, "cannot read");
@@ -180,7 +180,7 @@ static void test_multiturn_keeps_conversations_in_order(void **st)
         assert_non_null(w.items[i].prompt);
     }
     bench_workload_free(&w);
-    o.path = bt_write(g_tmp, "mt.jsonl", "{\"turns\": [\"a\"]}\n{\"turns\": []}\n");
+    o.path = tu_write_file(g_tmp, "mt.jsonl", "{\"turns\": [\"a\"]}\n{\"turns\": []}\n");
     expect_error(&o, "mt.jsonl:2:");
 }
 

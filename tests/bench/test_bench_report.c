@@ -80,7 +80,7 @@ static void test_report_appends_same_schema_and_refuses_another(void **st)
     assert_string_equal(bench_table_get(&t, 1, "config"), "second");
     bench_table_free(&t);
     /* another schema: refused, file untouched */
-    const char *other = bt_write(g_tmp, "other.csv", "schema_version,foo\n0,1\n");
+    const char *other = tu_write_file(g_tmp, "other.csv", "schema_version,foo\n0,1\n");
     size_t before_len;
     char *before = tu_read_file(other, &before_len);
     assert_int_equal(bench_report_write(other, &a, 1, true), -1);
@@ -153,14 +153,14 @@ static void test_csv_quoting_round_trips(void **st)
 static void test_malformed_csv_names_the_line(void **st)
 {
     (void)st;
-    const char *p = bt_write(g_tmp, "bad.csv", "a,b\n1,2\n3\n");
+    const char *p = tu_write_file(g_tmp, "bad.csv", "a,b\n1,2\n3\n");
     bench_table t;
     assert_int_equal(bench_csv_read(p, &t), -1);
     assert_non_null(strstr(bench_errmsg(), "bad.csv:3:"));
-    p = bt_write(g_tmp, "bad2.csv", "a,b\n1,\"unterminated\n");
+    p = tu_write_file(g_tmp, "bad2.csv", "a,b\n1,\"unterminated\n");
     assert_int_equal(bench_csv_read(p, &t), -1);
     assert_non_null(strstr(bench_errmsg(), "bad2.csv"));
-    p = bt_write(g_tmp, "empty.csv", "");
+    p = tu_write_file(g_tmp, "empty.csv", "");
     assert_int_equal(bench_csv_read(p, &t), -1);
     assert_non_null(strstr(bench_errmsg(), "empty"));
 }

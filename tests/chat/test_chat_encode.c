@@ -59,12 +59,9 @@ static void test_special_stop_words_stop_by_id(void **st)
 static void test_other_stop_words_stay_text(void **st)
 {
     (void)st;
-    char path[600];
-    snprintf(path, sizeof path, "%s/stops.json", tu_tmpdir("chat-encode"));
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"model_name\": \"base\", \"stop_words\": [\"Lily\", \"<|im_end|>\", \"</s>\", \"the\"]}", f);
-    fclose(f);
+    const char *path =
+        tu_write_file(tu_tmpdir("chat-encode"), "stops.json",
+                      "{\"model_name\": \"base\", \"stop_words\": [\"Lily\", \"<|im_end|>\", \"</s>\", \"the\"]}");
     ignis_tokenizer *tok = open_tok("tokenizers/llama2");
     assert_true(ignis_token_id(tok, "the") >= 0); /* an ordinary single token */
     ignis_tokenizer_free(tok);

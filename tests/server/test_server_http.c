@@ -380,12 +380,7 @@ static void test_api_keys_guard_v1_but_not_health(void **st)
 static void test_chat_prompt_gets_one_bos_when_the_template_writes_it(void **st)
 {
     (void)st;
-    char path[600];
-    snprintf(path, sizeof path, "%s/bos.json", tu_tmpdir("srv-bos"));
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("{\"model_name\": \"base\", \"user\": \"<s>\"}", fp);
-    fclose(fp);
+    const char *path = tu_write_file(tu_tmpdir("srv-bos"), "bos.json", "{\"model_name\": \"base\", \"user\": \"<s>\"}");
     srv_fixture f;
     ignis_server_opts o;
     ignis_server_opts_init(&o);
