@@ -218,6 +218,15 @@ double bench_stddev(const double *x, int n); /* sample; 0 when n < 2 */
 /* Percentile bootstrap CI of the p-th percentile: B resamples with replacement, the
  * (alpha/2, 1-alpha/2) percentiles of the resampled statistic. Deterministic in seed. */
 void bench_bootstrap_ci(const double *x, int n, double p, int B, double alpha, uint64_t seed, double *lo, double *hi);
+/* A static batch's rates from its token times: times[i*n + k] is request i's token k in
+ * seconds from the batch's submit (b requests, n tokens each, p prompt tokens each). The
+ * prefill phase ends at the last first token T1, the batch at the last token T2:
+ *   prefill tok/s = b*p / T1
+ *   decode tok/s  = (tokens after T1) / (T2 - T1)
+ * Only tokens after T1 count towards decode: when the prompts take several steps
+ * (b*p > max_prefill_token_num) the requests prefilled first decode alongside the later
+ * prompts, and those tokens fall in the prefill phase. NAN where a phase is empty. */
+void bench_batch_rates(const double *times, int b, int n, int p, double *prefill_tok_s, double *decode_tok_s);
 
 typedef struct bench_slo {
     double ttft_ms, tpot_ms, e2e_ms; /* <= 0: not set */

@@ -2,8 +2,12 @@
  * For every (batch b, prompt p, output n): b requests of p random ids are submitted at
  * once and generate exactly n tokens; optionally after --depth tokens already sit in each
  * sequence's KV cache (a session prefilled first, not timed).
- *   prefill tok/s = b*p / (last first-token time)      (all prompts are computed first)
- *   decode tok/s  = b*(n-1) / (last finish - last first-token time)
+ *   prefill tok/s = b*p / (last first-token time)
+ *   decode tok/s  = tokens after it / (last token time - last first-token time)
+ * (bench_batch_rates). The engine batches continuously: when b*p exceeds
+ * max_prefill_token_num the prompts take several steps, and the requests prefilled first
+ * decode alongside the later prompts. Those tokens count in the prefill phase, and their
+ * ITLs (a step that carries a prompt chunk) are in the ITL percentiles.
  * Each figure is the mean and sample stddev over -r repetitions (after --warmup runs);
  * TTFT and per-token latency (ITL) percentiles pool every repetition's samples. */
 #include <math.h>
@@ -65,8 +69,13 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
             rc = -1;
         }
     }
-    double last_first = 0, last_end = 0;
-    double *times = malloc(sizeof(double) * (size_t)n);
+    /* b x n token times; they run from each request's submit, and the batch is submitted
+     * within microseconds, so they are taken as the batch's times */
+    double *times = calloc((size_t)b * (size_t)n, sizeof(double));
+    if (!times && !rc) {
+        bench_err("out of memory for %d x %d token times", b, n);
+        rc = -1;
+    }
     for (int i = 0; i < b; i++) {
         if (!req[i]) continue;
         ignis_request_wait(req[i], -1);
@@ -77,20 +86,16 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
                       res.generated_tokens, ignis_request_error(req[i]));
             rc = -1;
         }
-        /* times run from each request's submit; the batch is submitted within microseconds,
-         * so they are taken as the batch's times */
-        if (res.ttft_s > last_first) last_first = res.ttft_s;
-        if (res.e2e_s > last_end) last_end = res.e2e_s;
         if (ttft) ttft[(*n_ttft)++] = res.ttft_s * 1e3;
-        int nt = times && itl ? ignis_request_tokens(req[i], NULL, times, n) : 0;
-        for (int k = 1; k < nt && k < n; k++)
-            itl[(*n_itl)++] = (times[k] - times[k - 1]) * 1e3;
+        double *ti = times ? times + (size_t)i * n : NULL;
+        int nt = ti ? ignis_request_tokens(req[i], NULL, ti, n) : 0;
+        for (int k = 1; itl && k < nt && k < n; k++)
+            itl[(*n_itl)++] = (ti[k] - ti[k - 1]) * 1e3;
         ignis_request_release(req[i]);
     }
     for (int i = 0; depth > 0 && i < b; i++)
         ignis_engine_end_session(e, sess + (uint64_t)i);
-    out->prefill_tok_s = last_first > 0 ? (double)b * p / last_first : NAN;
-    out->decode_tok_s = n > 1 && last_end > last_first ? (double)b * (n - 1) / (last_end - last_first) : NAN;
+    if (!rc) bench_batch_rates(times, b, n, p, &out->prefill_tok_s, &out->decode_tok_s);
     free(times), free(req), free(ids);
     return rc;
 }

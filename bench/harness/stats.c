@@ -91,3 +91,17 @@ void bench_bootstrap_ci(const double *x, int n, double p, int B, double alpha, u
     free(res);
     free(stat);
 }
+
+void bench_batch_rates(const double *times, int b, int n, int p, double *prefill_tok_s, double *decode_tok_s)
+{
+    double t1 = 0, t2 = 0;
+    for (int i = 0; i < b && n > 0; i++) {
+        if (times[(size_t)i * n] > t1) t1 = times[(size_t)i * n];
+        if (times[(size_t)i * n + n - 1] > t2) t2 = times[(size_t)i * n + n - 1];
+    }
+    long long after = 0;
+    for (size_t k = 0; k < (size_t)b * (size_t)(n > 0 ? n : 0); k++)
+        after += times[k] > t1;
+    *prefill_tok_s = t1 > 0 ? (double)b * p / t1 : NAN;
+    *decode_tok_s = after > 0 && t2 > t1 ? (double)after / (t2 - t1) : NAN;
+}

@@ -251,6 +251,31 @@ static void test_stream_tokens_spread_over_multi_token_chunks(void **st)
     ignis_tokenizer_free(tok);
 }
 
+/* A static batch's rates. Without overlap every token but the first of each request is a
+ * decode token; with the prompts over several steps, the first request's tokens produced
+ * while the second still prefilled belong to the prefill phase (the old formula,
+ * b*(n-1) / (T2 - T1), would give 6 / 0.6 = 10 below). */
+static void test_batch_rates_count_only_tokens_after_the_prefill(void **st)
+{
+    (void)st;
+    double pf, dc;
+    /* b 2, n 3, p 4: T1 = 1.5, T2 = 4; after T1: 2.0 3.0 | 2.5 4.0 -> 4 tokens / 2.5 s */
+    const double plain[] = {1.0, 2.0, 3.0, 1.5, 2.5, 4.0};
+    bench_batch_rates(plain, 2, 3, 4, &pf, &dc);
+    NEAR(pf, 8 / 1.5, 1e-12);
+    NEAR(dc, 4 / 2.5, 1e-12);
+    /* b 2, n 4, p 10: request 0 decodes 0.7 and 0.9 while request 1 prefills until 1.0 */
+    const double overlap[] = {0.5, 0.7, 0.9, 1.3, 1.0, 1.2, 1.4, 1.6};
+    bench_batch_rates(overlap, 2, 4, 10, &pf, &dc);
+    NEAR(pf, 20 / 1.0, 1e-12);
+    NEAR(dc, 4 / 0.6, 1e-9); /* 1.3 | 1.2 1.4 1.6 */
+    /* one token each: no decode phase */
+    const double one[] = {0.2, 0.3};
+    bench_batch_rates(one, 2, 1, 5, &pf, &dc);
+    NEAR(pf, 10 / 0.3, 1e-12);
+    assert_true(isnan(dc));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_bootstrap_ci_matches_hand_enumeration),
         cmocka_unit_test(test_schedule_poisson_and_gamma_moments),
         cmocka_unit_test(test_stream_tokens_spread_over_multi_token_chunks),
+        cmocka_unit_test(test_batch_rates_count_only_tokens_after_the_prefill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
