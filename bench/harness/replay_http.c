@@ -142,9 +142,11 @@ static size_t on_stream(char *p, size_t sz, size_t nm, void *user)
         char *b = q->buf + start;
         size_t left = q->blen - start;
         char *end = memmem(b, left, "\n\n", 2);
-        char *end2 = memmem(b, left, "\r\n\r\n", 4);
+        /* a CRLF blank line ends the event only before that "\n\n" (it cannot straddle
+         * it): look no further, or a buffer of many events is rescanned once per event */
+        char *end2 = memmem(b, end ? (size_t)(end - b) + 2 : left, "\r\n\r\n", 4);
         size_t sep = 2;
-        if (end2 && (!end || end2 < end)) end = end2, sep = 4;
+        if (end2) end = end2, sep = 4;
         if (!end) break;
         for (char *line = b; line < end;) {
             char *nl = memchr(line, '\n', (size_t)(end - line));
