@@ -21,6 +21,13 @@ typedef struct rep_result {
     double prefill_tok_s, decode_tok_s;
 } rep_result;
 
+/* n random prompt ids, drawn in [3, vocab) like the random workload's. */
+static void random_ids(bench_rng *r, int32_t *ids, int n, int vocab)
+{
+    for (int k = 0; k < n; k++)
+        ids[k] = 3 + (int32_t)(bench_rng_u64(r) % (uint64_t)(vocab - 3));
+}
+
 /* One repetition; appends TTFTs and ITLs (ms) to the pools (none for a warm-up: NULL). */
 static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, int n, int depth, uint64_t seed,
                    rep_result *out, double *ttft, int *n_ttft, double *itl, size_t *n_itl)
@@ -38,8 +45,7 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
     for (int i = 0; depth > 0 && i < b && !rc; i++) {
         ignis_request_params pr;
         ignis_request_params_init(&pr);
-        for (int k = 0; k < depth; k++)
-            ids[k] = 3 + (int32_t)(bench_rng_u64(&r) % (uint64_t)(info->vocab_size - 3));
+        random_ids(&r, ids, depth, info->vocab_size);
         pr.prompt_ids = ids;
         pr.n_prompt_ids = depth;
         pr.max_new_tokens = 1;
@@ -57,8 +63,7 @@ static int one_rep(ignis_engine *e, const ignis_model_info *info, int b, int p, 
     for (int i = 0; i < b && !rc; i++) {
         ignis_request_params pr;
         ignis_request_params_init(&pr);
-        for (int k = 0; k < p; k++)
-            ids[k] = 3 + (int32_t)(bench_rng_u64(&r) % (uint64_t)(info->vocab_size - 3));
+        random_ids(&r, ids, p, info->vocab_size);
         pr.prompt_ids = ids;
         pr.n_prompt_ids = p;
         pr.max_new_tokens = n;
@@ -229,13 +234,11 @@ int bench_mode_generation(bench_args *a)
                     break;
                 }
                 n++;
-                char wl[64];
-                snprintf(wl, sizeof wl, "static:random-ids");
                 bench_meta meta = {.mode = "generation",
                                    .model = a->model,
                                    .dtype = info.weight_dtype,
                                    .backend = info.backend,
-                                   .workload = wl,
+                                   .workload = "static:random-ids",
                                    .workload_hash = "",
                                    .seed = a->seed};
                 bench_row_fill_meta(row, &meta);

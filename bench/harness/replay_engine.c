@@ -175,7 +175,12 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
     int n = w->n;
     replay rp = {.n = n, .e = e, .run = out, .every = o->sample_every_s > 0 ? o->sample_every_s : 0.02};
     pthread_mutex_init(&rp.mu, NULL);
-    pthread_cond_init(&rp.cv, NULL);
+    /* on bench_now()'s clock, so a wait is until a point of the schedule */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rp.cv, &ca);
+    pthread_condattr_destroy(&ca);
     rp.s = calloc((size_t)n, sizeof(slot));
     cb_ctx *ctx = calloc((size_t)n, sizeof(cb_ctx));
     double *release = calloc((size_t)(n ? n : 1), sizeof(double));
@@ -256,17 +261,9 @@ int bench_replay_engine(ignis_engine *e, const bench_workload *w, const bench_re
         double until = next_due < INFINITY ? next_due : now + 0.05;
         if (until > now + 0.05) until = now + 0.05;
         double abs_t = rp.t0 + until;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double wait = abs_t - ((double)ts.tv_sec + ts.tv_nsec * 1e-9);
-        if (wait > 0) {
-            /* the condvar uses CLOCK_REALTIME: convert the relative wait */
-            struct timespec rt;
-            clock_gettime(CLOCK_REALTIME, &rt);
-            double d = (double)rt.tv_sec + rt.tv_nsec * 1e-9 + wait;
-            rt.tv_sec = (time_t)d;
-            rt.tv_nsec = (long)((d - (double)rt.tv_sec) * 1e9);
-            pthread_cond_timedwait(&rp.cv, &rp.mu, &rt);
+        if (abs_t > bench_now()) {
+            struct timespec ts = {(time_t)abs_t, (long)((abs_t - floor(abs_t)) * 1e9)};
+            pthread_cond_timedwait(&rp.cv, &rp.mu, &ts);
         }
         if (o->progress) {
             int d = rp.done;

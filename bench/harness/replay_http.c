@@ -35,6 +35,8 @@ typedef struct hreq {
     int n_et;
     size_t cap_et;
     int usage_out, usage_in;
+    int state;    /* 0 not sent, 1 in flight, 2 done */
+    bool blocked; /* was due while every concurrency slot was taken */
     bool done_marker, failed;
     char err[160];
 } hreq;
@@ -140,9 +142,11 @@ static size_t on_stream(char *p, size_t sz, size_t nm, void *user)
         char *b = q->buf + start;
         size_t left = q->blen - start;
         char *end = memmem(b, left, "\n\n", 2);
-        char *end2 = memmem(b, left, "\r\n\r\n", 4);
+        /* a CRLF blank line ends the event only before that "\n\n" (it cannot straddle
+         * it): look no further, or a buffer of many events is rescanned once per event */
+        char *end2 = memmem(b, end ? (size_t)(end - b) + 2 : left, "\r\n\r\n", 4);
         size_t sep = 2;
-        if (end2 && (!end || end2 < end)) end = end2, sep = 4;
+        if (end2) end = end2, sep = 4;
         if (!end) break;
         for (char *line = b; line < end;) {
             char *nl = memchr(line, '\n', (size_t)(end - line));
@@ -174,12 +178,29 @@ static char *prompt_text(const bench_item *it, const ignis_tokenizer *tok)
     return s;
 }
 
-/* The request body; turns of a conversation carry the earlier turns and answers. */
+/* Appends the string add to the buffer s (len bytes of cap, kept NUL-terminated). */
+static int append(char **s, size_t *len, size_t *cap, const char *add)
+{
+    size_t n = strlen(add);
+    if (grow((void **)s, cap, *len + n + 1, 1)) return -1;
+    memcpy(*s + *len, add, n + 1);
+    *len += n;
+    return 0;
+}
+
+/* The request body; turns of a conversation carry the earlier turns and answers: as
+ * messages (chat) or before the prompt's text (completions; a prompt sent as ids goes
+ * alone). NULL after bench_err when the chat endpoint gets a prompt of ids only. */
 static char *make_body(hctx *c, int idx, const char *model)
 {
     const bench_item *it = &c->w->items[idx];
     const bench_replay_opts *o = c->o;
     bool chat = !strcmp(o->endpoint, "chat");
+    char *pt = o->send_ids && !chat && it->n_ids >= 0 ? NULL : prompt_text(it, o->tok);
+    if (chat && !pt) {
+        bench_err("request %d has ids only: the chat endpoint needs text (pass --tokenizer DIR)", idx);
+        return NULL;
+    }
     json_t *b = json_object();
     json_object_set_new(b, "model", json_string(model));
     json_object_set_new(b, "max_tokens", json_integer(it->output_len));
@@ -187,50 +208,40 @@ static char *make_body(hctx *c, int idx, const char *model)
     json_object_set_new(b, "stream_options", json_pack("{s:b}", "include_usage", 1));
     json_object_set_new(b, "temperature", json_real(o->sampling.temperature));
     if (it->ignore_eos) json_object_set_new(b, "ignore_eos", json_true());
-    json_t *msgs = json_array();
-    char *hist = strdup("");
-    for (int k = it->turn > 0 ? 0 : c->w->n; k < idx; k++) {
-        const bench_item *pt = &c->w->items[k];
-        if (pt->conversation != it->conversation) continue;
-        char *pp = prompt_text(pt, o->tok);
+    json_t *msgs = chat ? json_array() : NULL;
+    char *hist = NULL; /* completions: the earlier turns' prompts and answers, then pt */
+    size_t hlen = 0, hcap = 0;
+    int oom = 0;
+    for (int k = it->turn > 0 && pt ? 0 : idx; k < idx; k++) {
+        const bench_item *pk = &c->w->items[k];
+        if (pk->conversation != it->conversation) continue;
+        char *pp = prompt_text(pk, o->tok);
         const char *ans = c->r[k].text ? c->r[k].text : "";
-        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", pp ? pp : ""));
-        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "assistant", "content", ans));
-        size_t hl = strlen(hist) + (pp ? strlen(pp) : 0) + strlen(ans) + 1;
-        char *nh = malloc(hl);
-        snprintf(nh, hl, "%s%s%s", hist, pp ? pp : "", ans);
-        free(hist);
-        hist = nh;
+        if (chat) {
+            json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", pp ? pp : ""));
+            json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "assistant", "content", ans));
+        } else
+            oom |= append(&hist, &hlen, &hcap, pp ? pp : "") | append(&hist, &hlen, &hcap, ans);
         free(pp);
     }
-    char *pt = o->send_ids && !chat && it->n_ids >= 0 ? NULL : prompt_text(it, o->tok);
     if (chat) {
-        if (!pt) {
-            json_decref(b), json_decref(msgs), free(hist);
-            return NULL;
-        }
         json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", pt));
         json_object_set_new(b, "messages", msgs);
+    } else if (pt) {
+        if (hist) oom |= append(&hist, &hlen, &hcap, pt);
+        json_object_set_new(b, "prompt", json_string(hist ? hist : pt));
     } else {
-        json_decref(msgs);
-        if (pt) {
-            size_t l = strlen(hist) + strlen(pt) + 1;
-            char *full = malloc(l);
-            snprintf(full, l, "%s%s", hist, pt);
-            json_object_set_new(b, "prompt", json_string(full));
-            free(full);
-        } else {
-            /* ids without a tokenizer: OpenAI's completions take a token array */
-            json_t *a = json_array();
-            for (int k = 0; k < it->n_ids; k++)
-                json_array_append_new(a, json_integer(it->ids[k]));
-            json_object_set_new(b, "prompt", a);
-        }
+        /* ids without a tokenizer: OpenAI's completions take a token array */
+        json_t *a = json_array();
+        for (int k = 0; k < it->n_ids; k++)
+            json_array_append_new(a, json_integer(it->ids[k]));
+        json_object_set_new(b, "prompt", a);
     }
     free(hist);
     free(pt);
-    char *s = json_dumps(b, JSON_COMPACT);
+    char *s = oom ? NULL : json_dumps(b, JSON_COMPACT);
     json_decref(b);
+    if (!s) bench_err("request %d: out of memory for its body", idx);
     return s;
 }
 
@@ -240,12 +251,8 @@ static char *make_body(hctx *c, int idx, const char *model)
  * when sent. The bodies are kept to the end of the run either way. */
 static int prebuild_bodies(hctx *c, const char *model)
 {
-    for (int i = 0; i < c->w->n; i++) {
-        if (c->w->items[i].turn > 0) continue;
-        c->r[i].body = make_body(c, i, model);
-        if (!c->r[i].body)
-            return bench_err("request %d has ids only: the chat endpoint needs text (pass --tokenizer DIR)", i), -1;
-    }
+    for (int i = 0; i < c->w->n; i++)
+        if (c->w->items[i].turn == 0 && !(c->r[i].body = make_body(c, i, model))) return -1;
     return 0;
 }
 
@@ -262,33 +269,50 @@ static size_t sink(char *p, size_t sz, size_t nm, void *user)
     return n;
 }
 
-/* GET base + path (blocking; used before the run and for /metrics samples). */
-static char *http_get(const char *base, const char *path, const char *key, long *status)
+/* hdr with "Authorization: Bearer KEY" appended; hdr itself without a key. */
+static struct curl_slist *with_auth(struct curl_slist *hdr, const char *key)
+{
+    if (!key) return hdr;
+    char a[512];
+    snprintf(a, sizeof a, "Authorization: Bearer %s", key);
+    return curl_slist_append(hdr, a);
+}
+
+/* A GET of base + path whose answer accumulates in *acc; *hdr is the caller's to free
+ * after the handle. NULL when curl has no handle to give. */
+static CURL *get_handle(const char *base, const char *path, const char *key, struct curl_slist **hdr, char **acc)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s%s", base, path);
+    *hdr = NULL;
+    *acc = NULL;
     CURL *h = curl_easy_init();
-    char *acc = NULL;
-    struct curl_slist *hdr = NULL;
-    if (key) {
-        char a[512];
-        snprintf(a, sizeof a, "Authorization: Bearer %s", key);
-        hdr = curl_slist_append(hdr, a);
-    }
+    if (!h) return NULL;
+    *hdr = with_auth(NULL, key);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &acc);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, acc);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(h);
+    return h;
+}
+
+/* GET base + path, blocking (used before the run). */
+static char *http_get(const char *base, const char *path, const char *key, long *status)
+{
+    char *acc;
+    struct curl_slist *hdr;
     *status = 0;
+    CURL *h = get_handle(base, path, key, &hdr, &acc);
+    if (!h) return bench_err("GET %s%s: no curl handle", base, path), NULL;
+    CURLcode rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(h);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
         free(acc);
-        bench_err("GET %s: %s", url, curl_easy_strerror(rc));
+        bench_err("GET %s%s: %s", base, path, curl_easy_strerror(rc));
         return NULL;
     }
     return acc ? acc : strdup("");
@@ -317,24 +341,10 @@ static void scrape_start(hctx *c, CURLM *mh, double t, int in_flight)
 {
     hscrape *s = &c->scr;
     if (s->h) return; /* the last one has not come back: skip this sample */
-    char url[1024];
-    snprintf(url, sizeof url, "%s/metrics", c->o->base_url);
-    s->h = curl_easy_init();
+    s->h = get_handle(c->o->base_url, "/metrics", c->o->api_key, &s->hdr, &s->acc);
     if (!s->h) return;
-    if (c->o->api_key) {
-        char a[512];
-        snprintf(a, sizeof a, "Authorization: Bearer %s", c->o->api_key);
-        s->hdr = curl_slist_append(NULL, a);
-    }
-    s->acc = NULL;
     s->t = t;
     s->in_flight = in_flight;
-    curl_easy_setopt(s->h, CURLOPT_URL, url);
-    curl_easy_setopt(s->h, CURLOPT_HTTPHEADER, s->hdr);
-    curl_easy_setopt(s->h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(s->h, CURLOPT_WRITEDATA, &s->acc);
-    curl_easy_setopt(s->h, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(s->h, CURLOPT_NOSIGNAL, 1L);
     curl_multi_add_handle(mh, s->h);
 }
 
@@ -388,6 +398,31 @@ static char *served_model(const bench_replay_opts *o)
     return name;
 }
 
+/* Sends request i: its stream joins the event loop. */
+static int start_request(hctx *c, CURLM *mh, int i, const char *url, const char *model)
+{
+    hreq *q = &c->r[i];
+    q->c = c;
+    q->idx = i;
+    q->usage_out = q->usage_in = -1;
+    if (!q->body && !(q->body = make_body(c, i, model))) return -1;
+    q->h = curl_easy_init();
+    q->hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    q->hdr = curl_slist_append(q->hdr, "Accept: text/event-stream");
+    q->hdr = with_auth(q->hdr, c->o->api_key);
+    curl_easy_setopt(q->h, CURLOPT_URL, url);
+    curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, q->hdr);
+    curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
+    curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
+    curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
+    curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(q->h, CURLOPT_TCP_NODELAY, 1L);
+    curl_multi_add_handle(mh, q->h);
+    q->state = 1;
+    return 0;
+}
+
 int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench_run *out)
 {
     memset(out, 0, sizeof *out);
@@ -422,15 +457,11 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     out->recs = calloc((size_t)n, sizeof(bench_record));
     out->n = n;
     double *release = malloc(sizeof(double) * (size_t)n);
-    int *next_turn = malloc(sizeof(int) * (size_t)n), *state = calloc((size_t)n, sizeof(int));
-    bool *blocked = calloc((size_t)n, sizeof(bool));
-    if (!c.r || !out->recs || !release || !next_turn || !state || !blocked) {
-        free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
-        bench_run_free(out);
-        return bench_err("replay: out of memory"), -1;
-    }
-    if (bench_arrivals(w, o, release, next_turn) != 0) {
-        free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
+    int *next_turn = malloc(sizeof(int) * (size_t)n);
+    bool oom = !c.r || !out->recs || !release || !next_turn;
+    if (oom) bench_err("replay: out of memory");
+    if (oom || bench_arrivals(w, o, release, next_turn) != 0) {
+        free(model), free(c.r), free(release), free(next_turn);
         bench_run_free(out);
         return -1;
     }
@@ -446,62 +477,43 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     bench_progress_init(&pg, o->progress ? n : 0);
     rc = prebuild_bodies(&c, model);
     c.t0 = bench_now();
-    int first = 0; /* items before it are all sent */
+    int first = 0, freed = 0; /* items before first are all sent */
+    double next_due = 0;      /* the earliest release still ahead */
     while (done < n && rc == 0) {
-        double now = bench_now() - c.t0, next_due = INFINITY;
-        while (first < n && state[first] != 0)
-            first++;
-        /* send every released request that fits, earliest first (items are in order) */
-        for (int i = first; i < n; i++) {
-            if (state[i] != 0) continue;
-            if (release[i] > now) {
-                if (release[i] < next_due) next_due = release[i];
-                continue;
+        double now = bench_now() - c.t0;
+        /* only a freed slot (and the next turn it released) or a release coming due lets a
+         * request go: the loop wakes on every streamed chunk, and skips the scan otherwise */
+        if (freed || now >= next_due) {
+            next_due = INFINITY;
+            while (first < n && c.r[first].state != 0)
+                first++;
+            /* send every released request that fits, earliest first (items are in order) */
+            for (int i = first; i < n; i++) {
+                hreq *q = &c.r[i];
+                if (q->state != 0) continue;
+                if (release[i] > now) {
+                    if (release[i] < next_due) next_due = release[i];
+                    continue;
+                }
+                if (in_flight >= conc) {
+                    q->blocked = true;
+                    continue;
+                }
+                bench_record *r = &out->recs[i];
+                r->index = i;
+                r->scheduled = release[i];
+                r->ready = q->blocked && last_free > release[i] ? last_free : release[i];
+                if ((rc = start_request(&c, mh, i, url, model)) != 0) break;
+                in_flight++;
+                if (in_flight > out->peak_in_flight) out->peak_in_flight = in_flight;
+                r->sent = bench_now() - c.t0;
             }
-            if (in_flight >= conc) {
-                blocked[i] = true;
-                continue;
-            }
-            hreq *q = &c.r[i];
-            bench_record *r = &out->recs[i];
-            q->c = &c;
-            q->idx = i;
-            q->usage_out = q->usage_in = -1;
-            r->index = i;
-            r->scheduled = release[i];
-            r->ready = blocked[i] && last_free > release[i] ? last_free : release[i];
-            if (!q->body) q->body = make_body(&c, i, model);
-            if (!q->body) {
-                bench_err("request %d has ids only: the chat endpoint needs text (pass --tokenizer DIR)", i);
-                rc = -1;
-                break;
-            }
-            q->h = curl_easy_init();
-            q->hdr = curl_slist_append(NULL, "Content-Type: application/json");
-            q->hdr = curl_slist_append(q->hdr, "Accept: text/event-stream");
-            if (o->api_key) {
-                char a[512];
-                snprintf(a, sizeof a, "Authorization: Bearer %s", o->api_key);
-                q->hdr = curl_slist_append(q->hdr, a);
-            }
-            curl_easy_setopt(q->h, CURLOPT_URL, url);
-            curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, q->hdr);
-            curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body);
-            curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, on_stream);
-            curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
-            curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
-            curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(q->h, CURLOPT_TCP_NODELAY, 1L);
-            curl_multi_add_handle(mh, q->h);
-            state[i] = 1;
-            in_flight++;
-            if (in_flight > out->peak_in_flight) out->peak_in_flight = in_flight;
-            r->sent = bench_now() - c.t0;
         }
         int running;
         curl_multi_perform(mh, &running);
         CURLMsg *msg;
-        int left, freed = 0;
+        int left;
+        freed = 0;
         while ((msg = curl_multi_info_read(mh, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
             if (msg->easy_handle == c.scr.h) {
@@ -524,7 +536,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             curl_multi_remove_handle(mh, msg->easy_handle);
             curl_easy_cleanup(msg->easy_handle);
             q->h = NULL;
-            state[q->idx] = 2;
+            q->state = 2;
             in_flight--;
             done++;
             last_free = t;
@@ -568,11 +580,11 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
         /* a server without a tokenizer streams no text: its usage still counts the tokens,
          * and chunks without text (one per token) still time them when they all came */
         bool counted_by_usage = q->nch == 0 && q->usage_out > 0;
-        r->ok = state[i] == 2 && !q->failed && (q->nch > 0 || counted_by_usage);
+        r->ok = q->state == 2 && !q->failed && (q->nch > 0 || counted_by_usage);
         if (!r->ok) {
             snprintf(r->error, sizeof r->error, "%s",
                      q->err[0]       ? q->err
-                     : state[i] != 2 ? "not sent"
+                     : q->state != 2 ? "not sent"
                                      : "no text streamed and no usage");
             r->ttft = -1;
         } else if (counted_by_usage) {
@@ -599,7 +611,7 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
             r->decode = nt ? r->e2e - r->ttft : -1;
         }
         if (r->ok) r->prompt_tokens = q->usage_in >= 0 ? q->usage_in : w->items[i].n_ids;
-        if (state[i] == 2 && r->ready + r->e2e > last) last = r->ready + r->e2e;
+        if (q->state == 2 && r->ready + r->e2e > last) last = r->ready + r->e2e;
         curl_slist_free_all(q->hdr);
         free(q->body), free(q->buf), free(q->text), free(q->ct), free(q->cend), free(q->et);
     }
@@ -608,6 +620,6 @@ int bench_replay_http(const bench_workload *w, const bench_replay_opts *o, bench
     if (c.scr.h) scrape_end(&c, mh, out, false); /* still out when the last stream ended */
     if (rc == 0 && bench_run_token_rates(out) != 0) rc = -1;
     curl_multi_cleanup(mh);
-    free(model), free(c.r), free(release), free(next_turn), free(state), free(blocked);
+    free(model), free(c.r), free(release), free(next_turn);
     return rc;
 }

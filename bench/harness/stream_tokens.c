@@ -47,11 +47,12 @@ static int token_chunks(const ignis_tokenizer *tok, const char *text, size_t len
     return n;
 }
 
-/* Rescales per-chunk counts summing to `have` onto `want` by cumulative rounding, so
- * the tokens stay where the tokenizer put them. */
-static void rescale(int *per, int n_chunks, int have, int want)
+/* Rescales per-chunk weights (tokens, or bytes) summing to `have` onto `want` tokens by
+ * cumulative rounding, so the tokens stay where the weights put them. */
+static void rescale(int *per, int n_chunks, long long have, int want)
 {
-    int cum = 0, given = 0;
+    long long cum = 0;
+    int given = 0;
     for (int j = 0; j < n_chunks; j++) {
         cum += per[j];
         int upto = (int)((double)want * cum / have + 0.5);
@@ -80,16 +81,14 @@ int bench_stream_token_times(const ignis_tokenizer *tok, const char *text, size_
         }
     } else if (usage_tokens > 0) {
         /* no tokenizer: the server's count, spread over the chunks by their bytes */
-        size_t total = chunk_end[n_chunks - 1];
-        int given = 0;
-        for (int j = 0; j < n_chunks; j++) {
-            size_t upto = chunk_end[j];
-            int want = total ? (int)((double)usage_tokens * (double)upto / (double)total + 0.5) : usage_tokens;
-            if (j == n_chunks - 1) want = usage_tokens;
-            per[j] = want - given > 0 ? want - given : 0;
-            given += per[j];
-        }
-        n = given;
+        long long total = (long long)chunk_end[n_chunks - 1];
+        for (int j = 0; j < n_chunks; j++)
+            per[j] = (int)(chunk_end[j] - (j ? chunk_end[j - 1] : 0));
+        if (total > 0)
+            rescale(per, n_chunks, total, usage_tokens);
+        else
+            per[0] = usage_tokens;
+        n = usage_tokens;
     } else {
         for (int j = 0; j < n_chunks; j++)
             per[j] = 1;
