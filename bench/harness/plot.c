@@ -204,14 +204,12 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     snprintf(body, sizeof body,
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
              "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
-             "set key top left\nset logscale x 2\n"
+             "set key top left\n%s"
              "plot '%s/throughput.dat' using 1:2:5:6 with yerrorlines lw 2 pt 7 title 'output tok/s (median, "
              "min-max)', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
-             axis_label(by_rate), dir);
-    if (n < 2) /* one point: no log axis */
-        memcpy(strstr(body, "set logscale x 2"), "                ", 16);
+             axis_label(by_rate), n < 2 ? "" /* one point: no log axis */ : "set logscale x 2\n", dir);
     made[1] = 1;
     return gnuplot(dir, "throughput", body);
 }
