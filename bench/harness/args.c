@@ -104,6 +104,21 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
     a->reps = 3;
     a->gen_warmup = 1;
     a->telemetry_ms = 100;
+    /* the options whose value is kept as given (a path, a name, a URL) */
+    const struct {
+        const char *flag;
+        const char **dst;
+    } text_flags[] = {{"--model", &a->model},
+                      {"--output", &a->output},
+                      {"--requests-csv", &a->requests_csv},
+                      {"--timeline-csv", &a->timeline_csv},
+                      {"--plot", &a->plot_dir},
+                      {"--tokenizer", &a->tokenizer},
+                      {"--dataset-path", &a->ds.path},
+                      {"--base-url", &a->rp.base_url},
+                      {"--api-key", &a->rp.api_key},
+                      {"--kernels-csv", &a->kernels_csv},
+                      {"--steps-csv", &a->steps_csv}};
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
@@ -155,24 +170,12 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
             return 2;                                                                                                  \
         }                                                                                                              \
     } while (0)
-        if (!strcmp(f, "--model")) {
+        const char **text = NULL;
+        for (size_t k = 0; k < sizeof text_flags / sizeof text_flags[0] && !text; k++)
+            if (!strcmp(f, text_flags[k].flag)) text = text_flags[k].dst;
+        if (text) {
             VAL();
-            a->model = v;
-        } else if (!strcmp(f, "--output")) {
-            VAL();
-            a->output = v;
-        } else if (!strcmp(f, "--requests-csv")) {
-            VAL();
-            a->requests_csv = v;
-        } else if (!strcmp(f, "--timeline-csv")) {
-            VAL();
-            a->timeline_csv = v;
-        } else if (!strcmp(f, "--plot")) {
-            VAL();
-            a->plot_dir = v;
-        } else if (!strcmp(f, "--tokenizer")) {
-            VAL();
-            a->tokenizer = v;
+            *text = v;
         } else if (!strcmp(f, "--seed")) {
             VAL();
             char *e;
@@ -200,9 +203,6 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
                 fprintf(stderr, "ignis bench: %s\n", bench_errmsg());
                 return 2;
             }
-        } else if (!strcmp(f, "--dataset-path")) {
-            VAL();
-            a->ds.path = v;
         } else if (!strcmp(f, "--num-prompts")) {
             INT(a->ds.num_prompts, 1, 10000000);
             a->num_prompts_given = true;
@@ -241,9 +241,6 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
             double t;
             DBL(t, x_ >= 0);
             a->rp.sampling.temperature = (float)t;
-        } else if (!strcmp(f, "--base-url")) {
-            VAL();
-            a->rp.base_url = v;
         } else if (!strcmp(f, "--endpoint")) {
             VAL();
             if (strcmp(v, "chat") && strcmp(v, "completions")) {
@@ -251,9 +248,6 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
                 return 2;
             }
             a->rp.endpoint = v;
-        } else if (!strcmp(f, "--api-key")) {
-            VAL();
-            a->rp.api_key = v;
         } else if (!strcmp(f, "--vocab"))
             INT(a->vocab, 4, 1 << 24);
         else if (!strcmp(f, "--send-ids"))
@@ -264,13 +258,7 @@ int bench_args_parse(bench_args *a, const char *mode, int argc, char **argv, ben
             a->profile_window = true;
         else if (!strcmp(f, "--telemetry-ms"))
             INT(a->telemetry_ms, 0, 60000);
-        else if (!strcmp(f, "--kernels-csv")) {
-            VAL();
-            a->kernels_csv = v;
-        } else if (!strcmp(f, "--steps-csv")) {
-            VAL();
-            a->steps_csv = v;
-        } else if (!strcmp(f, "--scrape-metrics"))
+        else if (!strcmp(f, "--scrape-metrics"))
             a->rp.scrape_metrics = true;
         else if (!strcmp(f, "-b") || !strcmp(f, "--batch-size"))
             LIST(bench_parse_int_list, a->batch, a->n_batch);

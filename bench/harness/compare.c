@@ -45,33 +45,50 @@ static bool value(const bench_table *t, int r, const char *col, double *v)
     return !isnan(*v);
 }
 
-/* True when the bootstrap CIs of the percentile in `metric` separate base and new. */
-static int ci_separated(const char *base_path, const char *new_path, const bench_table *b, int i, const bench_table *n,
-                        int j, const char *metric, uint64_t seed, char *note, size_t cap)
+/* The per-request samples of a matched row pair: read when the first metric of the pair
+ * needs them, then shared by the pair's other metrics (each file is read at most once). */
+typedef struct pair_samples {
+    int state; /* 0 not read yet, 1 read, -1 unavailable */
+    bench_samples b, n;
+} pair_samples;
+
+static bool pair_load(pair_samples *ps, const char *base_path, const char *new_path, const bench_table *b, int i,
+                      const bench_table *n, int j)
 {
+    if (ps->state) return ps->state > 0;
     const char *pb = bench_table_get(b, i, "requests_csv"), *pn = bench_table_get(n, j, "requests_csv");
+    ps->state = -1;
+    if (!pb || !*pb || !pn || !*pn || bench_samples_load(base_path, pb, &ps->b) != 0) return false;
+    if (bench_samples_load(new_path, pn, &ps->n) != 0) {
+        bench_samples_free(&ps->b);
+        return false;
+    }
+    ps->state = 1;
+    return true;
+}
+
+static void pair_free(pair_samples *ps)
+{
+    if (ps->state > 0) bench_samples_free(&ps->b), bench_samples_free(&ps->n);
+    ps->state = 0;
+}
+
+/* True when the bootstrap CIs of the percentile in `metric` separate base and new. */
+static int ci_separated(pair_samples *ps, const char *base_path, const char *new_path, const bench_table *b, int i,
+                        const bench_table *n, int j, const char *metric, uint64_t seed, char *note, size_t cap)
+{
     const char *pct = strrchr(metric, 'p');
-    if (!pb || !*pb || !pn || !*pn || !pct || !strncmp(metric + strlen(metric) - 4, "mean", 4)) return -1;
+    if (!pct || !strncmp(metric + strlen(metric) - 4, "mean", 4)) return -1;
     double p = atof(pct + 1);
-    if (!(p > 0)) return -1;
-    bench_samples sb, sn;
-    if (bench_samples_load(base_path, pb, &sb) != 0) return -1;
-    if (bench_samples_load(new_path, pn, &sn) != 0) {
-        bench_samples_free(&sb);
-        return -1;
-    }
-    int nb, nn, rc = -1;
-    const double *xb = bench_samples_for(&sb, metric, &nb), *xn = bench_samples_for(&sn, metric, &nn);
-    if (xb && xn && nb > 1 && nn > 1) {
-        double bl, bh, nl, nh;
-        bench_bootstrap_ci(xb, nb, p, 2000, 0.05, seed, &bl, &bh);
-        bench_bootstrap_ci(xn, nn, p, 2000, 0.05, seed + 1, &nl, &nh);
-        snprintf(note, cap, "CI95 base [%.3g, %.3g] new [%.3g, %.3g]", bl, bh, nl, nh);
-        rc = nl > bh || nh < bl;
-    }
-    bench_samples_free(&sb);
-    bench_samples_free(&sn);
-    return rc;
+    if (!(p > 0) || !pair_load(ps, base_path, new_path, b, i, n, j)) return -1;
+    int nb, nn;
+    const double *xb = bench_samples_for(&ps->b, metric, &nb), *xn = bench_samples_for(&ps->n, metric, &nn);
+    if (!xb || !xn || nb <= 1 || nn <= 1) return -1;
+    double bl, bh, nl, nh;
+    bench_bootstrap_ci(xb, nb, p, 2000, 0.05, seed, &bl, &bh);
+    bench_bootstrap_ci(xn, nn, p, 2000, 0.05, seed + 1, &nl, &nh);
+    snprintf(note, cap, "CI95 base [%.3g, %.3g] new [%.3g, %.3g]", bl, bh, nl, nh);
+    return nl > bh || nh < bl;
 }
 
 int bench_compare(int argc, char **argv)
@@ -151,6 +168,7 @@ int bench_compare(int argc, char **argv)
             printf("%-34s %-14s %s\n", cfg, "(row)", "NEW marked invalid:");
             printf("    %s\n", bench_table_get(&n, j, "invalid_reasons"));
         }
+        pair_samples ps = {0};
         for (int k = 0; k < nm; k++) {
             double vb, vn;
             if (!value(&b, i, metrics[k], &vb) || !value(&n, j, metrics[k], &vn)) continue;
@@ -159,7 +177,7 @@ int bench_compare(int argc, char **argv)
             const char *verdict = "ok";
             char note[160] = "";
             if (worse > tol) {
-                int sep = ci_separated(paths[0], paths[1], &b, i, &n, j, metrics[k], seed, note, sizeof note);
+                int sep = ci_separated(&ps, paths[0], paths[1], &b, i, &n, j, metrics[k], seed, note, sizeof note);
                 if (sep == 0)
                     verdict = "noise (CIs overlap)";
                 else {
@@ -170,6 +188,7 @@ int bench_compare(int argc, char **argv)
                 verdict = "improved";
             printf("%-34s %-14s %12.4g %12.4g %+8.2f%%  %s %s\n", cfg, metrics[k], vb, vn, change, verdict, note);
         }
+        pair_free(&ps);
     }
     bench_table_free(&b);
     bench_table_free(&n);

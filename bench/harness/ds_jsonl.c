@@ -101,7 +101,7 @@ int bench_load_jsonl(const bench_ds_opts *o, bench_workload *w)
     memset(w, 0, sizeof *w);
     if (!o->path) return bench_err("--workload needs a FILE.jsonl"), -1;
     int rc = each_line(o, w, request_line);
-    if (!rc) snprintf(w->name, sizeof w->name, "jsonl:%s", strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path);
+    if (!rc) wl_name_file(w, "jsonl", o->path);
     return rc;
 }
 
@@ -139,9 +139,6 @@ int bench_load_multiturn(const bench_ds_opts *o, bench_workload *w)
     /* num_prompts counts conversations here: each_line stops on items, so lift the cap */
     bench_ds_opts p = *o;
     p.num_prompts = 1 << 30;
-    FILE *probe = fopen(o->path, "r");
-    if (!probe) return bench_err("cannot open %s", o->path), -1;
-    fclose(probe);
     int rc = each_line(&p, w, conversation_line);
     if (rc) return rc;
     /* keep the first num_prompts conversations */
@@ -154,6 +151,6 @@ int bench_load_multiturn(const bench_ds_opts *o, bench_workload *w)
     }
     w->n = keep;
     if (w->n_conversations > o->num_prompts) w->n_conversations = o->num_prompts;
-    snprintf(w->name, sizeof w->name, "multiturn:%s", strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path);
+    wl_name_file(w, "multiturn", o->path);
     return 0;
 }

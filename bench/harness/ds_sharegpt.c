@@ -82,7 +82,7 @@ int bench_load_sharegpt(const bench_ds_opts *o, bench_workload *w)
         goto fail;
     }
     json_decref(root);
-    snprintf(w->name, sizeof w->name, "sharegpt:%s", strrchr(o->path, '/') ? strrchr(o->path, '/') + 1 : o->path);
+    wl_name_file(w, "sharegpt", o->path);
     return 0;
 fail:
     json_decref(root);

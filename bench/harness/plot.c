@@ -79,7 +79,10 @@ static void cdf_block(FILE *f, const double *x, int n)
     free(s);
 }
 
-static int plot_cdfs(const char *report, const bench_table *t, const char *dir, int *made)
+/* Also hands back the first row's samples that could be read (row *first_row, -1 when
+ * none) for the requests figure, so no per-request CSV is read twice. */
+static int plot_cdfs(const char *report, const bench_table *t, const char *dir, int *made, bench_samples *first,
+                     int *first_row)
 {
     static const char *const metric[3] = {"ttft", "itl", "e2e"};
     FILE *f[3] = {0};
@@ -108,7 +111,10 @@ static int plot_cdfs(const char *report, const bench_table *t, const char *dir, 
                                       dir, metric[m], idx[m], bench_table_get(t, r, "config"));
             idx[m]++;
         }
-        bench_samples_free(&s);
+        if (*first_row < 0)
+            *first = s, *first_row = r;
+        else
+            bench_samples_free(&s);
     }
     for (int m = 0; m < 3; m++)
         if (f[m]) fclose(f[m]);
@@ -198,14 +204,12 @@ static int plot_throughput(const bench_table *t, const char *dir, int *made)
     snprintf(body, sizeof body,
              "set title 'Throughput and tail latency'\nset grid\nset xlabel '%s'\nset ylabel 'output tok/s'\n"
              "set y2label 'p99 latency (ms)'\nset ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
-             "set key top left\nset logscale x 2\n"
+             "set key top left\n%s"
              "plot '%s/throughput.dat' using 1:2:5:6 with yerrorlines lw 2 pt 7 title 'output tok/s (median, "
              "min-max)', "
              "'' using 1:3 axes x1y2 with linespoints lw 2 pt 5 title 'TTFT p99', "
              "'' using 1:4 axes x1y2 with linespoints lw 2 pt 9 title 'E2E p99'",
-             axis_label(by_rate), dir);
-    if (n < 2) /* one point: no log axis */
-        memcpy(strstr(body, "set logscale x 2"), "                ", 16);
+             axis_label(by_rate), n < 2 ? "" /* one point: no log axis */ : "set logscale x 2\n", dir);
     made[1] = 1;
     return gnuplot(dir, "throughput", body);
 }
@@ -249,34 +253,25 @@ static int plot_timeline(const char *report, const bench_table *t, const char *d
     return 0;
 }
 
-static int plot_requests(const char *report, const bench_table *t, const char *dir, int *made)
+/* The per-request timeline of row r (its samples s); nothing when r < 0. */
+static int plot_requests(const bench_table *t, const bench_samples *s, int r, const char *dir, int *made)
 {
-    for (int r = 0; r < t->nrows; r++) {
-        const char *rq = bench_table_get(t, r, "requests_csv");
-        bench_samples s;
-        if (!rq || !*rq || bench_samples_load(report, rq, &s) != 0) continue;
-        FILE *f = dat(dir, "requests.dat");
-        if (!f) {
-            bench_samples_free(&s);
-            return -1;
-        }
-        int step = s.n_req > 1000 ? s.n_req / 1000 : 1;
-        for (int i = 0; i < s.n_req; i += step)
-            fprintf(f, "%d %g %g %g\n", i, s.sent[i], s.first[i] >= 0 ? s.first[i] : s.end[i], s.end[i]);
-        fclose(f);
-        bench_samples_free(&s);
-        char body[2048];
-        snprintf(
-            body, sizeof body,
-            "set title 'Requests (%s): waiting for the first token, then decoding'\nset grid\nset xlabel 'time (s)'\n"
-            "set ylabel 'request'\nset key top left\n"
-            "plot '%s/requests.dat' using 2:1:($3-$2):(0) with vectors nohead lw 1 lc rgb '#d95f02' title 'send -> "
-            "first token', '' using 3:1:($4-$3):(0) with vectors nohead lw 1 lc rgb '#1b9e77' title 'decode'",
-            bench_table_get(t, r, "config"), dir);
-        made[3] = 1;
-        return gnuplot(dir, "requests", body);
-    }
-    return 0;
+    if (r < 0) return 0;
+    FILE *f = dat(dir, "requests.dat");
+    if (!f) return -1;
+    int step = s->n_req > 1000 ? s->n_req / 1000 : 1;
+    for (int i = 0; i < s->n_req; i += step)
+        fprintf(f, "%d %g %g %g\n", i, s->sent[i], s->first[i] >= 0 ? s->first[i] : s->end[i], s->end[i]);
+    fclose(f);
+    char body[2048];
+    snprintf(body, sizeof body,
+             "set title 'Requests (%s): waiting for the first token, then decoding'\nset grid\nset xlabel 'time (s)'\n"
+             "set ylabel 'request'\nset key top left\n"
+             "plot '%s/requests.dat' using 2:1:($3-$2):(0) with vectors nohead lw 1 lc rgb '#d95f02' title 'send -> "
+             "first token', '' using 3:1:($4-$3):(0) with vectors nohead lw 1 lc rgb '#1b9e77' title 'decode'",
+             bench_table_get(t, r, "config"), dir);
+    made[3] = 1;
+    return gnuplot(dir, "requests", body);
 }
 
 static int plot_generation(const bench_table *t, const char *dir, int *made)
@@ -470,13 +465,15 @@ int bench_plot_report(const char *report, const char *dir)
         bench_table_free(&t);
         return bench_err("cannot create %s: %s", dir, strerror(errno)), -1;
     }
-    int made[5] = {0}, rc = 0;
-    if (!rc) rc = plot_cdfs(report, &t, dir, made);
+    int made[5] = {0}, rc = 0, first_row = -1;
+    bench_samples first = {0};
+    if (!rc) rc = plot_cdfs(report, &t, dir, made, &first, &first_row);
     if (!rc) rc = plot_throughput(&t, dir, made);
     if (!rc) rc = plot_timeline(report, &t, dir, made);
-    if (!rc) rc = plot_requests(report, &t, dir, made);
+    if (!rc) rc = plot_requests(&t, &first, first_row, dir, made);
     if (!rc) rc = plot_generation(&t, dir, made);
     if (!rc) rc = write_html(report, &t, dir, made);
+    bench_samples_free(&first);
     bench_table_free(&t);
     return rc;
 }

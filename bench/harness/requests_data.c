@@ -1,4 +1,5 @@
 /* Reading per-request CSVs back (compare's bootstrap, plots). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -18,12 +19,13 @@ char *bench_resolve_beside(const char *report_path, const char *path)
     return p;
 }
 
-static int num(const char *s, double *v)
+/* Cell (row, col) of t as a number; false when empty or absent. */
+static bool num(const bench_table *t, int row, const char *col, double *v)
 {
-    if (!s || !*s) return 0;
-    char *e;
-    *v = strtod(s, &e);
-    return e != s;
+    double x = bench_table_num(t, row, col);
+    if (isnan(x)) return false;
+    *v = x;
+    return true;
 }
 
 int bench_samples_load(const char *report_path, const char *path, bench_samples *s)
@@ -55,17 +57,17 @@ int bench_samples_load(const char *report_path, const char *path, bench_samples 
     }
     for (int i = 0; i < t.nrows; i++) {
         double ok = 0, v, ready = 0, sent = 0;
-        num(bench_table_get(&t, i, "ok"), &ok);
-        num(bench_table_get(&t, i, "ready_s"), &ready);
-        num(bench_table_get(&t, i, "sent_s"), &sent);
+        num(&t, i, "ok", &ok);
+        num(&t, i, "ready_s", &ready);
+        num(&t, i, "sent_s", &sent);
         s->sent[s->n_req] = sent;
-        s->first[s->n_req] = num(bench_table_get(&t, i, "ttft_ms"), &v) ? ready + v / 1e3 : -1;
-        s->end[s->n_req] = num(bench_table_get(&t, i, "e2e_ms"), &v) ? ready + v / 1e3 : sent;
+        s->first[s->n_req] = num(&t, i, "ttft_ms", &v) ? ready + v / 1e3 : -1;
+        s->end[s->n_req] = num(&t, i, "e2e_ms", &v) ? ready + v / 1e3 : sent;
         s->n_req++;
         if (!ok) continue;
-        if (num(bench_table_get(&t, i, "ttft_ms"), &v)) s->ttft[s->n_ttft++] = v;
-        if (num(bench_table_get(&t, i, "tpot_ms"), &v)) s->tpot[s->n_tpot++] = v;
-        if (num(bench_table_get(&t, i, "e2e_ms"), &v)) s->e2e[s->n_e2e++] = v;
+        if (num(&t, i, "ttft_ms", &v)) s->ttft[s->n_ttft++] = v;
+        if (num(&t, i, "tpot_ms", &v)) s->tpot[s->n_tpot++] = v;
+        if (num(&t, i, "e2e_ms", &v)) s->e2e[s->n_e2e++] = v;
         const char *l = bench_table_get(&t, i, "itl_ms_list");
         while (l && *l) {
             char *e;

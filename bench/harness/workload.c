@@ -103,6 +103,12 @@ int wl_count_tokens(const bench_ds_opts *o, const char *text)
     return n;
 }
 
+void wl_name_file(bench_workload *w, const char *kind, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    snprintf(w->name, sizeof w->name, "%s:%s", kind, slash ? slash + 1 : path);
+}
+
 /* Lengths uniform in [len*(1-r), len*(1+r)] (vLLM's --random-range-ratio), at least 1. */
 static int draw_len(bench_rng *r, int len, double ratio)
 {

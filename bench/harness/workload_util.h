@@ -10,5 +10,7 @@ bench_item *wl_push(bench_workload *w, int *cap);
 int wl_tokenize(const bench_ds_opts *o, const char *text, bool add_special, int32_t **ids, int *n);
 /* Tokens of text without specials; -1 without a tokenizer. */
 int wl_count_tokens(const bench_ds_opts *o, const char *text);
+/* w->name = "kind:FILE" (the file's name without its folder). */
+void wl_name_file(bench_workload *w, const char *kind, const char *path);
 
 #endif
