@@ -87,10 +87,7 @@ static void serving(const char *name, const char *extra)
 static void test_serving_against_our_server(void **st)
 {
     (void)st;
-    if (!g_model) {
-        if (tu_assets_required()) fail_msg("asset models/stories260K/hf missing");
-        skip();
-    }
+    TU_SKIP_WITHOUT_ASSET(g_model, "models/stories260K/hf");
     serving("completions", "");
     serving("chat", "--endpoint chat");
 }

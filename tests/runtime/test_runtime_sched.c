@@ -705,11 +705,7 @@ static char *continuation(text_env *t, int k, size_t *len)
 static void text_env_open(text_env *t)
 {
     memset(t, 0, sizeof *t);
-    const char *dir = tu_asset("models/stories260K/hf");
-    if (!dir) {
-        if (tu_assets_required()) fail_msg("required asset missing: models/stories260K/hf");
-        skip();
-    }
+    TU_ASSET_OR_SKIP(dir, "models/stories260K/hf");
     TU_CHECK(ignis_tokenizer_open(dir, &t->tok));
     if (fake_model_init(&t->fm, TVOCAB, EOS, 64, 8) != 0) fail_msg("fake model");
     ignis_engine_opts o;
