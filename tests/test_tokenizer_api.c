@@ -13,12 +13,7 @@
 
 static ignis_tokenizer *open_asset(const char *rel)
 {
-    const char *p = tu_asset(rel);
-    if (!p) {
-        if (tu_assets_required()) fail_msg("required asset missing: %s", rel);
-        print_message("skipping: asset %s not found (set IGNIS_ASSETS)\n", rel);
-        skip();
-    }
+    TU_ASSET_OR_SKIP(p, rel);
     ignis_tokenizer *t;
     TU_CHECK(ignis_tokenizer_open(p, &t));
     return t;

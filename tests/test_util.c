@@ -72,9 +72,9 @@ const char *tu_write_file(const char *dir, const char *name, const char *text)
     char *p = bufs[k++ % 8];
     snprintf(p, 1024, "%s/%s", dir, name);
     FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    if (!f) fail_msg("cannot create %s: %s", p, strerror(errno));
+    bool ok = fputs(text, f) >= 0;
+    if (fclose(f) != 0 || !ok) fail_msg("cannot write %s", p);
     return p;
 }
 
@@ -173,12 +173,9 @@ bool tu_make_qwen_ntk_dir(const char *tag, char *dir, size_t cap)
     snprintf(p, sizeof p, "%s/config_ntk.json", src);
     char *cfg = tu_read_file(p, NULL);
     if (!cfg) return false;
-    snprintf(q, sizeof q, "%s/config.json", dir);
-    FILE *f = fopen(q, "wb");
-    bool ok = f && fputs(cfg, f) >= 0;
-    if (f) ok = fclose(f) == 0 && ok;
+    tu_write_file(dir, "config.json", cfg);
     free(cfg);
     snprintf(p, sizeof p, "%s/model.safetensors", src);
     snprintf(q, sizeof q, "%s/model.safetensors", dir);
-    return ok && symlink(p, q) == 0;
+    return symlink(p, q) == 0;
 }

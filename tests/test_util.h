@@ -15,14 +15,20 @@
  * it does not exist. With IGNIS_REQUIRE_ASSETS=1 a missing asset fails the test instead;
  * otherwise the caller should skip(). */
 const char *tu_asset(const char *rel);
+/* Skips the test when the asset rel was not found (found is false), or fails it with
+ * IGNIS_REQUIRE_ASSETS=1. For suites that look an asset up once (in their setup). */
+#define TU_SKIP_WITHOUT_ASSET(found, rel)                                                                              \
+    do {                                                                                                               \
+        if (!(found)) {                                                                                                \
+            if (tu_assets_required()) fail_msg("required asset missing: %s", rel);                                     \
+            print_message("skipping: asset %s not found (set IGNIS_ASSETS)\n", rel);                                   \
+            skip();                                                                                                    \
+        }                                                                                                              \
+    } while (0)
 /* Like tu_asset but calls cmocka's skip()/fail() itself; returns only with a path. */
 #define TU_ASSET_OR_SKIP(var, rel)                                                                                     \
     const char *var = tu_asset(rel);                                                                                   \
-    if (!var) {                                                                                                        \
-        if (tu_assets_required()) fail_msg("required asset missing: %s", rel);                                         \
-        print_message("skipping: asset %s not found (set IGNIS_ASSETS)\n", rel);                                       \
-        skip();                                                                                                        \
-    }
+    TU_SKIP_WITHOUT_ASSET(var, rel)
 int tu_assets_required(void);
 
 /* Source tree path (tests/fixtures/...). */

@@ -123,3 +123,12 @@ int bt_list_len(const char *list)
         n += *list == ' ';
     return n;
 }
+
+int bt_run_cli(const char *args)
+{
+    char *out = NULL, *err = NULL;
+    int rc = tu_run_cli(args, NULL, &out, &err);
+    if (rc != 0) print_message("ignis %s\nexit %d\n%s\n%s\n", args, rc, out ? out : "", err ? err : "");
+    free(out), free(err);
+    return rc;
+}

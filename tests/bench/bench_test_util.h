@@ -11,8 +11,12 @@
 /* Starts argv (argv[0] a path) with stdout to a pipe; returns the pid (-1 on failure). */
 pid_t bt_spawn(char *const argv[], int *stdout_fd);
 /* Starts the stand-in server (IGNIS_STANDIN) with its options after "--port 0"; sets *port
- * from its "port N" line. Returns the pid, -1 on failure. */
+ * from its "port N" line, which it prints once listening (no /health poll needed). Returns
+ * the pid, -1 on failure. */
 pid_t bt_spawn_standin(const char *const opts[], int *port);
+/* Runs `ignis ARGS` (tu_run_cli); when it exits non-zero, prints the command, the exit
+ * status and both outputs. Returns the exit status. */
+int bt_run_cli(const char *args);
 /* Number of items in a space-separated list (a per-request CSV's itl_ms_list). */
 int bt_list_len(const char *list);
 /* Stops a child started by bt_spawn (SIGTERM, then SIGKILL after 5 s). */

@@ -66,10 +66,8 @@ static void serving(const char *name, const char *extra)
              "--output-len 20 --concurrency 4 --no-progress --output '%s/%s.csv' --requests-csv '%s/%s-req.csv' "
              "--scrape-metrics %s",
              g_port, g_model, g_tmp, name, g_tmp, name, extra);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
-    if (rc != 0) fail_msg("ignis %s\nexit %d\n%s\n%s", args, rc, out ? out : "", err ? err : "");
-    free(out), free(err);
+    int rc = bt_run_cli(args);
+    if (rc != 0) fail_msg("ignis %s: exit %d", args, rc);
     char p[600];
     snprintf(p, sizeof p, "%s/%s.csv", g_tmp, name);
     bench_table t;
@@ -89,10 +87,7 @@ static void serving(const char *name, const char *extra)
 static void test_serving_against_our_server(void **st)
 {
     (void)st;
-    if (!g_model) {
-        if (tu_assets_required()) fail_msg("asset models/stories260K/hf missing");
-        skip();
-    }
+    TU_SKIP_WITHOUT_ASSET(g_model, "models/stories260K/hf");
     serving("completions", "");
     serving("chat", "--endpoint chat");
 }
@@ -111,11 +106,9 @@ static void test_serving_a_tokenizer_less_model_times_every_token(void **st)
              "--random-input-len 12 --output-len 20 --concurrency 4 --no-progress --output '%s/tiny.csv' "
              "--requests-csv '%s/tiny-req.csv'",
              port, g_tmp, g_tmp);
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
+    int rc = bt_run_cli(args);
     bt_stop(pid);
-    if (rc != 0) fail_msg("ignis %s\nexit %d\n%s\n%s", args, rc, out ? out : "", err ? err : "");
-    free(out), free(err);
+    if (rc != 0) fail_msg("ignis %s: exit %d", args, rc);
     char p[600];
     snprintf(p, sizeof p, "%s/tiny.csv", g_tmp);
     bench_table t;

@@ -17,15 +17,6 @@ static int setup(void **st)
     return 0;
 }
 
-static int run(const char *args)
-{
-    char *out = NULL, *err = NULL;
-    int rc = tu_run_cli(args, NULL, &out, &err);
-    if (rc != 0) print_message("ignis %s\nexit %d\n%s\n%s\n", args, rc, out ? out : "", err ? err : "");
-    free(out), free(err);
-    return rc;
-}
-
 static void test_throughput_sweep_writes_a_row_per_point(void **st)
 {
     (void)st;
@@ -35,7 +26,7 @@ static void test_throughput_sweep_writes_a_row_per_point(void **st)
              "--random-output-len 16 --concurrency 2,6 --no-progress --output '%s/t.csv' --requests-csv '%s/tr.csv' "
              "--timeline-csv '%s/tt.csv'",
              g_tmp, g_tmp, g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/t.csv", g_tmp);
     bench_table t;
@@ -67,7 +58,7 @@ static void test_throughput_sweep_writes_a_row_per_point(void **st)
     }
     bench_table_free(&t);
     /* a second run appends to the same report */
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     snprintf(p, sizeof p, "%s/t.csv", g_tmp);
     bt_read_csv(p, &t);
     assert_int_equal(t.nrows, 4);
@@ -86,7 +77,7 @@ static void test_multiturn_replays_sessions_in_process(void **st)
              "--tokenizer '%s' --num-prompts 3 --output-len 8 --concurrency 4 --no-progress --output '%s/mt.csv'",
              mt, tok, g_tmp);
     free(mt);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/mt.csv", g_tmp);
     bench_table t;
@@ -106,11 +97,11 @@ static void test_generation_grid_reports_mean_and_stddev(void **st)
         args, sizeof args,
         "bench generation --model synthetic:tiny --threads 2 -b 1,3 -p 16 -n 6 -r 2 --warmup 0 --output '%s/g.csv'",
         g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     snprintf(args, sizeof args,
              "bench generation --model synthetic:tiny --threads 2 -b 2 -p 8 -n 4 -r 2 --depth 24 --output '%s/g.csv'",
              g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/g.csv", g_tmp);
     bench_table t;
@@ -130,7 +121,7 @@ static void test_generation_grid_reports_mean_and_stddev(void **st)
     bench_table_free(&t);
     /* its plot, into a folder whose parents do not exist yet */
     snprintf(args, sizeof args, "bench plot '%s/g.csv' --output '%s/plots/grid'", g_tmp, g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     snprintf(p, sizeof p, "%s/plots/grid", g_tmp);
     expect_file(p, "generation.png", "PNG");
     expect_file(p, "generation.svg", "<svg");
@@ -216,9 +207,9 @@ static void test_plot_compares_reports_on_one_axis(void **st)
              "bench throughput --model synthetic:tiny --threads 2 --num-prompts 8 --random-input-len 16 "
              "--random-output-len 8 --concurrency 1,4 --max-batch-size 2 --no-progress --output '%s/b.csv'",
              g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/b.csv' --output '%s/cmp'", g_tmp, g_tmp, g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     char d[700];
     snprintf(d, sizeof d, "%s/cmp", g_tmp);
     expect_file(d, "compare.png", "PNG");
@@ -239,7 +230,7 @@ static void test_plot_compares_reports_on_one_axis(void **st)
     expect_renders(p, 900); /* a table and one figure */
     /* without --output: compare/ beside the first report */
     snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/b.csv'", g_tmp, g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     snprintf(d, sizeof d, "%s/compare", g_tmp);
     expect_file(d, "index.html", "<table>");
 
@@ -247,7 +238,7 @@ static void test_plot_compares_reports_on_one_axis(void **st)
              "bench throughput --model synthetic:tiny --threads 2 --num-prompts 6 --random-input-len 16 "
              "--random-output-len 8 --request-rate 200,400 --concurrency 4 --no-progress --output '%s/r.csv'",
              g_tmp);
-    assert_int_equal(run(args), 0);
+    assert_int_equal(bt_run_cli(args), 0);
     char *err = NULL;
     snprintf(args, sizeof args, "bench plot '%s/t.csv' '%s/r.csv' --output '%s/cmp2'", g_tmp, g_tmp, g_tmp);
     assert_int_equal(tu_run_cli(args, NULL, NULL, &err), 1);
@@ -265,7 +256,7 @@ static void test_default_bench_writes_report_plots_and_page(void **st)
     char cwd[1024];
     assert_non_null(getcwd(cwd, sizeof cwd));
     assert_int_equal(chdir(g_tmp), 0);
-    int rc = run("bench --num-prompts 10 --threads 2 --no-progress");
+    int rc = bt_run_cli("bench --num-prompts 10 --threads 2 --no-progress");
     assert_int_equal(chdir(cwd), 0);
     assert_int_equal(rc, 0);
     char d[700];

@@ -24,12 +24,6 @@ static int teardown(void **st)
     return 0;
 }
 
-#define NEED_TOKENIZER()                                                                                               \
-    if (!g_tok) {                                                                                                      \
-        if (tu_assets_required()) fail_msg("asset tokenizers/llama2 missing");                                         \
-        skip();                                                                                                        \
-    }
-
 static void expect_error(const bench_ds_opts *o, const char *needle)
 {
     bench_workload w;
@@ -40,7 +34,7 @@ static void expect_error(const bench_ds_opts *o, const char *needle)
 static void test_sharegpt_output_lengths_come_from_answers(void **st)
 {
     (void)st;
-    NEED_TOKENIZER();
+    TU_SKIP_WITHOUT_ASSET(g_tok, "tokenizers/llama2");
     TU_ASSET_OR_SKIP(path, "workloads/ShareGPT_V3_with_answers_1489.json");
     bench_ds_opts o;
     bench_ds_opts_init(&o);
@@ -225,7 +219,7 @@ static void test_random_lengths_ranges_seed_and_prefix(void **st)
 static void test_sonnet_prompts_share_their_opening(void **st)
 {
     (void)st;
-    NEED_TOKENIZER();
+    TU_SKIP_WITHOUT_ASSET(g_tok, "tokenizers/llama2");
     TU_ASSET_OR_SKIP(path, "workloads/sonnet.txt");
     bench_ds_opts o;
     bench_ds_opts_init(&o);

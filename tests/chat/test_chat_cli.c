@@ -31,13 +31,7 @@ static int setup(void **state)
     return 0;
 }
 
-#define NEED_MODEL()                                                                                                   \
-    do {                                                                                                               \
-        if (!g_model[0]) {                                                                                             \
-            if (tu_assets_required()) fail_msg("required asset missing: models/stories260K/hf");                       \
-            skip();                                                                                                    \
-        }                                                                                                              \
-    } while (0)
+#define NEED_MODEL() TU_SKIP_WITHOUT_ASSET(g_model[0], "models/stories260K/hf")
 
 /* Runs `ignis chat MODEL args` with stdin; returns the exit status. */
 static int chat(const char *args, const char *input, char **out, char **err)

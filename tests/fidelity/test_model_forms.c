@@ -27,13 +27,7 @@ static int setup(void **state)
     return 0;
 }
 
-#define NEED_STORIES()                                                                                                 \
-    do {                                                                                                               \
-        if (!g_stories[0]) {                                                                                           \
-            if (tu_assets_required()) fail_msg("required asset missing: models/stories260K/hf");                       \
-            skip();                                                                                                    \
-        }                                                                                                              \
-    } while (0)
+#define NEED_STORIES() TU_SKIP_WITHOUT_ASSET(g_stories[0], "models/stories260K/hf")
 
 static void expect_in(const char *what, const char *text, const char *needle)
 {

@@ -56,7 +56,7 @@ void rt_out_free(rt_out *o)
     o->text = NULL;
 }
 
-void rt_run_one(ignis_engine *e, const int32_t *prompt, int n, int max_new, bool ignore_eos, rt_out *o)
+ignis_request_params rt_params(const int32_t *prompt, int n, int max_new, bool ignore_eos)
 {
     ignis_request_params p;
     ignis_request_params_init(&p);
@@ -64,6 +64,12 @@ void rt_run_one(ignis_engine *e, const int32_t *prompt, int n, int max_new, bool
     p.n_prompt_ids = n;
     p.max_new_tokens = max_new;
     p.ignore_eos = ignore_eos;
+    return p;
+}
+
+void rt_run_one(ignis_engine *e, const int32_t *prompt, int n, int max_new, bool ignore_eos, rt_out *o)
+{
+    ignis_request_params p = rt_params(prompt, n, max_new, ignore_eos);
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(e, &p, &r));
     rt_collect(r, o);

@@ -17,6 +17,8 @@ typedef struct rt_out {
     size_t text_len;
 } rt_out;
 
+/* Default request parameters but for the prompt (n ids), max_new tokens and ignore_eos. */
+ignis_request_params rt_params(const int32_t *prompt, int n, int max_new, bool ignore_eos);
 /* Polls r until its last event; checks indices are 0, 1, 2, ... and times increase. */
 void rt_collect(ignis_request *r, rt_out *o);
 void rt_out_free(rt_out *o);

@@ -10,14 +10,7 @@
 
 static const char *write_input(const char *name, const char *text)
 {
-    static char path[2048];
-    const char *dir = tu_tmpdir("runtime_cli");
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-    return path;
+    return tu_write_file(tu_tmpdir("runtime_cli"), name, text);
 }
 
 static json_t *line_at(const char *out, int k)

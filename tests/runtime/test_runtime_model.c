@@ -145,13 +145,8 @@ static void make_specs(model_case *c, req_spec *sp, int n_prompt_base)
 
 static ignis_request *submit_n(ignis_engine *e, const req_spec *s, int max_new)
 {
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = s->prompt;
-    p.n_prompt_ids = s->n;
+    ignis_request_params p = rt_params(s->prompt, s->n, max_new, true);
     p.sampling = s->samp;
-    p.max_new_tokens = max_new;
-    p.ignore_eos = true;
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(e, &p, &r));
     return r;
@@ -388,13 +383,8 @@ static void test_model_session_turn_equals_full_context_request(void **state)
     int32_t a[40], b[20], ctx[128];
     make_prompt(c, a, 40, 5);
     make_prompt(c, b, 20, 6);
-    ignis_request_params p;
-    ignis_request_params_init(&p);
+    ignis_request_params p = rt_params(a, 40, MAX_NEW, true);
     p.session_id = 9;
-    p.prompt_ids = a;
-    p.n_prompt_ids = 40;
-    p.max_new_tokens = MAX_NEW;
-    p.ignore_eos = true;
     ignis_request *r;
     TU_CHECK(ignis_engine_submit(e, &p, &r));
     rt_out t1, t2, full;

@@ -56,12 +56,7 @@ static void make_prompt(int32_t *p, int n, unsigned seed)
  * `session` (0: none). */
 static ignis_request_params prompt_params(const int32_t *ids, int n, int max_new, uint64_t session)
 {
-    ignis_request_params p;
-    ignis_request_params_init(&p);
-    p.prompt_ids = ids;
-    p.n_prompt_ids = n;
-    p.max_new_tokens = max_new;
-    p.ignore_eos = true;
+    ignis_request_params p = rt_params(ids, n, max_new, true);
     p.session_id = session;
     return p;
 }
@@ -105,12 +100,7 @@ static void run_batch_and_check(env *v, int n, const int *lens, int max_new, boo
     ignis_request **rs = calloc((size_t)n, sizeof *rs);
     for (int i = 0; i < n; i++) {
         make_prompt(prompts + 4096 * i, lens[i], 100u + (unsigned)i);
-        ignis_request_params p;
-        ignis_request_params_init(&p);
-        p.prompt_ids = prompts + 4096 * i;
-        p.n_prompt_ids = lens[i];
-        p.max_new_tokens = max_new;
-        p.ignore_eos = ignore_eos;
+        ignis_request_params p = rt_params(prompts + 4096 * i, lens[i], max_new, ignore_eos);
         TU_CHECK(ignis_engine_submit(v->e, &p, &rs[i]));
     }
     for (int i = 0; i < n; i++) {
@@ -705,11 +695,7 @@ static char *continuation(text_env *t, int k, size_t *len)
 static void text_env_open(text_env *t)
 {
     memset(t, 0, sizeof *t);
-    const char *dir = tu_asset("models/stories260K/hf");
-    if (!dir) {
-        if (tu_assets_required()) fail_msg("required asset missing: models/stories260K/hf");
-        skip();
-    }
+    TU_ASSET_OR_SKIP(dir, "models/stories260K/hf");
     TU_CHECK(ignis_tokenizer_open(dir, &t->tok));
     if (fake_model_init(&t->fm, TVOCAB, EOS, 64, 8) != 0) fail_msg("fake model");
     ignis_engine_opts o;
