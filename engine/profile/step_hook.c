@@ -45,19 +45,11 @@ void ig_prof_step_begin(ignis_engine *e, const ig_batch *b)
     p->cur_begin_s = ig_now();
 }
 
-/* A sequence of the step computes prompt (or recomputed) tokens unless it is a plain
- * decode: one new token, already generated, the last of its sequence (scheduler.c). */
-static int prefill_tokens_of(const ig_active *a)
-{
-    bool decode = a->n_new == 1 && a->n_gen > 0 && a->kv->n_computed == a->kv->n_tokens - 1;
-    return decode ? 0 : a->n_new;
-}
-
 static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64_t end_ns, double dur_s)
 {
     int n_prefill = 0;
     for (int s = 0; s < b->n_seqs; s++)
-        n_prefill += prefill_tokens_of(e->sched[s]);
+        n_prefill += ig_active_prefill_tokens(e->sched[s]);
     /* TTFT parts of every request still waiting for its first token */
     for (int s = 0; s < b->n_seqs; s++) {
         const ig_active *a = e->sched[s];

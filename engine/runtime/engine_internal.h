@@ -136,6 +136,17 @@ void *ig_scheduler_main(void *arg);
 /* Frees a scheduler-side request record (and its private KV) after it left the queues. */
 void ig_active_free(ignis_engine *e, ig_active *a);
 
+/* Tokens of a's step that compute prompt (or recomputed) positions: all n_new of them
+ * unless the step is a plain decode — one new token, already generated, the last of its
+ * sequence. Valid from scheduling until the step's results advance n_computed; the
+ * statistics (scheduler.c) and the profiler's step events (profile/step_hook.c) count
+ * with it. */
+static inline int ig_active_prefill_tokens(const ig_active *a)
+{
+    bool decode = a->n_new == 1 && a->n_gen > 0 && a->kv->n_computed == a->kv->n_tokens - 1;
+    return decode ? 0 : a->n_new;
+}
+
 /* Sequence KV state (seq_kv.c). */
 static inline int ig_blocks_for(int tokens, int block_len) { return (tokens + block_len - 1) / block_len; }
 /* Appends n token ids (false: out of memory). */

@@ -477,8 +477,7 @@ static void deliver_results(ignis_engine *e, int n_sched)
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         ig_seqkv *kv = a->kv;
-        bool decode = a->n_new == 1 && a->n_gen > 0 && kv->n_computed == kv->n_tokens - 1;
-        if (!decode) e->st.prefill_tokens += (uint64_t)a->n_new;
+        e->st.prefill_tokens += (uint64_t)ig_active_prefill_tokens(a);
         kv->n_computed += a->n_new;
         ig_seqkv_register(e, kv);
     }
