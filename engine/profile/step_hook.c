@@ -3,10 +3,8 @@
  * ig_prof_step_begin to ig_prof_step_end, so a profiler is never freed under a step. */
 #include "profile/step_hook.h"
 
-#include <math.h>
-#include <stdlib.h>
-
 #include "core/clock.h"
+#include "core/grow.h"
 #include "profile/nvtx.h"
 #include "profile/profiler_internal.h"
 #include "runtime/engine_internal.h"
@@ -69,15 +67,9 @@ static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64
             if (b->logit_rows[i] != i) cs.logit_rows_identity = false;
         bytes = ig_cost_step_add(&p->shape, &cs, p->decl.bytes, p->decl.flops);
     }
-    if (p->n_steps == p->cap_steps) {
-        int c = p->cap_steps ? p->cap_steps * 2 : 4096;
-        void *n = realloc(p->steps, sizeof *p->steps * (size_t)c);
-        if (!n) {
-            p->steps_oom = true;
-            return;
-        }
-        p->steps = n;
-        p->cap_steps = c;
+    if (!ig_grow((void **)&p->steps, &p->cap_steps, p->n_steps + 1, sizeof *p->steps)) {
+        p->steps_oom = true;
+        return;
     }
     p->steps[p->n_steps++] =
         (ig_step_ev){p->cur_step, b->n_seqs, b->n_tokens, n_prefill, p->cur_begin_ns, end_ns, bytes};

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "core/grow.h"
 #include "ignis.h"
 #include "model/model.h"
 #include "runtime/kv_manager.h"
@@ -163,19 +164,5 @@ void ig_seqkv_register(ignis_engine *e, ig_seqkv *kv);
 int ig_seqkv_match_prefix(ignis_engine *e, ig_seqkv *kv, int *queries);
 /* Takes `need` more blocks (the caller made sure they are available; false if not). */
 bool ig_seqkv_take_blocks(ignis_engine *e, ig_seqkv *kv, int need);
-
-/* Grows *p (an array of *cap elements of elem bytes) to hold need, doubling. */
-static inline bool ig_grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n) return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
 
 #endif
