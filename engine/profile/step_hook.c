@@ -45,9 +45,6 @@ void ig_prof_step_begin(ignis_engine *e, const ig_batch *b)
 
 static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64_t end_ns, double dur_s)
 {
-    int n_prefill = 0;
-    for (int s = 0; s < b->n_seqs; s++)
-        n_prefill += ig_active_prefill_tokens(e->sched[s]);
     /* TTFT parts of every request still waiting for its first token */
     for (int s = 0; s < b->n_seqs; s++) {
         const ig_active *a = e->sched[s];
@@ -60,6 +57,9 @@ static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64
         r->steps++;
     }
     if (!p->in_window) return;
+    int n_prefill = 0;
+    for (int s = 0; s < b->n_seqs; s++)
+        n_prefill += ig_active_prefill_tokens(e->sched[s]);
     double bytes = 0;
     if (p->have_shape) {
         ig_cost_step cs = {b->n_seqs, b->n_tokens, b->n_logits, b->q_start, b->kv_len, true};
