@@ -119,11 +119,12 @@ struct ignis_engine {
     int n_sessions;
     uint64_t step_no;
     ignis_engine_stats st; /* working copy, published to `stats` after each step */
-    /* step buffers */
+    /* step buffers: per sequence [max_batch] (b_qstart [max_batch + 1]), allocated with
+     * the engine; tokens and block table grown to the largest step */
     ig_active **sched;
     int32_t *b_tokens, *b_qstart, *b_kvlen, *b_table, *b_rows, *b_out;
     ig_sample_row *b_samp;
-    int cap_b_tokens, cap_b_seqs, cap_b_table;
+    int cap_b_tokens, cap_b_table;
     /* profiler step hook (engine/profile/step_hook.c; set under its lock, NULL: none) */
     struct ignis_profiler *prof;
 };

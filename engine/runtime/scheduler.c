@@ -350,24 +350,11 @@ static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
     }
 }
 
+/* The step's token and block-table buffers, grown to the largest step seen (the
+ * per-sequence ones hold max_batch from the start). */
 static bool ensure_step_buffers(ignis_engine *e, int n_seqs, int n_tokens, int max_blocks)
 {
     if (!ig_grow((void **)&e->b_tokens, &e->cap_b_tokens, n_tokens, sizeof(int32_t))) return false;
-    if (n_seqs > e->cap_b_seqs) {
-        int c = n_seqs;
-        int32_t *q = realloc(e->b_qstart, sizeof(int32_t) * (size_t)(c + 1));
-        if (q) e->b_qstart = q;
-        int32_t *k = realloc(e->b_kvlen, sizeof(int32_t) * (size_t)c);
-        if (k) e->b_kvlen = k;
-        int32_t *rw = realloc(e->b_rows, sizeof(int32_t) * (size_t)c);
-        if (rw) e->b_rows = rw;
-        int32_t *o = realloc(e->b_out, sizeof(int32_t) * (size_t)c);
-        if (o) e->b_out = o;
-        ig_sample_row *sr = realloc(e->b_samp, sizeof(ig_sample_row) * (size_t)c);
-        if (sr) e->b_samp = sr;
-        if (!q || !k || !rw || !o || !sr) return false;
-        e->cap_b_seqs = c;
-    }
     long long tbl = (long long)n_seqs * max_blocks;
     if (tbl > e->cap_b_table) {
         int32_t *t = realloc(e->b_table, sizeof(int32_t) * (size_t)tbl);
