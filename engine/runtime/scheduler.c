@@ -242,20 +242,25 @@ static void preempt(ignis_engine *e, int idx)
 
 /* ------------------------------------------------------------------ step */
 
-/* The "new tokens this step" rule. A sequence with one token left to compute (a decoding
- * one: its last sampled token) runs it outside the prefill budget; a prefilling one runs as
- * much of its remaining prompt as the budget left in this step allows. */
+/* Whether a sequence's next tokens are charged to the prefill budget: more than one left
+ * to compute. One token left (a decoding sequence's last sampled token) runs outside it.
+ * (The statistics' prefill count, ig_active_prefill_tokens, is a different question.) */
+static bool charges_budget(const ig_seqkv *kv) { return kv->n_tokens - kv->n_computed > 1; }
+
+/* The "new tokens this step" rule. A sequence with one token left to compute runs it
+ * outside the prefill budget; a prefilling one runs as much of its remaining prompt as the
+ * budget left in this step allows. */
 static int tokens_this_step(const ig_seqkv *kv, int budget)
 {
     int remaining = kv->n_tokens - kv->n_computed;
-    if (remaining <= 1) return remaining;
+    if (!charges_budget(kv)) return remaining;
     return remaining < budget ? remaining : budget;
 }
 
 /* Puts a into this step's batch with n_new tokens, charging prefill to the budget. */
 static void schedule(ignis_engine *e, ig_active *a, int n_new, int *budget, int *n_sched)
 {
-    if (a->kv->n_tokens - a->kv->n_computed > 1) *budget -= n_new;
+    if (charges_budget(a->kv)) *budget -= n_new;
     a->n_new = n_new;
     e->sched[(*n_sched)++] = a;
 }
@@ -322,7 +327,7 @@ static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
              * was lost): recompute from scratch rather than rewrite a possibly shared slot */
             ig_seqkv_release_blocks(e, kv);
         }
-        if (kv->n_tokens - kv->n_computed > 1 && *budget == 0) return;
+        if (charges_budget(kv) && *budget == 0) return;
         bool fresh = kv->n_blocks == 0;
         int queries = 0, hits = fresh ? ig_seqkv_match_prefix(e, kv, &queries) : 0;
         int n_new = tokens_this_step(kv, *budget);
