@@ -135,8 +135,6 @@ static ignis_status parse_ids(json_t *root, const char *what, ig_config *c)
     return IGNIS_OK;
 }
 
-static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype);
-
 /* 4-bit AWQ/GPTQ checkpoints (LMDeploy's internlm-chat-20b-4bit) carry packed int weights
  * that this engine cannot run yet; say so before a tensor lookup fails obscurely. */
 static ignis_status reject_quantized(json_t *root, const char *what)
@@ -177,7 +175,7 @@ static ignis_status parse_internlm(json_t *root, const char *what, ig_config *c)
  * base, seq_length the training length past which use_dynamic_ntk / use_logn_attn act.
  * No GQA, RMSNorm with layer_norm_epsilon, c_attn always has a bias, and no_bias (true in
  * every published checkpoint) drops the others. */
-static ignis_status parse_qwen(json_t *root, const char *what, ig_config *c, int *src_dtype)
+static ignis_status parse_qwen(json_t *root, const char *what, ig_config *c)
 {
     IG_TRY(get_int(root, what, "vocab_size", true, 0, &c->vocab_size));
     IG_TRY(get_int(root, what, "hidden_size", true, 0, &c->hidden));
@@ -217,30 +215,30 @@ static ignis_status parse_qwen(json_t *root, const char *what, ig_config *c, int
     /* Qwen's config.json names no EOS; its generation_config.json and tokenizer stop at
      * <|endoftext|>, the first id past the 151643 ranks */
     if (c->n_eos == 0 && c->vocab_size > 151643) c->eos_ids[c->n_eos++] = 151643;
-    IG_TRY(reject_quantized(root, what));
-    return parse_dtype(root, what, src_dtype);
+    return IGNIS_OK;
 }
 
-static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int *src_dtype)
+/* torch_dtype (or transformers 5's "dtype") -> *src_dtype, -1 when absent. */
+static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
 {
-    memset(c, 0, sizeof *c);
-    if (!json_is_object(root)) return ig_err(IGNIS_E_FORMAT, "%s: not a JSON object", what);
-    json_t *archs = json_object_get(root, "architectures");
-    const char *aname = NULL;
-    if (json_is_array(archs) && json_array_size(archs) > 0 && json_is_string(json_array_get(archs, 0)))
-        aname = json_string_value(json_array_get(archs, 0));
-    if (!aname)
-        return ig_err(IGNIS_E_FORMAT, "%s: no \"architectures\" list (supported: %s)", what,
-                      ig_hf_supported_architectures());
-    if (ig_arch_from_hf_name(aname, &c->arch) != 0)
-        return ig_err(IGNIS_E_UNSUPPORTED, "%s: architecture %s is not supported (supported: %s)", what, aname,
-                      ig_hf_supported_architectures());
-    snprintf(c->architecture, sizeof c->architecture, "%s", aname);
-    json_t *mt = json_object_get(root, "model_type");
-    snprintf(c->model_type, sizeof c->model_type, "%s",
-             json_is_string(mt) ? json_string_value(mt) : ig_arch_model_type(c->arch));
-    if (c->arch == IG_ARCH_QWEN) return parse_qwen(root, what, c, src_dtype);
+    *src_dtype = -1;
+    json_t *td = json_object_get(root, "torch_dtype");
+    if (!td) td = json_object_get(root, "dtype"); /* newer transformers write "dtype" */
+    if (json_is_string(td)) {
+        ig_dtype t;
+        if (ig_dtype_from_str(json_string_value(td), &t) == 0 && t != IG_I32)
+            *src_dtype = (int)t;
+        else
+            return ig_err(IGNIS_E_UNSUPPORTED, "%s: torch_dtype \"%s\" is not supported (float32, float16, bfloat16)",
+                          what, json_string_value(td));
+    }
+    return IGNIS_OK;
+}
 
+/* The Llama layout's config keys, shared by Llama, Qwen2, InternLM2 and InternLM (v1),
+ * then each family's bias keys. */
+static ignis_status parse_llama_family(json_t *root, const char *what, ig_config *c)
+{
     json_t *act = json_object_get(root, "hidden_act");
     if (json_is_string(act) && strcmp(json_string_value(act), "silu") != 0)
         return ig_err(IGNIS_E_UNSUPPORTED, "%s: hidden_act \"%s\" is not supported (only silu)", what,
@@ -288,26 +286,30 @@ static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int
     case IG_ARCH_QWEN: /* parse_qwen */
         break;
     }
-
-    IG_TRY(reject_quantized(root, what));
-    return parse_dtype(root, what, src_dtype);
+    return IGNIS_OK;
 }
 
-/* torch_dtype (or transformers 5's "dtype") -> *src_dtype, -1 when absent. */
-static ignis_status parse_dtype(json_t *root, const char *what, int *src_dtype)
+static ignis_status parse_root(json_t *root, const char *what, ig_config *c, int *src_dtype)
 {
-    *src_dtype = -1;
-    json_t *td = json_object_get(root, "torch_dtype");
-    if (!td) td = json_object_get(root, "dtype"); /* newer transformers write "dtype" */
-    if (json_is_string(td)) {
-        ig_dtype t;
-        if (ig_dtype_from_str(json_string_value(td), &t) == 0 && t != IG_I32)
-            *src_dtype = (int)t;
-        else
-            return ig_err(IGNIS_E_UNSUPPORTED, "%s: torch_dtype \"%s\" is not supported (float32, float16, bfloat16)",
-                          what, json_string_value(td));
-    }
-    return IGNIS_OK;
+    memset(c, 0, sizeof *c);
+    if (!json_is_object(root)) return ig_err(IGNIS_E_FORMAT, "%s: not a JSON object", what);
+    json_t *archs = json_object_get(root, "architectures");
+    const char *aname = NULL;
+    if (json_is_array(archs) && json_array_size(archs) > 0 && json_is_string(json_array_get(archs, 0)))
+        aname = json_string_value(json_array_get(archs, 0));
+    if (!aname)
+        return ig_err(IGNIS_E_FORMAT, "%s: no \"architectures\" list (supported: %s)", what,
+                      ig_hf_supported_architectures());
+    if (ig_arch_from_hf_name(aname, &c->arch) != 0)
+        return ig_err(IGNIS_E_UNSUPPORTED, "%s: architecture %s is not supported (supported: %s)", what, aname,
+                      ig_hf_supported_architectures());
+    snprintf(c->architecture, sizeof c->architecture, "%s", aname);
+    json_t *mt = json_object_get(root, "model_type");
+    snprintf(c->model_type, sizeof c->model_type, "%s",
+             json_is_string(mt) ? json_string_value(mt) : ig_arch_model_type(c->arch));
+    IG_TRY(c->arch == IG_ARCH_QWEN ? parse_qwen(root, what, c) : parse_llama_family(root, what, c));
+    IG_TRY(reject_quantized(root, what));
+    return parse_dtype(root, what, src_dtype);
 }
 
 ignis_status ig_hf_config_parse(const char *text, const char *what, ig_config *cfg, int *src_dtype)

@@ -60,8 +60,8 @@ static void linear(acc *a, const ig_cost_shape *m, int M, int N, int K, bool acc
     add(a, fam, bytes, 2.0 * M * N * K);
 }
 
-/* Attention of the step's sequences: those with >= 2 new tokens through the prefill
- * kernel (when it supports D), the others through the decode kernel. */
+/* One layer's attention over the step's sequences: those with >= 2 new tokens through
+ * the prefill kernel (when it supports D), the others through the decode kernel. */
 static void attention(acc *a, const ig_cost_shape *m, const ig_cost_step *st)
 {
     double es = m->es, kv_row = 2.0 * m->nkv * m->D * es; /* K and V of one position */
@@ -82,6 +82,10 @@ double ig_cost_step_add(const ig_cost_shape *m, const ig_cost_step *st, double *
     const double es = m->es;
     const bool fused = T <= m->gemv_max_m && H % 8 == 0 && m->gemv_ok(T, m->qkv_rows, H) && m->gemv_ok(T, I, H) &&
                        m->gemv_ok(T, m->vslice, H);
+    /* every layer's attention is the same: walk the sequences once per step, not per layer */
+    double attn_bytes[IG_FAM_COUNT] = {0}, attn_flops[IG_FAM_COUNT] = {0};
+    acc attn = {attn_bytes, attn_flops, 0};
+    attention(&attn, m, st);
     add(&a, IG_FAM_EMBED, (double)T * H * (es + 4.0), 0);
     for (int l = 0; l < m->n_layers; l++) {
         if (fused) {
@@ -94,7 +98,8 @@ double ig_cost_step_add(const ig_cost_shape *m, const ig_cost_step *st, double *
             linear(&a, m, T, m->qkv_rows, H, false);
             add(&a, IG_FAM_ROPE_KV, (double)T * m->qkv_rows * (4.0 + es), 0);
         }
-        attention(&a, m, st);
+        add(&a, IG_FAM_ATTN_DECODE, attn_bytes[IG_FAM_ATTN_DECODE], attn_flops[IG_FAM_ATTN_DECODE]);
+        add(&a, IG_FAM_ATTN_PREFILL, attn_bytes[IG_FAM_ATTN_PREFILL], attn_flops[IG_FAM_ATTN_PREFILL]);
         linear(&a, m, T, H, QD, true);
         if (fused) {
             add(&a, IG_FAM_GEMV_FUSED, 2.0 * I * H * es + (double)T * H * 4.0 + (double)T * I * es,

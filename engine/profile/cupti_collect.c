@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/grow.h"
 
 #if defined(IGNIS_HAVE_CUPTI)
 #include <cupti.h>
@@ -25,28 +26,15 @@ typedef struct corr {
 static struct {
     ig_act *acts;
     uint32_t *act_corr; /* [n_acts]: CUPTI correlation id of each activity */
-    int n_acts, cap_acts;
+    int n_acts, cap_acts, cap_act_corr;
     char **names;
     const char **name_ptrs; /* CUPTI's pointer for each name (shared by records of one kernel) */
-    int n_names, cap_names;
+    int n_names, cap_names, cap_name_ptrs;
     corr *corrs;
     int n_corrs, cap_corrs;
     uint64_t dropped, overhead_ns;
     int oom;
 } g;
-
-static int grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap) return 1;
-    int c = *cap ? *cap * 2 : 4096;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n) return 0;
-    *p = n;
-    *cap = c;
-    return 1;
-}
 
 static int name_index(const char *name)
 {
@@ -55,11 +43,9 @@ static int name_index(const char *name)
         if (g.name_ptrs[i] == name) return i;
     for (int i = 0; i < g.n_names; i++)
         if (strcmp(g.names[i], name) == 0) return i;
-    int cap = g.cap_names;
-    if (!grow((void **)&g.names, &cap, g.n_names + 1, sizeof(char *))) return -1;
-    cap = g.cap_names;
-    if (!grow((void **)&g.name_ptrs, &cap, g.n_names + 1, sizeof(char *))) return -1;
-    g.cap_names = cap;
+    if (!ig_grow((void **)&g.names, &g.cap_names, g.n_names + 1, sizeof(char *)) ||
+        !ig_grow((void **)&g.name_ptrs, &g.cap_name_ptrs, g.n_names + 1, sizeof(char *)))
+        return -1;
     char *copy = strdup(name);
     if (!copy) return -1;
     g.names[g.n_names] = copy;
@@ -69,17 +55,11 @@ static int name_index(const char *name)
 
 static void add_act(int kind, uint64_t start, uint64_t end, uint32_t correlation, int name)
 {
-    int cap = g.cap_acts;
-    if (!grow((void **)&g.acts, &cap, g.n_acts + 1, sizeof(ig_act))) {
+    if (!ig_grow((void **)&g.acts, &g.cap_acts, g.n_acts + 1, sizeof(ig_act)) ||
+        !ig_grow((void **)&g.act_corr, &g.cap_act_corr, g.n_acts + 1, sizeof(uint32_t))) {
         g.oom = 1;
         return;
     }
-    cap = g.cap_acts;
-    if (!grow((void **)&g.act_corr, &cap, g.n_acts + 1, sizeof(uint32_t))) {
-        g.oom = 1;
-        return;
-    }
-    g.cap_acts = cap;
     g.acts[g.n_acts] = (ig_act){start, end, -1, name, kind};
     g.act_corr[g.n_acts] = correlation;
     g.n_acts++;
@@ -120,7 +100,7 @@ static void parse(CUpti_Activity *r)
     case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION: {
         const CUpti_ActivityExternalCorrelation *x = (const CUpti_ActivityExternalCorrelation *)r;
         if (x->externalKind != CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) break;
-        if (!grow((void **)&g.corrs, &g.cap_corrs, g.n_corrs + 1, sizeof(corr))) {
+        if (!ig_grow((void **)&g.corrs, &g.cap_corrs, g.n_corrs + 1, sizeof(corr))) {
             g.oom = 1;
             break;
         }

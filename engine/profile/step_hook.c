@@ -3,10 +3,8 @@
  * ig_prof_step_begin to ig_prof_step_end, so a profiler is never freed under a step. */
 #include "profile/step_hook.h"
 
-#include <math.h>
-#include <stdlib.h>
-
 #include "core/clock.h"
+#include "core/grow.h"
 #include "profile/nvtx.h"
 #include "profile/profiler_internal.h"
 #include "runtime/engine_internal.h"
@@ -45,19 +43,8 @@ void ig_prof_step_begin(ignis_engine *e, const ig_batch *b)
     p->cur_begin_s = ig_now();
 }
 
-/* A sequence of the step computes prompt (or recomputed) tokens unless it is a plain
- * decode: one new token, already generated, the last of its sequence (scheduler.c). */
-static int prefill_tokens_of(const ig_active *a)
-{
-    bool decode = a->n_new == 1 && a->n_gen > 0 && a->kv->n_computed == a->kv->n_tokens - 1;
-    return decode ? 0 : a->n_new;
-}
-
 static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64_t end_ns, double dur_s)
 {
-    int n_prefill = 0;
-    for (int s = 0; s < b->n_seqs; s++)
-        n_prefill += prefill_tokens_of(e->sched[s]);
     /* TTFT parts of every request still waiting for its first token */
     for (int s = 0; s < b->n_seqs; s++) {
         const ig_active *a = e->sched[s];
@@ -70,6 +57,9 @@ static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64
         r->steps++;
     }
     if (!p->in_window) return;
+    int n_prefill = 0;
+    for (int s = 0; s < b->n_seqs; s++)
+        n_prefill += ig_active_prefill_tokens(e->sched[s]);
     double bytes = 0;
     if (p->have_shape) {
         ig_cost_step cs = {b->n_seqs, b->n_tokens, b->n_logits, b->q_start, b->kv_len, true};
@@ -77,15 +67,9 @@ static void record(ignis_profiler *p, ignis_engine *e, const ig_batch *b, uint64
             if (b->logit_rows[i] != i) cs.logit_rows_identity = false;
         bytes = ig_cost_step_add(&p->shape, &cs, p->decl.bytes, p->decl.flops);
     }
-    if (p->n_steps == p->cap_steps) {
-        int c = p->cap_steps ? p->cap_steps * 2 : 4096;
-        void *n = realloc(p->steps, sizeof *p->steps * (size_t)c);
-        if (!n) {
-            p->steps_oom = true;
-            return;
-        }
-        p->steps = n;
-        p->cap_steps = c;
+    if (!ig_grow((void **)&p->steps, &p->cap_steps, p->n_steps + 1, sizeof *p->steps)) {
+        p->steps_oom = true;
+        return;
     }
     p->steps[p->n_steps++] =
         (ig_step_ev){p->cur_step, b->n_seqs, b->n_tokens, n_prefill, p->cur_begin_ns, end_ns, bytes};

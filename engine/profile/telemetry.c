@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/grow.h"
 
 static void take(ig_telemetry *t)
 {
@@ -26,15 +27,9 @@ static void take(ig_telemetry *t)
     s.mem_used_mb = r.mem_used_mb;
     s.temp_c = r.temp_c;
     s.throttle_reasons = r.reasons;
-    if (t->n == t->cap) {
-        int c = t->cap ? t->cap * 2 : 1024;
-        void *p = realloc(t->samples, sizeof *t->samples * (size_t)c);
-        if (!p) {
-            t->oom = true; /* keep what we have; the summary covers a shorter span */
-            return;
-        }
-        t->samples = p;
-        t->cap = c;
+    if (!ig_grow((void **)&t->samples, &t->cap, t->n + 1, sizeof *t->samples)) {
+        t->oom = true; /* keep what we have; the summary covers a shorter span */
+        return;
     }
     t->samples[t->n++] = s;
 }

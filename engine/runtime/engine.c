@@ -86,8 +86,15 @@ ignis_status ig_engine_create_deps(const ig_engine_deps *deps, const ig_engine_c
     e->vocab = deps->desc->cfg.vocab_size;
     e->eos = deps->desc->cfg.eos_ids;
     e->n_eos = deps->desc->cfg.n_eos;
-    e->sched = calloc((size_t)e->max_batch, sizeof *e->sched);
-    if (!e->sched) {
+    /* a step schedules at most max_batch sequences: its per-sequence arrays are sized once */
+    size_t nb = (size_t)e->max_batch;
+    e->sched = calloc(nb, sizeof *e->sched);
+    e->b_qstart = malloc(sizeof(int32_t) * (nb + 1));
+    e->b_kvlen = malloc(sizeof(int32_t) * nb);
+    e->b_rows = malloc(sizeof(int32_t) * nb);
+    e->b_out = malloc(sizeof(int32_t) * nb);
+    e->b_samp = malloc(sizeof(ig_sample_row) * nb);
+    if (!e->sched || !e->b_qstart || !e->b_kvlen || !e->b_rows || !e->b_out || !e->b_samp) {
         engine_free(e);
         return ig_err(IGNIS_E_NOMEM, "out of memory for a batch of %d", e->max_batch);
     }

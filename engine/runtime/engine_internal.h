@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backend/backend.h"
+#include "core/grow.h"
 #include "ignis.h"
 #include "model/model.h"
 #include "runtime/kv_manager.h"
@@ -118,11 +119,12 @@ struct ignis_engine {
     int n_sessions;
     uint64_t step_no;
     ignis_engine_stats st; /* working copy, published to `stats` after each step */
-    /* step buffers */
+    /* step buffers: per sequence [max_batch] (b_qstart [max_batch + 1]), allocated with
+     * the engine; tokens and block table grown to the largest step */
     ig_active **sched;
     int32_t *b_tokens, *b_qstart, *b_kvlen, *b_table, *b_rows, *b_out;
     ig_sample_row *b_samp;
-    int cap_b_tokens, cap_b_seqs, cap_b_table;
+    int cap_b_tokens, cap_b_table;
     /* profiler step hook (engine/profile/step_hook.c; set under its lock, NULL: none) */
     struct ignis_profiler *prof;
 };
@@ -135,6 +137,17 @@ void ig_engine_wake(ignis_engine *e);
 void *ig_scheduler_main(void *arg);
 /* Frees a scheduler-side request record (and its private KV) after it left the queues. */
 void ig_active_free(ignis_engine *e, ig_active *a);
+
+/* Tokens of a's step that compute prompt (or recomputed) positions: all n_new of them
+ * unless the step is a plain decode — one new token, already generated, the last of its
+ * sequence. Valid from scheduling until the step's results advance n_computed; the
+ * statistics (scheduler.c) and the profiler's step events (profile/step_hook.c) count
+ * with it. */
+static inline int ig_active_prefill_tokens(const ig_active *a)
+{
+    bool decode = a->n_new == 1 && a->n_gen > 0 && a->kv->n_computed == a->kv->n_tokens - 1;
+    return decode ? 0 : a->n_new;
+}
 
 /* Sequence KV state (seq_kv.c). */
 static inline int ig_blocks_for(int tokens, int block_len) { return (tokens + block_len - 1) / block_len; }
@@ -152,19 +165,5 @@ void ig_seqkv_register(ignis_engine *e, ig_seqkv *kv);
 int ig_seqkv_match_prefix(ignis_engine *e, ig_seqkv *kv, int *queries);
 /* Takes `need` more blocks (the caller made sure they are available; false if not). */
 bool ig_seqkv_take_blocks(ignis_engine *e, ig_seqkv *kv, int need);
-
-/* Grows *p (an array of *cap elements of elem bytes) to hold need, doubling. */
-static inline bool ig_grow(void **p, int *cap, int need, size_t elem)
-{
-    if (need <= *cap) return true;
-    int c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *n = realloc(*p, (size_t)c * elem);
-    if (!n) return false;
-    *p = n;
-    *cap = c;
-    return true;
-}
 
 #endif

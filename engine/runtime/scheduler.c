@@ -242,20 +242,25 @@ static void preempt(ignis_engine *e, int idx)
 
 /* ------------------------------------------------------------------ step */
 
-/* The "new tokens this step" rule. A sequence with one token left to compute (a decoding
- * one: its last sampled token) runs it outside the prefill budget; a prefilling one runs as
- * much of its remaining prompt as the budget left in this step allows. */
+/* Whether a sequence's next tokens are charged to the prefill budget: more than one left
+ * to compute. One token left (a decoding sequence's last sampled token) runs outside it.
+ * (The statistics' prefill count, ig_active_prefill_tokens, is a different question.) */
+static bool charges_budget(const ig_seqkv *kv) { return kv->n_tokens - kv->n_computed > 1; }
+
+/* The "new tokens this step" rule. A sequence with one token left to compute runs it
+ * outside the prefill budget; a prefilling one runs as much of its remaining prompt as the
+ * budget left in this step allows. */
 static int tokens_this_step(const ig_seqkv *kv, int budget)
 {
     int remaining = kv->n_tokens - kv->n_computed;
-    if (remaining <= 1) return remaining;
+    if (!charges_budget(kv)) return remaining;
     return remaining < budget ? remaining : budget;
 }
 
 /* Puts a into this step's batch with n_new tokens, charging prefill to the budget. */
 static void schedule(ignis_engine *e, ig_active *a, int n_new, int *budget, int *n_sched)
 {
-    if (a->kv->n_tokens - a->kv->n_computed > 1) *budget -= n_new;
+    if (charges_budget(a->kv)) *budget -= n_new;
     a->n_new = n_new;
     e->sched[(*n_sched)++] = a;
 }
@@ -322,7 +327,7 @@ static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
              * was lost): recompute from scratch rather than rewrite a possibly shared slot */
             ig_seqkv_release_blocks(e, kv);
         }
-        if (kv->n_tokens - kv->n_computed > 1 && *budget == 0) return;
+        if (charges_budget(kv) && *budget == 0) return;
         bool fresh = kv->n_blocks == 0;
         int queries = 0, hits = fresh ? ig_seqkv_match_prefix(e, kv, &queries) : 0;
         int n_new = tokens_this_step(kv, *budget);
@@ -350,24 +355,11 @@ static void admit_waiting(ignis_engine *e, int *budget, int *n_sched)
     }
 }
 
+/* The step's token and block-table buffers, grown to the largest step seen (the
+ * per-sequence ones hold max_batch from the start). */
 static bool ensure_step_buffers(ignis_engine *e, int n_seqs, int n_tokens, int max_blocks)
 {
     if (!ig_grow((void **)&e->b_tokens, &e->cap_b_tokens, n_tokens, sizeof(int32_t))) return false;
-    if (n_seqs > e->cap_b_seqs) {
-        int c = n_seqs;
-        int32_t *q = realloc(e->b_qstart, sizeof(int32_t) * (size_t)(c + 1));
-        if (q) e->b_qstart = q;
-        int32_t *k = realloc(e->b_kvlen, sizeof(int32_t) * (size_t)c);
-        if (k) e->b_kvlen = k;
-        int32_t *rw = realloc(e->b_rows, sizeof(int32_t) * (size_t)c);
-        if (rw) e->b_rows = rw;
-        int32_t *o = realloc(e->b_out, sizeof(int32_t) * (size_t)c);
-        if (o) e->b_out = o;
-        ig_sample_row *sr = realloc(e->b_samp, sizeof(ig_sample_row) * (size_t)c);
-        if (sr) e->b_samp = sr;
-        if (!q || !k || !rw || !o || !sr) return false;
-        e->cap_b_seqs = c;
-    }
     long long tbl = (long long)n_seqs * max_blocks;
     if (tbl > e->cap_b_table) {
         int32_t *t = realloc(e->b_table, sizeof(int32_t) * (size_t)tbl);
@@ -477,8 +469,7 @@ static void deliver_results(ignis_engine *e, int n_sched)
     for (int s = 0; s < n_sched; s++) {
         ig_active *a = e->sched[s];
         ig_seqkv *kv = a->kv;
-        bool decode = a->n_new == 1 && a->n_gen > 0 && kv->n_computed == kv->n_tokens - 1;
-        if (!decode) e->st.prefill_tokens += (uint64_t)a->n_new;
+        e->st.prefill_tokens += (uint64_t)ig_active_prefill_tokens(a);
         kv->n_computed += a->n_new;
         ig_seqkv_register(e, kv);
     }

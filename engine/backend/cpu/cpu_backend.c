@@ -242,17 +242,15 @@ static ignis_status matmul(cpu_backend *b, float *y, int ldy, const float *x, in
     return ig_cpu_matmul(b->pool, b->mm_ws, b->mm_ws_floats, y, ldy, x, n, w, bias);
 }
 
-/* The RoPE table of a sequence now kv_len tokens long: the model's fixed one, or Qwen's
- * dynamic-NTK table for that length. */
+/* The RoPE table of a sequence now kv_len tokens long: the model's fixed one, or, once the
+ * length grows the base (HF's dynamic NTK past max_pos, Qwen's past seq_length), the table
+ * ig_rope_inv_freq makes for that length. */
 static const float *seq_inv_freq(cpu_backend *b, int kv_len)
 {
     const ig_config *c = &b->d->cfg;
-    if (c->rope.type == IG_ROPE_DYNAMIC && c->max_pos > 0 && kv_len > c->max_pos) { /* HF's dynamic NTK */
-        ig_rope_inv_freq(c, kv_len, b->seq_freq);
-        return b->seq_freq;
-    }
-    if (!c->use_dynamic_ntk || ig_qwen_ntk_alpha(c, kv_len) == 1.0) return b->inv_freq;
-    ig_qwen_inv_freq(c, kv_len, b->seq_freq);
+    bool hf_dynamic = c->rope.type == IG_ROPE_DYNAMIC && c->max_pos > 0 && kv_len > c->max_pos;
+    if (!hf_dynamic && ig_qwen_ntk_alpha(c, kv_len) == 1.0) return b->inv_freq;
+    ig_rope_inv_freq(c, kv_len, b->seq_freq);
     return b->seq_freq;
 }
 
