@@ -152,7 +152,8 @@ enum MHD_Result srv_route(srv_conn *c, struct MHD_Connection *conn);
 /* The one method a route takes (for a 405's Allow header); NULL: no such route. */
 const char *srv_route_method(const char *path);
 
-/* ---- parse.c: JSON body -> srv_gen; on failure fills status/param/message */
+/* ---- parse.c: JSON body -> srv_gen (chat: g->messages is the body's, content flattened in
+ * place); on failure fills status/param/message */
 typedef struct srv_error {
     int status;
     const char *type;
