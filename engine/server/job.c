@@ -49,6 +49,7 @@ void srv_job_unref(srv_job *j)
     sbuf_free(&j->pending);
     sbuf_free(&j->taken);
     sbuf_free(&j->out);
+    sbuf_free(&j->text_frame);
     free(j->error);
     pthread_mutex_destroy(&j->mu);
     free(j);

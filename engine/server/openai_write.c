@@ -137,15 +137,59 @@ void srv_sse_head(srv_job *j, const char *model)
         emit(j, chunk_json(j, model, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
 }
 
+/* The last occurrence of w in s[0, len), or NULL. */
+static char *last_of(char *s, size_t len, const char *w)
+{
+    size_t n = strlen(w);
+    for (size_t i = len >= n ? len - n + 1 : 0; i-- > 0;)
+        if (!memcmp(s + i, w, n)) return s + i;
+    return NULL;
+}
+
+/* A stream sends a chunk per token, and its chunks differ only in their text. Packing and
+ * dumping a whole chunk (four nested containers) costs some 20 times more than encoding
+ * the text alone, so the first text chunk is dumped once with a marker as its text and
+ * split there: j->text_frame is the chunk without its text, which goes at j->text_at. The
+ * marker (a string of one NUL) is the chunk's last string value, so its last occurrence
+ * is its place (only the keys "logprobs" and "finish_reason" and nulls follow it). */
+static bool text_frame(srv_job *j, const char *model)
+{
+    static const char mark[] = "\"\\u0000\"";
+    sbuf *f = &j->text_frame;
+    if (f->len) return true;
+    json_t *t = json_stringn("", 1);
+    json_t *o = t ? chunk_json(j, model, j->kind == SRV_CHAT ? json_pack("{s:o}", "content", t) : t, NULL) : NULL;
+    bool ok = o && sbuf_add(f, "data: ", 6) && json_dump_callback(o, dump_to_sbuf, f, JSON_COMPACT) == 0 &&
+              sbuf_str(f, "\n\n");
+    json_decref(o);
+    char *m = ok ? last_of(f->data, f->len, mark) : NULL;
+    if (!m) {
+        sbuf_free(f);
+        return false;
+    }
+    j->text_at = (size_t)(m - f->data);
+    memmove(m, m + sizeof mark - 1, f->len - j->text_at - (sizeof mark - 1) + 1);
+    f->len -= sizeof mark - 1;
+    return true;
+}
+
 void srv_sse_text(srv_job *j, const char *model, const char *text, size_t len)
 {
     if (j->kind == SRV_INTERACTIVE) {
         emit(j, interactive_json(j, text, len, NULL));
         return;
     }
+    if (!text_frame(j, model)) return;
     json_t *t = srv_json_text(text, len);
     if (!t) return;
-    emit(j, chunk_json(j, model, j->kind == SRV_CHAT ? json_pack("{s:o}", "content", t) : t, NULL));
+    const sbuf *f = &j->text_frame;
+    sbuf *out = &j->out;
+    size_t start = out->len;
+    bool ok = sbuf_add(out, f->data, j->text_at) &&
+              json_dump_callback(t, dump_to_sbuf, out, JSON_COMPACT | JSON_ENCODE_ANY) == 0 &&
+              sbuf_add(out, f->data + j->text_at, f->len - j->text_at);
+    json_decref(t);
+    if (!ok && out->data) out->data[out->len = start] = 0;
 }
 
 void srv_sse_tail(srv_job *j, const char *model)

@@ -203,8 +203,8 @@ static bool parse_messages(json_t *o, srv_gen *g, srv_error *e)
     if (!v || json_is_null(v)) return srv_fail(e, 400, "messages", NULL, "'messages' is required");
     if (!json_is_array(v)) return srv_fail(e, 400, "messages", NULL, "'messages' must be an array");
     if (json_array_size(v) == 0) return srv_fail(e, 400, "messages", NULL, "'messages' is empty");
-    g->messages = json_array();
-    if (!g->messages) return srv_fail(e, 500, NULL, NULL, "out of memory");
+    /* the body is the request's own: each message's content is flattened in place */
+    g->messages = json_incref(v);
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *m = json_array_get(v, i);
         if (!json_is_object(m)) return srv_fail(e, 400, "messages", NULL, "messages[%zu] must be an object", i);
@@ -220,14 +220,8 @@ static bool parse_messages(json_t *o, srv_gen *g, srv_error *e)
         if ((!c || json_is_null(c)) && strcmp(role, "assistant"))
             return srv_fail(e, 400, "messages", NULL, "messages[%zu].content is required", i);
         json_t *text = content_text(c, i, e);
-        if (!text) return e->status ? false : srv_fail(e, 500, NULL, NULL, "out of memory");
-        json_t *copy = json_deep_copy(m);
-        if (!copy) {
-            json_decref(text);
-            return srv_fail(e, 500, NULL, NULL, "out of memory");
-        }
-        json_object_set_new(copy, "content", text);
-        json_array_append_new(g->messages, copy);
+        if (!text && e->status) return false;
+        if (json_object_set_new(m, "content", text)) return srv_fail(e, 500, NULL, NULL, "out of memory");
     }
     json_t *kw = field(o, "chat_template_kwargs");
     if (kw) {

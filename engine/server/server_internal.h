@@ -109,8 +109,10 @@ typedef struct srv_job {
     ignis_request_result result;
     double t_last_token; /* seconds from submit of the previous token (inter-token latency) */
     /* the connection's side (MHD thread only) */
-    sbuf taken;        /* pending text moved out of the lock for formatting */
-    sbuf out;          /* formatted bytes not yet handed to MHD */
+    sbuf taken;      /* pending text moved out of the lock for formatting */
+    sbuf out;        /* formatted bytes not yet handed to MHD */
+    sbuf text_frame; /* a text chunk without its text, which goes at text_at (openai_write.c) */
+    size_t text_at;
     int tokens_seen;   /* n_generated when the text being formatted was taken */
     bool sent_head;    /* the chat role chunk */
     bool sent_tail;    /* finish chunk, usage, [DONE] */
@@ -150,7 +152,8 @@ enum MHD_Result srv_route(srv_conn *c, struct MHD_Connection *conn);
 /* The one method a route takes (for a 405's Allow header); NULL: no such route. */
 const char *srv_route_method(const char *path);
 
-/* ---- parse.c: JSON body -> srv_gen; on failure fills status/param/message */
+/* ---- parse.c: JSON body -> srv_gen (chat: g->messages is the body's, content flattened in
+ * place); on failure fills status/param/message */
 typedef struct srv_error {
     int status;
     const char *type;
