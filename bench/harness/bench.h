@@ -147,6 +147,9 @@ typedef struct bench_run {
     int peak_in_flight;
 } bench_run;
 void bench_run_free(bench_run *r);
+/* TPOT of a request in seconds: (E2E - TTFT) / (output tokens - 1); NAN with fewer than two
+ * tokens or no first token. */
+double bench_tpot(const bench_record *r);
 int bench_run_add_sample(bench_run *r, const bench_sample *s);
 /* Sets every sample's tokens_per_s from the records' token times: the tokens that arrived
  * after the previous sample and up to this one, over that interval. For a replay over HTTP,

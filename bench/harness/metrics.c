@@ -95,7 +95,7 @@ int bench_slo_parse(const char *s, bench_slo *out)
     return 0;
 }
 
-static double tpot_of(const bench_record *r)
+double bench_tpot(const bench_record *r)
 {
     return r->output_tokens > 1 && r->ttft >= 0 ? (r->e2e - r->ttft) / (r->output_tokens - 1) : NAN;
 }
@@ -162,7 +162,7 @@ void bench_metrics_compute(const bench_run *r, const bench_slo *slo, bench_metri
             m->usage_mismatch += llabs((long long)q->usage_tokens - ours);
         }
         if (q->ttft >= 0) ttft[nt++] = q->ttft * 1e3;
-        double tp = tpot_of(q);
+        double tp = bench_tpot(q);
         if (!isnan(tp)) tpot[np++] = tp * 1e3;
         e2e[ne++] = q->e2e * 1e3;
         if (q->queue >= 0) queue[nq++] = q->queue * 1e3;

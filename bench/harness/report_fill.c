@@ -162,7 +162,7 @@ int bench_write_requests_csv(const char *path, const bench_run *r, const char *c
     for (int i = 0; i < r->n; i++) {
         const bench_record *q = &r->recs[i];
         char **c = cells + (size_t)i * nc;
-        double tp = q->output_tokens > 1 && q->ttft >= 0 ? (q->e2e - q->ttft) / (q->output_tokens - 1) * 1e3 : NAN;
+        double tp = bench_tpot(q) * 1e3;
         c[0] = strdup(config ? config : "");
         c[1] = bench_cell("%.0f", q->index);
         c[2] = bench_cell("%.0f", q->ok);
